@@ -185,6 +185,28 @@ def load_depth_init(net: SegNet | MultiTaskNet, path: str | Path) -> None:
             raise ValueError(f"{path}: no depth-decoder tensor fits num_ch_dec={net.cfg.num_ch_dec}")
 
 
+def load_pose_init(pose_net: nn.Module, path: str | Path) -> None:
+    """Initialise the multi-task run's pose network from the depth checkpoint's `pose.*` tensors (method.md §1.6)."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    state = _prefixed(blob.get("model", blob), ("pose.",))
+    if _load_matching(pose_net, state, "pose net") == 0:
+        raise ValueError(f"{path} holds no pose-network tensors")
+
+
+def config_from_depth(depth_cfg: dict, variant: str, num_classes: int) -> SegNetConfig:
+    """The segmentation architecture that fits a depth checkpoint's config (`asdict(DepthConfig)`) for transfer."""
+    return SegNetConfig(
+        variant=variant,
+        num_classes=num_classes,
+        encoder_layers=depth_cfg["layers"],
+        dilate_last=depth_cfg["dilate_last"],
+        num_ch_dec=tuple(depth_cfg["num_ch_dec"]),
+        aspp=depth_cfg["aspp"],
+        batch_norm=depth_cfg["batch_norm"],
+        scales=tuple(depth_cfg["scales"]),
+    )
+
+
 def build_seg_net(
     cfg: SegNetConfig, *, init: str | Path | None = None, encoder_weights: str | None = None
 ) -> SegNet | MultiTaskNet:

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from models.mean_teacher import ema_update, make_teacher
 from models.metrics import ConfusionMatrix
-from models.seg_net import MultiTaskNet, SegNet, SegNetConfig, build_seg_net
+from models.seg_net import MultiTaskNet, SegNet, SegNetConfig, build_seg_net, load_pose_init
 from models.seg_step import ConsistencyOptions, consistency_loss, supervised_loss
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,10 @@ def train_segmentation(
     if sequence_ds is not None and cfg.net.variant == "multitask" and cfg.monodepth_weight > 0:
         from models.pose import PoseNet
 
-        pose_net = PoseNet(weights=str(init) if init is not None else None).to(device)
+        pose_net = PoseNet()
+        if init is not None:
+            load_pose_init(pose_net, init)
+        pose_net = pose_net.to(device)
     opt = make_optimizer(net, cfg)
     if pose_net is not None:
         opt.add_param_group({"params": list(pose_net.parameters()), "lr": 1e-6})  # exp 212's pose-net lr (§3.4)
@@ -266,21 +269,21 @@ def train_segmentation(
         with autocast():
             sup = supervised_loss(net(lb["image"]), lb["label"])
         scaler.scale(sup).backward()
-        stats = {"step": step, "sup": float(sup)}
+        stats = {"step": step, "sup": float(sup.detach())}
         if teacher is not None:
             ub = _to(next(unlabeled), device)
             unsup, info = consistency_loss(
                 net, teacher, ub, opts, generator=mix_gen, depth_net=depth_net, autocast=autocast()
             )
             scaler.scale(unsup).backward()
-            stats.update(unsup=float(unsup), **info)
+            stats.update(unsup=float(unsup.detach()), **info)
         if sequences is not None:
             from models.seg_step import sde_batch_loss
 
             with autocast():
                 sde = cfg.monodepth_weight * sde_batch_loss(net, pose_net, _to(next(sequences), device))
             scaler.scale(sde).backward()
-            stats["sde"] = float(sde)
+            stats["sde"] = float(sde.detach())
         scaler.unscale_(opt)
         stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
         scaler.step(opt)
