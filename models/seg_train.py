@@ -157,7 +157,13 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str) -
     return cm.compute()
 
 
-def _restore(blob: dict, cfg: SegTrainConfig, modules: dict[str, nn.Module | None], opt, sched, scaler) -> int:
+def lr_factor(step: int, cfg: SegTrainConfig) -> float:
+    """LR multiplier of 1-based iteration `step`: ×lr_gamma once the step point is passed (StepLR at 30k of 40k,
+    method.md §3.4). Computed from the config, so a resumed run with a new `iterations` moves the step point too."""
+    return cfg.lr_gamma if step > round(cfg.lr_step_at * cfg.iterations) else 1.0
+
+
+def _restore(blob: dict, cfg: SegTrainConfig, modules: dict[str, nn.Module | None], opt, scaler) -> int:
     stored = SegTrainConfig.from_dict(blob["config"])
     if stored.net != cfg.net:
         raise ValueError(f"checkpoint network {stored.net} differs from the requested {cfg.net}")
@@ -169,7 +175,6 @@ def _restore(blob: dict, cfg: SegTrainConfig, modules: dict[str, nn.Module | Non
         if module is not None:
             module.load_state_dict(blob[key])
     opt.load_state_dict(blob["optimizer"])
-    sched.load_state_dict(blob["scheduler"])
     scaler.load_state_dict(blob["scaler"])
     return int(blob["step"])
 
@@ -225,7 +230,7 @@ def train_segmentation(
     opt = make_optimizer(net, cfg)
     if pose_net is not None:
         opt.add_param_group({"params": list(pose_net.parameters()), "lr": 1e-6})  # exp 212's pose-net lr (§3.4)
-    sched = torch.optim.lr_scheduler.StepLR(opt, max(1, round(cfg.lr_step_at * cfg.iterations)), cfg.lr_gamma)
+    base_lrs = [g["lr"] for g in opt.param_groups]
     amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     modules = {"model": net, "teacher": teacher, "pose": pose_net}
@@ -233,14 +238,14 @@ def train_segmentation(
     start, history = 0, []
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         blob = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        start, history = _restore(blob, cfg, modules, opt, sched, scaler), blob.get("history", [])
+        start, history = _restore(blob, cfg, modules, opt, scaler), blob.get("history", [])
         log.info("resumed %s at step %d", checkpoint_path, start)
 
     def checkpoint(step: int) -> None:
         if checkpoint_path is None:
             return
         state = {k: m.state_dict() for k, m in modules.items() if m is not None}
-        state.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict())
+        state.update(optimizer=opt.state_dict(), scaler=scaler.state_dict())
         save_checkpoint(checkpoint_path, {**state, "config": asdict(cfg), "step": step, "history": history})
 
     def run_eval(step: int) -> tuple[float, Tensor]:
@@ -264,6 +269,8 @@ def train_segmentation(
 
     for step in range(start + 1, cfg.iterations + 1):
         net.train()
+        for group, base in zip(opt.param_groups, base_lrs, strict=True):
+            group["lr"] = base * lr_factor(step, cfg)
         opt.zero_grad(set_to_none=True)
         lb = _to(next(labeled), device)
         with autocast():
@@ -288,7 +295,6 @@ def train_segmentation(
         stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
         scaler.step(opt)
         scaler.update()
-        sched.step()
         if teacher is not None:
             ema_update(teacher, net, step)
         if step % log_every == 0 or step == cfg.iterations:
