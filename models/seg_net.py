@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.checkpoint import load_checkpoint
 from models.depth_decoder import DepthDecoder
 from models.encoder import ResNetEncoder
 
@@ -168,12 +169,11 @@ DEPTH_DECODER_PREFIXES = ("depth_decoder.", "decoder.", "depth.")
 def load_depth_init(net: SegNet | MultiTaskNet, path: str | Path) -> None:
     """Transfer from a depth checkpoint (method.md §1.6): encoder ← its encoder; every decoder copy ← its depth decoder.
 
-    The checkpoint is `{"model": state_dict, ...}` or a bare state dict with `encoder.*` and depth-decoder keys
-    (one of `DEPTH_DECODER_PREFIXES`). Heads and attention modules stay random. Raises ValueError when the file
+    The checkpoint is `{"model": state_dict, ...}` (`models.checkpoint`) with `encoder.*` and depth-decoder keys
+    (`decoder.*` in `models.depth_model.DepthModel`, or another of `DEPTH_DECODER_PREFIXES`). Heads and attention modules stay random. Raises ValueError when the file
     holds no matching encoder or decoder tensors (e.g. a different architecture).
     """
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    state = blob.get("model", blob) if isinstance(blob, dict) else blob
+    state = load_checkpoint(path)["model"]
     enc_state, dec_state = _prefixed(state, ("encoder.",)), _prefixed(state, DEPTH_DECODER_PREFIXES)
     if not enc_state or not dec_state:
         raise ValueError(f"{path} is not a depth checkpoint with encoder.* and depth-decoder tensors")
@@ -187,8 +187,7 @@ def load_depth_init(net: SegNet | MultiTaskNet, path: str | Path) -> None:
 
 def load_pose_init(pose_net: nn.Module, path: str | Path) -> None:
     """Initialise the multi-task run's pose network from the depth checkpoint's `pose.*` tensors (method.md §1.6)."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    state = _prefixed(blob.get("model", blob), ("pose.",))
+    state = _prefixed(load_checkpoint(path)["model"], ("pose.",))
     if _load_matching(pose_net, state, "pose net") == 0:
         raise ValueError(f"{path} holds no pose-network tensors")
 

@@ -117,10 +117,13 @@ def sde_batch_loss(net: nn.Module, pose_net: nn.Module, batch: dict) -> Tensor:
     from models.losses import sde_loss
 
     disps = net(batch["image_aug"])["disp"]
-    poses = {
-        -1: pose_vec_to_matrix(*pose_net(batch["prev_aug"], batch["image_aug"]), invert=True),
-        1: pose_vec_to_matrix(*pose_net(batch["image_aug"], batch["next_aug"]), invert=False),
+    aa_prev, t_prev = pose_net(batch["prev_aug"], batch["image_aug"])
+    aa_next, t_next = pose_net(batch["image_aug"], batch["next_aug"])
+    poses = {  # geometry and photometric loss in float32, as the depth training does
+        -1: pose_vec_to_matrix(aa_prev.float(), t_prev.float(), invert=True),
+        1: pose_vec_to_matrix(aa_next.float(), t_next.float(), invert=False),
     }
     sources = {-1: batch["prev"], 1: batch["next"]}
+    disps = {s: d.float() for s, d in disps.items()}
     loss, _ = sde_loss(disps, poses, batch["image"], sources, batch["K"], batch["inv_K"])
     return loss

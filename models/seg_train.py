@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
@@ -20,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from models.checkpoint import load_checkpoint, save_checkpoint
 from models.mean_teacher import ema_update, make_teacher
 from models.metrics import ConfusionMatrix
 from models.seg_net import MultiTaskNet, SegNet, SegNetConfig, build_seg_net, load_pose_init
@@ -118,18 +118,9 @@ def make_optimizer(net: SegNet | MultiTaskNet, cfg: SegTrainConfig) -> torch.opt
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write atomically (temp file + rename), so an interrupted save never leaves a broken checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def load_seg_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild the student of a segmentation checkpoint from its stored config (eval mode)."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = load_checkpoint(path)
     cfg = SegTrainConfig.from_dict(blob["config"])
     net = build_seg_net(cfg.net)
     net.load_state_dict(blob["model"])
@@ -237,7 +228,7 @@ def train_segmentation(
 
     start, history = 0, []
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
-        blob = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        blob = load_checkpoint(checkpoint_path, device)
         start, history = _restore(blob, cfg, modules, opt, scaler), blob.get("history", [])
         log.info("resumed %s at step %d", checkpoint_path, start)
 
@@ -246,7 +237,8 @@ def train_segmentation(
             return
         state = {k: m.state_dict() for k, m in modules.items() if m is not None}
         state.update(optimizer=opt.state_dict(), scaler=scaler.state_dict())
-        save_checkpoint(checkpoint_path, {**state, "config": asdict(cfg), "step": step, "history": history})
+        save_checkpoint(checkpoint_path, {**state, "kind": "segmentation", "config": asdict(cfg), "step": step,
+                                          "history": history})  # fmt: skip
 
     def run_eval(step: int) -> tuple[float, Tensor]:
         loader = DataLoader(val_ds, batch_size=max(1, cfg.batch_size), num_workers=cfg.num_workers)

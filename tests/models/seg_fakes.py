@@ -51,3 +51,24 @@ class StripesDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         return self.items[i]
+
+
+class SequenceFakes(Dataset):
+    """`SequenceBatch` items: three random frames and pinhole intrinsics of the SIZE×SIZE image."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        K = torch.tensor([[SIZE / 2, 0, SIZE / 2, 0], [0, SIZE / 2, SIZE / 2, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+        self.items = []
+        for i in range(n):
+            prev, image, nxt = (torch.rand(3, SIZE, SIZE, generator=g) for _ in range(3))
+            self.items.append({
+                "image": image, "prev": prev, "next": nxt, "image_aug": image, "prev_aug": prev, "next_aug": nxt,
+                "K": K, "inv_K": torch.linalg.inv(K), "index": torch.tensor(i),
+            })  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]

@@ -24,7 +24,7 @@ def depth_ckpt(tmp_path_factory):
     state |= {f"decoder.{k}": v for k, v in dec.state_dict().items()}
     state |= {f"pose.{k}": v for k, v in pose.state_dict().items()}
     path = tmp_path_factory.mktemp("depth") / "depth.pt"
-    torch.save({"model": state, "config": {}}, path)
+    torch.save({"model": state, "config": {}}, path)  # the layout models.checkpoint writes
     return path, state
 
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+from models.checkpoint import load_checkpoint
 from models.seg_step import ConsistencyOptions, consistency_loss, mixing_disp, normalize_disp, supervised_loss
 from models.seg_train import evaluate, load_seg_model, train_segmentation
-from tests.models.seg_fakes import NUM_CLASSES, StripesDataset, tiny_cfg
+from tests.models.seg_fakes import NUM_CLASSES, SequenceFakes, StripesDataset, tiny_cfg
 
 
 class PixelNet(nn.Module):
@@ -80,7 +81,7 @@ def test_train_checkpoint_resume_schedule_and_progress(tmp_path):
     cfg = tiny_cfg("transfer", iterations=2, lr_step_at=0.5, checkpoint_every=1)
     r1 = train_segmentation(cfg, lab, unl, device="cpu", checkpoint_path=ckpt, progress=lambda *a: calls.append(a))
     assert [c[1] for c in calls if c[0] == "train"] == [0.5, 1.0]
-    blob = torch.load(ckpt, weights_only=False)
+    blob = load_checkpoint(ckpt)
     assert blob["step"] == 2 and blob["config"]["net"]["variant"] == "transfer" and "teacher" in blob
     # step at 50% of 2 iterations: both lrs were multiplied by 0.1 once
     assert [g["lr"] for g in blob["optimizer"]["param_groups"]] == pytest.approx([1e-4, 1e-3])
@@ -89,7 +90,7 @@ def test_train_checkpoint_resume_schedule_and_progress(tmp_path):
     w_before = r1.model.classifier.weight.detach().clone()
     r2 = train_segmentation(cfg3, lab, unl, device="cpu", checkpoint_path=ckpt, log_every=1)
     assert r2.step == 3 and [h["step"] for h in r2.history if "sup" in h][-1] == 3
-    assert torch.load(ckpt, weights_only=False)["step"] == 3
+    assert load_checkpoint(ckpt)["step"] == 3
     assert not torch.equal(r2.model.classifier.weight, w_before)
     # a different network in the checkpoint is refused
     with pytest.raises(ValueError, match="differs"):
@@ -112,9 +113,12 @@ def test_supervised_training_learns_and_evaluates():
 @pytest.mark.parametrize("variant,mix", [("multitask", "depthmix"), ("transfer", "classmix")])
 def test_semi_supervised_variants_run(variant, mix):
     lab, unl = StripesDataset(2), StripesDataset(4, labeled=False, with_disp=(variant != "multitask"))
-    r = train_segmentation(tiny_cfg(variant, iterations=2, mix=mix), lab, unl, device="cpu", log_every=1)
+    seq = SequenceFakes(2) if variant == "multitask" else None  # online depth + the depth loss on sequences
+    cfg = tiny_cfg(variant, iterations=2, mix=mix)
+    r = train_segmentation(cfg, lab, unl, device="cpu", log_every=1, sequence_ds=seq)
     last = r.history[-1]
     assert {"sup", "unsup", "confidence", "mixed", "grad_norm"} <= set(last)
+    assert ("sde" in last) == (variant == "multitask")
     assert all(math.isfinite(v) for v in last.values())
     assert 0.0 < last["mixed"] < 1.0
 
