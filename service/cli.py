@@ -15,6 +15,7 @@ import sys
 # Dotted names of the command modules, in the order `depthal --help` lists them.
 COMMAND_MODULES: list[str] = [
     "models.commands.synth",
+    "models.commands.pretrain_depth",
     "models.commands.train_seg",
 ]
 

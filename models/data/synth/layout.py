@@ -43,6 +43,7 @@ class _Builder:
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng, self.b = rng, S.Boxes()
+        self.facades: list[tuple[float, float, float, float, float]] = []
 
     def u(self, lo: float, hi: float) -> float:
         return float(self.rng.uniform(lo, hi))
@@ -60,6 +61,7 @@ class _Builder:
             prm = (self.u(3.0, 3.8), self.u(1.8, 3.2), self.u(0.35, 0.6), self.u(0.4, 0.6))
             self.b.add((side * (x_front + depth / 2), -height / 2, z + width / 2), (depth / 2, height / 2, width / 2),
                        S.BUILDING, S.FACADE, self.jitter(self.pick(FACADES)), param=prm)  # fmt: skip
+            self.facades.append((side, x_front, z, z + width, height))
             z += width + (self.u(*gap) if self.rng.random() < gap_p else 0.0)
 
     def far_row(self, z: float, x_half: float = 70.0):
@@ -308,4 +310,5 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
         f.big_vehicle(S.TRAIN, rails, f.u(25, 70), np.pi, vel=(0, 0, -f.u(0.0, 0.6)))
     height = f.u(1.3, 1.6)
     return S.Scene(archetype=archetype, ground=ground, boxes=f.b.freeze(), lighting=_lighting(rng),
-                   cam_to_world=_camera_path(rng, cam_x, height, frames), seed=int(rng.integers(1 << 30)))  # fmt: skip
+                   cam_to_world=_camera_path(rng, cam_x, height, frames), seed=int(rng.integers(1 << 30)),
+                   facades=np.array(f.facades).reshape(-1, 5))  # fmt: skip

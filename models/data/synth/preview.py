@@ -12,14 +12,14 @@ from models.data.cityscapes import find_frames, load_depth, load_image, load_lab
 
 
 def depth_colors(depth: np.ndarray, max_depth: float = 80.0) -> np.ndarray:
-    """Depth (H, W) metres -> RGB uint8 with matplotlib's magma on inverse depth; no depth (0) is black."""
+    """Depth (H, W) metres -> RGB uint8 with matplotlib's magma on inverse depth; no depth (0) is light grey."""
     from matplotlib import colormaps
 
     inv = np.where(depth > 0, 1.0 / np.maximum(depth, 1e-3), 0.0)
     lo = 1.0 / max_depth
     x = np.clip((inv - lo) / (1.0 / 2.0 - lo), 0, 1) ** 0.5
     rgb = (colormaps["magma"](x)[..., :3] * 255).astype(np.uint8)
-    rgb[depth <= 0] = 0
+    rgb[depth <= 0] = 215  # no depth (sky): light grey, apart from the dark far end of the map
     return rgb
 
 

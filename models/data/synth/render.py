@@ -53,65 +53,90 @@ def yaw_matrix(yaw: float) -> np.ndarray:
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def _screen_rect(corners: np.ndarray, R: np.ndarray, o: np.ndarray, K: np.ndarray, size: tuple[int, int]):
-    """Pixel rectangle (v0, v1, u0, u1) covering a box clipped to the near plane, or None when not in view."""
-    pc = (corners - o) @ R  # (8, 3) camera coordinates
-    z = pc[:, 2]
-    if z.max() <= NEAR:
-        return None
-    a, b = pc[_EDGES[:, 0]], pc[_EDGES[:, 1]]  # (12, 3) edge endpoints
-    crossing = (a[:, 2] - NEAR) * (b[:, 2] - NEAR) < 0
-    s = (NEAR - a[crossing, 2]) / (b[crossing, 2] - a[crossing, 2])
-    pts = np.concatenate([pc[z > NEAR], a[crossing] + s[:, None] * (b[crossing] - a[crossing])])
-    u = K[0, 0] * pts[:, 0] / pts[:, 2] + K[0, 2]
-    v = K[1, 1] * pts[:, 1] / pts[:, 2] + K[1, 2]
+def _screen_rects(corners: np.ndarray, R: np.ndarray, o: np.ndarray, K: np.ndarray, size: tuple[int, int]):
+    """Pixel rectangles covering each box clipped to the near plane, and each box's nearest camera z.
+
+    corners: (N, 8, 3) world. Returns rects (N, 4) int as (v0, v1, u0, u1), a visibility mask (N,), z_min (N,).
+    """
+    pc = (corners - o) @ R  # (N, 8, 3) camera coordinates
+    a, b = pc[:, _EDGES[:, 0]], pc[:, _EDGES[:, 1]]  # (N, 12, 3) edge endpoints
+    za, zb = a[..., 2], b[..., 2]
+    crossing = (za - NEAR) * (zb - NEAR) < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(crossing, (NEAR - za) / (zb - za), 0.0)
+    clipped = a + s[..., None] * (b - a)  # (N, 12, 3) where an edge crosses the near plane
+    pts = np.concatenate([pc, clipped], axis=1)  # (N, 20, 3)
+    keep = np.concatenate([pc[..., 2] > NEAR, crossing], axis=1)  # (N, 20)
+    z = np.where(keep, pts[..., 2], 1.0)
+    u = K[0, 0] * pts[..., 0] / z + K[0, 2]
+    v = K[1, 1] * pts[..., 1] / z + K[1, 2]
     H, W = size
-    u0, u1 = max(int(np.floor(u.min())), 0), min(int(np.ceil(u.max())) + 1, W)
-    v0, v1 = max(int(np.floor(v.min())), 0), min(int(np.ceil(v.max())) + 1, H)
-    if u0 >= u1 or v0 >= v1:
-        return None
-    return v0, v1, u0, u1
+    big = 1e9
+    u0 = np.floor(np.where(keep, u, big).min(1)).clip(0, W)
+    u1 = np.ceil(np.where(keep, u, -big).max(1)).clip(-1, W - 1) + 1
+    v0 = np.floor(np.where(keep, v, big).min(1)).clip(0, H)
+    v1 = np.ceil(np.where(keep, v, -big).max(1)).clip(-1, H - 1) + 1
+    visible = keep.any(1) & (u0 < u1) & (v0 < v1)
+    z_min = np.where(keep, pts[..., 2], np.inf).min(1)
+    return np.stack([v0, v1, u0, u1], 1).astype(np.int64), visible, z_min
 
 
 def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tuple[Hits, np.ndarray, np.ndarray]:
-    """Visibility pass: nearest surface per pixel. Returns (hits, world ray directions (H, W, 3), camera centre)."""
+    """Visibility pass: nearest surface per pixel. Returns (hits, world ray directions (H, W, 3), camera centre).
+
+    Boxes go front to back (by their nearest corner) and a box is skipped when everything already hit in its
+    rectangle is nearer than its nearest corner, which culls most of what stands behind the front facades.
+    """
     T = scene.cam_to_world[offset]
     R, o = T[:3, :3], T[:3, 3]
     d = camera_rays(K, size) @ R.T  # (H, W, 3) world directions, camera-z component 1
+    dx, dy, dz = (np.ascontiguousarray(d[..., k]) for k in range(3))
     H, W = size
     with np.errstate(divide="ignore"):
-        depth = np.where(d[..., 1] > 1e-9, -o[1] / d[..., 1], np.inf)  # ground y = 0; camera has o_y < 0
+        depth = np.where(dy > 1e-9, -o[1] / dy, np.inf)  # ground y = 0; camera has o_y < 0
     box = np.full((H, W), -1, dtype=np.int32)
     local = np.zeros((H, W, 3))
     face = np.zeros((H, W), dtype=np.int8)
     bx = scene.boxes
+    if len(bx) == 0:
+        return Hits(depth=depth, box=box, local=local, face=face), d, o
     centers = bx.center + bx.vel * offset
-    for i in range(len(bx)):
-        Rb = yaw_matrix(bx.yaw[i])
-        corners = centers[i] + (_CORNERS * bx.half[i]) @ Rb.T
-        rect = _screen_rect(corners, R, o, K, size)
-        if rect is None:
-            continue
-        v0, v1, u0, u1 = rect
-        dl = d[v0:v1, u0:u1] @ Rb  # (h, w, 3) ray directions in the box frame (Rbᵀ d)
-        ol = Rb.T @ (o - centers[i])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / dl
-            t1 = (-bx.half[i] - ol) * inv
-            t2 = (bx.half[i] - ol) * inv
-        tmin = np.minimum(t1, t2)
-        t_near = tmin.max(axis=-1)
-        t_far = np.maximum(t1, t2).min(axis=-1)
+    cos, sin = np.cos(bx.yaw), np.sin(bx.yaw)
+    # (N, 8, 3) corners: rotate the half-size corner offsets by yaw, then translate
+    off = _CORNERS[None] * bx.half[:, None]
+    corners = np.stack([cos[:, None] * off[..., 0] + sin[:, None] * off[..., 2], off[..., 1],
+                        -sin[:, None] * off[..., 0] + cos[:, None] * off[..., 2]], -1) + centers[:, None]  # fmt: skip
+    rects, visible, z_min = _screen_rects(corners, R, o, K, size)
+    for i in np.flatnonzero(visible)[np.argsort(z_min[visible], kind="stable")]:
+        v0, v1, u0, u1 = rects[i]
         dsub = depth[v0:v1, u0:u1]
+        if dsub.max() < z_min[i]:
+            continue  # fully hidden behind nearer surfaces
+        c, s = cos[i], sin[i]
+        ol = np.array([c * (o[0] - centers[i, 0]) - s * (o[2] - centers[i, 2]), o[1] - centers[i, 1],
+                       s * (o[0] - centers[i, 0]) + c * (o[2] - centers[i, 2])])  # fmt: skip
+        sx, sy, sz = dx[v0:v1, u0:u1], dy[v0:v1, u0:u1], dz[v0:v1, u0:u1]
+        dl = (c * sx - s * sz, sy, s * sx + c * sz) if s != 0.0 else (sx, sy, sz)  # Rbᵀ d, per component
+        t_near = t_far = None
+        tmins = []
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k in range(3):
+                inv = 1.0 / dl[k]
+                t1 = (-bx.half[i, k] - ol[k]) * inv
+                t2 = (bx.half[i, k] - ol[k]) * inv
+                lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
+                tmins.append(lo)
+                t_near = lo if t_near is None else np.maximum(t_near, lo)
+                t_far = hi if t_far is None else np.minimum(t_far, hi)
         hit = (t_near <= t_far) & (t_near > NEAR) & (t_near < dsub)
         if not hit.any():
             continue
         th = t_near[hit]
         dsub[hit] = th
         box[v0:v1, u0:u1][hit] = i
-        dh = dl[hit]
+        dh = np.stack([dl[0][hit], dl[1][hit], dl[2][hit]], 1)  # (n, 3)
         local[v0:v1, u0:u1][hit] = ol + th[:, None] * dh
-        axis = tmin[hit].argmax(axis=-1)
+        axis = np.where(tmins[0][hit] == th, 0, np.where(tmins[1][hit] == th, 1, 2))
         outward = -np.sign(dh[np.arange(len(axis)), axis])  # the entry face looks back along the ray
         face[v0:v1, u0:u1][hit] = ((axis + 1) * outward).astype(np.int8)
     return Hits(depth=depth, box=box, local=local, face=face), d, o

@@ -122,3 +122,5 @@ class Scene:
     lighting: Lighting
     cam_to_world: dict[int, np.ndarray]  # frame offset -> 4×4
     seed: int
+    # street-side buildings that cast sun shadows: rows of (side ±1, |x| of the front face, z0, z1, height)
+    facades: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)))

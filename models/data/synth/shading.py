@@ -178,6 +178,33 @@ def _paint(base, prm, a, h, axis, face, half, fp, seed):
     return _mix(c, light.astype(np.float32), ends)
 
 
+def sun_shadow(scene: S.Scene, p: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Fraction (n,) of sunlight blocked at world points p (n, 3) by the street-side buildings.
+
+    The ray toward the sun is followed to the front plane of every building on the side it heads to; it is
+    blocked when it meets that plane within the building's z-span and below its roof. Soft edges: a penumbra
+    growing with distance (the sun's ~0.5° disc) and at least 1.5 pixels against aliasing.
+    """
+    L = scene.lighting.sun_dir
+    f = scene.facades
+    if len(f) == 0 or abs(L[0]) < 1e-3:
+        return np.zeros(len(p), dtype=np.float32)
+    side = np.sign(L[0])
+    f = f[f[:, 0] == side]
+    if len(f) == 0:
+        return np.zeros(len(p), dtype=np.float32)
+    px, height, pz = p[:, 0:1] * side, -p[:, 1:2], p[:, 2:3]  # side-relative x, height above ground
+    t = (f[None, :, 1] - px) / abs(L[0])  # (n, M) ray length to each front plane
+    z_at, h_at = pz + t * L[2], height + t * -L[1]
+    soft = np.maximum(fp[:, None] * 1.5, 0.01 * t + 0.02)
+    blocked = (
+        soft_inside(f[None, :, 4] - h_at, soft)
+        * soft_inside(np.minimum(z_at - f[None, :, 2], f[None, :, 3] - z_at), soft)
+        * (t > 0.05)
+    )
+    return blocked.max(axis=1) if blocked.shape[1] else np.zeros(len(p), dtype=np.float32)
+
+
 def _sky(L: S.Lighting, dn: np.ndarray) -> np.ndarray:
     elev = np.clip(-dn[:, 1], 0, 1)
     c = _mix(L.sky_horizon[None, :], L.sky_zenith[None, :], np.clip(elev * 3, 0, 1)).astype(np.float32)
@@ -226,6 +253,11 @@ def shade(scene: S.Scene, hits, d: np.ndarray, o: np.ndarray, fx: float) -> tupl
     height[bi] = -(bx.center[ids, 1] + local[:, 1])  # metres above the ground (y points down)
 
     sun = np.clip(normal @ L.sun_dir, 0, None)
+    lit = np.flatnonzero((sun > 0) & ~sky)
+    if len(lit):
+        p_lit = o + depth[lit, None] * dflat[lit]
+        fp_lit = depth[lit] * dist[lit] / fx
+        sun[lit] *= 1 - sun_shadow(scene, p_lit, fp_lit)
     occlusion = 0.7 + 0.3 * np.clip(height / 1.5, 0, 1)  # soft darkening where walls meet the ground
     light = (L.ambient * np.where(on_box, occlusion, 1.0) + L.sun * sun).astype(np.float32)
     rgb = albedo * light[:, None]
