@@ -1,0 +1,62 @@
+"""Rendering speed of the synthetic street world on one core, and the cost of writing a whole world.
+
+    OMP_NUM_THREADS=1 python benchmarks/synth.py [--quick]
+
+Prints a markdown table: frames/s of `render` per archetype mix at 128×256 and 256×512 (single process; numpy
+is pinned to one thread by the environment variable), then the wall time of `generate_world` (render + PNG
+writing) for a 300-sequence world at 128×256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from models.data.synth import build_scene, generate_world, intrinsics, render  # noqa: E402
+from models.data.synth.layout import sample_archetype  # noqa: E402
+
+
+def frames_per_second(size: tuple[int, int], sequences: int) -> tuple[float, float]:
+    """(frames/s, mean boxes per scene) over `sequences` scenes drawn with the archetype frequencies, 3 frames each."""
+    rng = np.random.default_rng(0)
+    scenes = [build_scene(0, i, sample_archetype(rng)) for i in range(sequences)]
+    K = intrinsics(size)
+    render(scenes[0], 0, K, size)  # warm-up
+    start = time.perf_counter()
+    for scene in scenes:
+        for offset in (-1, 0, 1):
+            render(scene, offset, K, size)
+    return 3 * len(scenes) / (time.perf_counter() - start), float(np.mean([len(s.boxes) for s in scenes]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer scenes, 30-sequence world")
+    args = parser.parse_args()
+    n = 10 if args.quick else 40
+    world_sequences = 30 if args.quick else 300
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {n} scenes × 3 frames per size\n")
+    print("| size (H×W) | frames/s | ms/frame | boxes/scene |")
+    print("|---|---|---|---|")
+    for size in ((128, 256), (256, 512)):
+        fps, boxes = frames_per_second(size, n)
+        print(f"| {size[0]}×{size[1]} | {fps:.1f} | {1000 / fps:.1f} | {boxes:.0f} |")
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        generate_world(Path(tmp), sequences=world_sequences, size=(128, 256), seed=0)
+        seconds = time.perf_counter() - start
+        mb = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()) / 1e6
+    print(f"\n| world | sequences | frames | wall s | MB on disk |\n|---|---|---|---|---|")
+    print(f"| 128×256, seed 0 | {world_sequences} | {3 * world_sequences} | {seconds:.1f} | {mb:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
