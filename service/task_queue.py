@@ -55,3 +55,9 @@ def enqueue(task: TaskName, job_id: int) -> str:
     settings = get_settings()
     result = client().send_task(str(task), args=[job_id], queue=settings.gpu_queue)
     return str(result.id)
+
+
+def check_broker(timeout: float = 1.0) -> None:
+    """Raise if the broker cannot be reached within about `timeout` seconds (readiness probe)."""
+    with client().connection_for_write(connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)

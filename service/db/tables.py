@@ -177,6 +177,14 @@ class Image(CreatedMixin, Base):
     queued_round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL"))
     prelabel_path: Mapped[str | None] = mapped_column(String(1024))  # model prediction shown with `next`
 
+    @property
+    def has_prev(self) -> bool:
+        return self.prev_path is not None
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_path is not None
+
 
 class Lease(CreatedMixin, Base):
     """An annotator's hold on an image. At most one open lease per image, enforced by a partial unique index."""

@@ -1,0 +1,84 @@
+"""API fixtures: a TestClient on the `database` backend (sqlite and postgres), users of each role, helpers."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image as PILImage
+
+from tests.conftest import Database
+
+ADMIN_TOKEN = "test-admin-token"  # set by tests/conftest.py::_configure
+
+
+@dataclass
+class Api:
+    """A TestClient plus a token per role."""
+
+    client: TestClient
+    db: Database
+    admin: dict[str, str]
+    lead: dict[str, str]
+    annotator: dict[str, str]
+    annotator2: dict[str, str]
+
+    def user(self, name: str, role: str) -> dict[str, str]:
+        res = self.client.post("/users", json={"name": name, "role": role}, headers=self.admin)
+        assert res.status_code == 201, res.text
+        return {"Authorization": f"Bearer {res.json()['token']}"}
+
+    def project(self, **overrides: Any) -> dict[str, Any]:
+        body = {"name": "p", "label_budget": 10, "round_schedule": [2, 3]} | overrides
+        res = self.client.post("/projects", json=body, headers=self.lead)
+        assert res.status_code == 201, res.text
+        return res.json()
+
+    def upload(self, project_id: int, png: bytes, *, queue: bool = True, **files: bytes) -> dict[str, Any]:
+        parts = {"file": ("img.png", png, "image/png")} | {k: (f"{k}.png", v, "image/png") for k, v in files.items()}
+        res = self.client.post(
+            f"/projects/{project_id}/images", files=parts, data={"queue": str(queue).lower()}, headers=self.lead
+        )
+        assert res.status_code == 201, res.text
+        return res.json()
+
+    def put_mask(self, image_id: int, png: bytes, headers: dict[str, str], fmt: str | None = None) -> Any:
+        params = {"format": fmt} if fmt else {}
+        return self.client.put(
+            f"/images/{image_id}/mask", files={"file": ("m.png", png, "image/png")}, params=params, headers=headers
+        )
+
+
+def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    PILImage.fromarray(array, mode=mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def rgb_image(seed: int, h: int = 8, w: int = 12) -> bytes:
+    """A distinct random RGB PNG per seed (distinct checksums)."""
+    rng = np.random.default_rng(seed)
+    return png_bytes(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def id_mask(value: int | np.ndarray, h: int = 8, w: int = 12) -> bytes:
+    arr = np.full((h, w), value, dtype=np.uint8) if np.isscalar(value) else np.asarray(value, dtype=np.uint8)
+    return png_bytes(arr)
+
+
+@pytest.fixture
+def api(database: Database) -> Iterator[Api]:
+    from service.main import create_app
+
+    with TestClient(create_app()) as client:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        api = Api(client, database, admin, {}, {}, {})
+        api.lead = api.user("lead", "lead")
+        api.annotator = api.user("ann", "annotator")
+        api.annotator2 = api.user("ann2", "annotator")
+        yield api
