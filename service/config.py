@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     admin_token: str = "changethis"  # bootstrap admin's API token, created on first start
     gpu_queue: str = "gpu"
     broker_poll_seconds: float = Field(default=0.05, gt=0)  # SQLite broker only: latency vs. idle CPU
+    # Redis broker: an unacknowledged task (its worker died) is delivered again after this many seconds.
+    broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
+    job_heartbeat_seconds: float = Field(default=10.0, gt=0)  # a running job's worker touches its row this often
+    job_stale_seconds: float = Field(default=60.0, gt=0)  # a running job silent this long has lost its worker
 
     @model_validator(mode="after")
     def _fill_defaults_and_check_secrets(self) -> Settings:

@@ -1,0 +1,90 @@
+"""Thin Celery tasks: job id in, the job's status out. All state lives in the `job` row (worker/runner.py).
+
+The API sends these by name (`service.task_queue.TaskName`), so it never imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery import Task
+from celery.signals import worker_ready
+from sqlalchemy import select
+
+from service.config import get_settings
+from service.db.base import utcnow
+from service.db.session import session_scope
+from service.db.tables import Job, JobKind, JobStatus
+from service.task_queue import TaskName, enqueue
+from worker import pipelines
+from worker.celery_app import app
+from worker.pipelines import rounds, validate_images
+from worker.runner import PipelineError, run_job
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name=TaskName.VALIDATE_IMAGES, bind=True)
+def validate_images_task(self: Task, job_id: int) -> str:
+    return run_job(job_id, validate_images.run, task_id=self.request.id)
+
+
+@app.task(name=TaskName.RUN_ROUND, bind=True)
+def run_round_task(self: Task, job_id: int) -> str:
+    return run_job(job_id, rounds.run, task_id=self.request.id)
+
+
+def _by_kind(ctx):  # type: ignore[no-untyped-def]
+    pipeline = pipelines.BY_KIND.get(ctx.kind)
+    if pipeline is None:
+        raise PipelineError(f"no pipeline for job kind {ctx.kind!r} yet")
+    return pipeline(ctx)
+
+
+@app.task(name=TaskName.RUN_JOB, bind=True)
+def run_job_task(self: Task, job_id: int) -> str:
+    """Generic entry: the pipeline is chosen by the job's kind."""
+    return run_job(job_id, _by_kind, task_id=self.request.id)
+
+
+def task_for(job: Job) -> TaskName:
+    if job.kind == JobKind.VALIDATE_IMAGES:
+        return TaskName.VALIDATE_IMAGES
+    if job.kind == JobKind.SELECT and job.round_id is not None:
+        return TaskName.RUN_ROUND
+    return TaskName.RUN_JOB
+
+
+def requeue_abandoned_jobs() -> list[int]:
+    """Send again every `running` job whose heartbeat went stale: its worker died. Redis would redeliver such a
+    task by itself after the visibility timeout; kombu's SQLite transport never does. A duplicate is harmless:
+    the runner starts a job only once."""
+    settings = get_settings()
+    cutoff = utcnow().timestamp() - settings.job_stale_seconds
+    with session_scope() as session:
+        running = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING)).all()
+        stale = [j for j in running if (j.heartbeat_at or j.started_at or utcnow()).timestamp() < cutoff]
+        tasks = [(j.id, task_for(j)) for j in stale]
+    for job_id, task in tasks:
+        log.warning("job %s was left running by a dead worker; sending %s again", job_id, task)
+        enqueue(task, job_id)
+    return [job_id for job_id, _ in tasks]
+
+
+def _sweep_forever(every: float) -> None:
+    while True:
+        try:
+            requeue_abandoned_jobs()
+        except Exception:
+            log.exception("could not look for abandoned jobs")
+        time.sleep(every)
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: object) -> None:
+    # At start and then once per stale period: a job whose worker died mid-run goes stale only after
+    # `job_stale_seconds`, usually after the replacement worker has started.
+    every = get_settings().job_stale_seconds
+    threading.Thread(target=_sweep_forever, args=(every,), name="abandoned-job-sweeper", daemon=True).start()
