@@ -226,6 +226,7 @@ class AnnotatorProgress(BaseModel):
     labeled: int = Field(description="images whose newest mask is theirs")
     submissions: int = Field(description="mask versions they stored")
     open_leases: int
+    expired_leases: int = Field(description="leases they let run out")
 
 
 class RoundProgress(BaseModel):

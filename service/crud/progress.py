@@ -56,15 +56,16 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
             .group_by(Annotation.annotator_id)
         ).all()
     )
-    open_leases = dict(
-        session.execute(
-            select(Lease.annotator_id, func.count())
+    leases: dict[tuple[int, str], int] = {
+        (uid, status): n
+        for uid, status, n in session.execute(
+            select(Lease.annotator_id, Lease.status, func.count())
             .join(Image, Image.id == Lease.image_id)
-            .where(Image.project_id == project.id, Lease.status == LeaseStatus.OPEN)
-            .group_by(Lease.annotator_id)
+            .where(Image.project_id == project.id)
+            .group_by(Lease.annotator_id, Lease.status)
         ).all()
-    )
-    user_ids = {u for u in (*submissions, *open_leases) if u is not None}
+    }
+    user_ids = {u for u in (*submissions, *(uid for uid, _ in leases)) if u is not None}
     names = dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all()) if user_ids else {}
     annotators = [
         AnnotatorProgress(
@@ -72,7 +73,8 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
             name=names.get(uid, "?"),
             labeled=labeled_by.get(uid, 0),
             submissions=submissions.get(uid, 0),
-            open_leases=open_leases.get(uid, 0),
+            open_leases=leases.get((uid, LeaseStatus.OPEN.value), 0),
+            expired_leases=leases.get((uid, LeaseStatus.EXPIRED.value), 0),
         )
         for uid in sorted(user_ids)
     ]

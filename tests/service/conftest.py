@@ -82,3 +82,35 @@ def api(database: Database) -> Iterator[Api]:
         api.annotator = api.user("ann", "annotator")
         api.annotator2 = api.user("ann2", "annotator")
         yield api
+
+
+@dataclass
+class Broker:
+    """The test Redis with a queue name of this test's own (so parallel runs never see each other's messages)."""
+
+    redis: Any
+    queue: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        import json
+
+        return [json.loads(raw)["headers"] for raw in self.redis.lrange(self.queue, 0, -1)]
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch, api: Api) -> Iterator[Broker]:
+    import uuid
+
+    import redis
+
+    from service.config import get_settings
+    from tests.conftest import REDIS_URL
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("DEPTHAL_BROKER_URL", REDIS_URL)
+    monkeypatch.setenv("DEPTHAL_GPU_QUEUE", queue)
+    get_settings.cache_clear()
+    client = redis.Redis.from_url(REDIS_URL)
+    yield Broker(client, queue)
+    client.delete(queue)
+    client.close()
