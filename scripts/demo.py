@@ -46,7 +46,7 @@ def wait_job(http: httpx.Client, job_id: int, timeout: float = 120) -> dict[str,
         job = ok(http.get(f"/jobs/{job_id}"))
         state = (job["status"], job["stage"], round(job["progress"], 2))
         if state != seen:
-            print(f"    job {job_id}: {job['status']:<9} stage={job['stage']} progress={job['progress']:.0%}", flush=True)
+            print(f"    job {job_id}: {job['status']:<9} stage={job['stage']} progress={job['progress']:.0%}")
             seen = state
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
@@ -80,6 +80,7 @@ def main() -> int:
     parser.add_argument("--admin-token", required=True)
     parser.add_argument("--import-root", type=Path, required=True)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress lines appear as they happen
 
     admin = httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {args.admin_token}"}, timeout=60)
     ready = ok(admin.get("/health/ready"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from celery import Task
 from celery.signals import worker_ready
@@ -21,7 +22,7 @@ from service.task_queue import TaskName, enqueue
 from worker import pipelines
 from worker.celery_app import app
 from worker.pipelines import rounds, validate_images
-from worker.runner import PipelineError, run_job
+from worker.runner import JobContext, PipelineError, run_job
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def run_round_task(self: Task, job_id: int) -> str:
     return run_job(job_id, rounds.run, task_id=self.request.id)
 
 
-def _by_kind(ctx):  # type: ignore[no-untyped-def]
+def _by_kind(ctx: JobContext) -> dict[str, Any] | None:
     pipeline = pipelines.BY_KIND.get(ctx.kind)
     if pipeline is None:
         raise PipelineError(f"no pipeline for job kind {ctx.kind!r} yet")

@@ -23,7 +23,11 @@ from tests.worker.procs import REPO, Worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-VARIABLES = {"POSTGRES_PASSWORD": "pw", "DEPTHAL_SECRET_KEY": "compose-test-secret", "DEPTHAL_ADMIN_TOKEN": "compose-admin"}
+VARIABLES = {
+    "POSTGRES_PASSWORD": "pw",
+    "DEPTHAL_SECRET_KEY": "compose-test-secret",
+    "DEPTHAL_ADMIN_TOKEN": "compose-admin",
+}
 
 
 @pytest.fixture
