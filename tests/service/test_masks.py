@@ -167,3 +167,16 @@ def test_mask_over_upload_limit_is_413(api: Api, monkeypatch: pytest.MonkeyPatch
     )
     assert res.status_code == 413
     assert _count() == 0
+
+
+def test_raw_png_body_accepted(api: Api) -> None:
+    _, lease = _leased(api)
+    image_id = lease["image"]["id"]
+    url = f"/images/{image_id}/mask"
+    res = api.client.put(url, content=id_mask(5), headers=api.annotator | {"content-type": "image/png"})
+    assert res.status_code == 201 and res.json()["version"] == 1
+    res = api.client.put(url, content=b"", headers=api.lead | {"content-type": "image/png"})
+    assert res.status_code == 422 and "empty request body" in res.json()["detail"]
+    res = api.client.put(url, files={"other": ("m.png", id_mask(5))}, headers=api.lead)
+    assert res.status_code == 422 and "'file'" in res.json()["detail"]
+    assert _count() == 1
