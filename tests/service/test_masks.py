@@ -98,7 +98,7 @@ def test_palette_and_label_ids_formats(api: Api) -> None:
         (png_bytes(np.zeros((8, 12, 4), np.uint8)), None, "mode RGBA"),
         (png_bytes(np.zeros((8, 12, 3), np.uint8)), "train_ids", "single-channel"),
         (id_mask(np.array([[19, 40] * 6] * 8)), None, "class ids 19, 40"),
-        (id_mask(np.array([[7, 34] * 6] * 8)), "label_ids", "values 34 are not Cityscapes labelIds"),
+        (id_mask(np.array([[7, 34] * 6] * 8)), "label_ids", "unknown Cityscapes label ids [34]"),
         (png_bytes(np.full((8, 12, 3), (1, 2, 3), np.uint8)), None, "colours (1, 2, 3)"),
         (b"GIF89a not a png at all", None, "not a PNG"),
         (id_mask(3)[:-12], None, "truncated"),
