@@ -3,7 +3,8 @@
 A mask arrives as a PNG in one of three formats and is stored as a single-channel PNG of train ids, 255 = ignore:
 - `train_ids`: single-channel (L or P) PNG whose values are the project's class ids or 255;
 - `palette`: RGB PNG whose colours are the project's class colours; black is ignore unless a class uses it;
-- `label_ids`: single-channel Cityscapes labelIds (0..33), mapped with the official labelId → trainId table.
+- `label_ids`: single-channel Cityscapes labelIds (0..33), mapped with the official labelId → trainId table
+  (`models.data.cityscapes`, torch-free).
 Without an explicit format, single-channel means `train_ids` and RGB means `palette`.
 """
 
@@ -17,7 +18,8 @@ from enum import StrEnum
 import numpy as np
 from PIL import Image as PILImage
 
-from service.cityscapes import IGNORE, label_id_table
+from models.data.cityscapes import IGNORE_INDEX as IGNORE
+from models.data.cityscapes import label_ids_to_train_ids
 from service.errors import Invalid
 
 PILImage.MAX_IMAGE_PIXELS = None  # the size is checked against the image's before any pixel is decoded
@@ -85,12 +87,10 @@ def decode_mask(
     _load(img, "mask")
     ids = np.asarray(img, dtype=np.uint8)  # (H, W); for P, the palette indices
     if fmt is MaskFormat.LABEL_IDS:
-        table = label_id_table()
-        present = np.flatnonzero(np.bincount(ids.ravel(), minlength=256))
-        bad = [int(v) for v in present if table[v] < 0]
-        if bad:
-            raise Invalid(f"values {_name(bad)} are not Cityscapes labelIds (0..33)")
-        ids = table.astype(np.uint8)[ids]
+        try:
+            ids = label_ids_to_train_ids(ids)
+        except ValueError as err:  # names the unknown ids
+            raise Invalid(f"{err} (Cityscapes labelIds are 0..33)") from err
     _check_ids(ids, class_ids)
     return ids
 
