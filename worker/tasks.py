@@ -25,6 +25,7 @@ from worker.pipelines import rounds, validate_images
 from worker.runner import JobContext, PipelineError, run_job
 
 log = logging.getLogger(__name__)
+SWEEP_MAX_SECONDS = 30.0  # abandoned jobs and overdue leases are looked for at least this often
 
 
 @app.task(name=TaskName.VALIDATE_IMAGES, bind=True)
@@ -74,18 +75,28 @@ def requeue_abandoned_jobs() -> list[int]:
     return [job_id for job_id, _ in tasks]
 
 
+def expire_overdue_leases() -> int:
+    """Return the images of overdue leases to the queue. `next` does this lazily; doing it here too keeps the
+    progress counts (leased / queued) true while nobody asks for work."""
+    from service.queue import expire_leases
+
+    with session_scope() as session:
+        return expire_leases(session)
+
+
 def _sweep_forever(every: float) -> None:
     while True:
-        try:
-            requeue_abandoned_jobs()
-        except Exception:
-            log.exception("could not look for abandoned jobs")
+        for sweep in (requeue_abandoned_jobs, expire_overdue_leases):
+            try:
+                sweep()
+            except Exception:
+                log.exception("periodic %s failed", sweep.__name__)
         time.sleep(every)
 
 
 @worker_ready.connect
 def _on_worker_ready(**_: object) -> None:
-    # At start and then once per stale period: a job whose worker died mid-run goes stale only after
-    # `job_stale_seconds`, usually after the replacement worker has started.
-    every = get_settings().job_stale_seconds
-    threading.Thread(target=_sweep_forever, args=(every,), name="abandoned-job-sweeper", daemon=True).start()
+    # At start, then periodically: a job whose worker died mid-run goes stale only after `job_stale_seconds`,
+    # usually after the replacement worker has started.
+    every = min(get_settings().job_stale_seconds, SWEEP_MAX_SECONDS)
+    threading.Thread(target=_sweep_forever, args=(every,), name="periodic-sweeps", daemon=True).start()
