@@ -89,7 +89,8 @@ def submit_mask(
 
     version = (latest.version + 1) if latest is not None else 1
     relative = storage.mask_file(project_id, image_id, version)
-    _write_atomic(storage.absolute(relative), masks.encode_png(ids))
+    payload = data if masks.stored_as_sent(data, fmt) else masks.encode_png(ids)
+    _write_atomic(storage.absolute(relative), payload)
     values = {
         "image_id": image_id,
         "annotator_id": user.id,
