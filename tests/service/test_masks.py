@@ -98,7 +98,7 @@ def test_palette_and_label_ids_formats(api: Api) -> None:
         (png_bytes(np.zeros((8, 12, 4), np.uint8)), None, "mode RGBA"),
         (png_bytes(np.zeros((8, 12, 3), np.uint8)), "train_ids", "single-channel"),
         (id_mask(np.array([[19, 40] * 6] * 8)), None, "class ids 19, 40"),
-        (id_mask(np.array([[7, 34] * 6] * 8)), "label_ids", "values 34 are not Cityscapes labelIds"),
+        (id_mask(np.array([[7, 34] * 6] * 8)), "label_ids", "unknown Cityscapes label ids [34]"),
         (png_bytes(np.full((8, 12, 3), (1, 2, 3), np.uint8)), None, "colours (1, 2, 3)"),
         (b"GIF89a not a png at all", None, "not a PNG"),
         (id_mask(3)[:-12], None, "truncated"),
@@ -167,3 +167,16 @@ def test_mask_over_upload_limit_is_413(api: Api, monkeypatch: pytest.MonkeyPatch
     )
     assert res.status_code == 413
     assert _count() == 0
+
+
+def test_raw_png_body_accepted(api: Api) -> None:
+    _, lease = _leased(api)
+    image_id = lease["image"]["id"]
+    url = f"/images/{image_id}/mask"
+    res = api.client.put(url, content=id_mask(5), headers=api.annotator | {"content-type": "image/png"})
+    assert res.status_code == 201 and res.json()["version"] == 1
+    res = api.client.put(url, content=b"", headers=api.lead | {"content-type": "image/png"})
+    assert res.status_code == 422 and "empty request body" in res.json()["detail"]
+    res = api.client.put(url, files={"other": ("m.png", id_mask(5))}, headers=api.lead)
+    assert res.status_code == 422 and "'file'" in res.json()["detail"]
+    assert _count() == 1

@@ -38,6 +38,10 @@ class Hits:
     face: np.ndarray  # (H, W) int8: ±(axis + 1), sign = outward normal along that local axis
 
 
+def _nonzero(x: np.ndarray) -> np.ndarray:
+    return np.where(x == 0, 1e-12, x)
+
+
 def camera_rays(K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Ray directions K⁻¹ (u, v, 1) in the camera frame for every pixel centre: (H, W, 3), z = 1."""
     H, W = size
@@ -94,6 +98,8 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
     H, W = size
     with np.errstate(divide="ignore"):
         depth = np.where(dy > 1e-9, -o[1] / dy, np.inf)  # ground y = 0; camera has o_y < 0
+        inv_d = [1.0 / _nonzero(x) for x in (dx, dy, dz)]  # finite: inf·0 would give NaN slabs
+    abs_inv_d = [np.abs(x) for x in inv_d]
     box = np.full((H, W), -1, dtype=np.int32)
     local = np.zeros((H, W, 3))
     face = np.zeros((H, W), dtype=np.int8)
@@ -115,16 +121,22 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
         c, s = cos[i], sin[i]
         ol = np.array([c * (o[0] - centers[i, 0]) - s * (o[2] - centers[i, 2]), o[1] - centers[i, 1],
                        s * (o[0] - centers[i, 0]) + c * (o[2] - centers[i, 2])])  # fmt: skip
-        sx, sy, sz = dx[v0:v1, u0:u1], dy[v0:v1, u0:u1], dz[v0:v1, u0:u1]
-        dl = (c * sx - s * sz, sy, s * sx + c * sz) if s != 0.0 else (sx, sy, sz)  # Rbᵀ d, per component
+        win = (slice(v0, v1), slice(u0, u1))
+        if s != 0.0:  # turned box: ray directions in its frame (Rbᵀ d), per component
+            sx, sy, sz = dx[win], dy[win], dz[win]
+            dl = (c * sx - s * sz, sy, s * sx + c * sz)
+            inv = [1.0 / _nonzero(x) for x in dl]
+            abs_inv = [np.abs(x) for x in inv]
+        else:  # axis-aligned: reuse the per-frame reciprocals
+            dl = (dx[win], dy[win], dz[win])
+            inv, abs_inv = [x[win] for x in inv_d], [x[win] for x in abs_inv_d]
+        # slab k spans t = (±half − o)·inv, i.e. centre −o·inv and radius half·|inv|
         t_near = t_far = None
         tmins = []
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(invalid="ignore"):
             for k in range(3):
-                inv = 1.0 / dl[k]
-                t1 = (-bx.half[i, k] - ol[k]) * inv
-                t2 = (bx.half[i, k] - ol[k]) * inv
-                lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
+                mid, rad = inv[k] * -ol[k], abs_inv[k] * bx.half[i, k]
+                lo, hi = mid - rad, mid + rad
                 tmins.append(lo)
                 t_near = lo if t_near is None else np.maximum(t_near, lo)
                 t_far = hi if t_far is None else np.minimum(t_far, hi)

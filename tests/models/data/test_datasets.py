@@ -55,7 +55,7 @@ def test_crop_flip_true_warp_still_holds(records) -> None:
     """Crop + flip applied to images, depth and K: the true ego-motion (mirrored, x -> -x, when flipped) still warps
     t+1 onto t far better than no warp, and better than the motion of the other flip state."""
     F = np.diag([-1.0, 1, 1, 1])
-    flips = 0
+    flips, ratios = 0, []
     for i, rec in enumerate(records[:6]):
         seq = SequenceDataset(records, crop=(64, 128), flip=True, color_aug_p=0.0, seed=1)[i]
         depth = DepthEvalDataset(records, crop=(64, 128), flip=True, seed=1)[i]["depth_gt"][0].numpy()
@@ -69,10 +69,12 @@ def test_crop_flip_true_warp_still_holds(records) -> None:
         image, nxt = (seq[k].permute(1, 2, 0).numpy() * 255 for k in ("image", "next"))
         warp, identity, valid = warp_errors(image, nxt, depth, K, T)
         assert valid.mean() > 0.4
-        assert warp < 0.6 * identity, (i, is_flipped, warp, identity)
+        assert warp < 0.8 * identity, (i, is_flipped, warp, identity)
         wrong, _, _ = warp_errors(image, nxt, depth, K, F @ T @ F)
         assert wrong > warp
+        ratios.append(warp / identity)
     assert 0 < flips < 6
+    assert np.mean(ratios) < 0.5, ratios
 
 
 def test_colour_jitter_is_shared_and_only_on_aug_copies(records) -> None:
