@@ -68,7 +68,12 @@ def test_jpeg_upload_accepted(api: Api) -> None:
     [
         ({"file": ("a.png", rgb_image(1)[:-40])}, {}, 422, "truncated"),
         ({"file": ("a.gif", b"GIF89a....")}, {}, 422, "not a readable PNG/JPEG"),
-        ({"file": ("a.png", rgb_image(1)), "prev": ("p.png", rgb_image(2, h=9))}, {}, 422, "prev frame of a.png is 12x9"),
+        (
+            {"file": ("a.png", rgb_image(1)), "prev": ("p.png", rgb_image(2, h=9))},
+            {},
+            422,
+            "prev frame of a.png is 12x9",
+        ),
         ({"file": ("a.png", rgb_image(1))}, {"intrinsics": "{\"fx\": 1}"}, 422, "intrinsics must be JSON"),
         ({"file": ("a.png", rgb_image(1))}, {"role": "test"}, 422, ""),
     ],
@@ -226,7 +231,8 @@ def test_import_symlink_escaping_root_refused(api: Api, tmp_path: Path) -> None:
     os.symlink(secret, root / "linkdir")
     pid = api.project()["id"]
     res = _import(api, pid, path="mixed")
-    assert res.status_code == 403 and "leak.png" in res.json()["detail"] and "outside the import root" in res.json()["detail"]
+    detail = res.json()["detail"]
+    assert res.status_code == 403 and "leak.png" in detail and "outside the import root" in detail
     res = _import(api, pid, path="linkdir")
     assert res.status_code == 403
     assert _n_images() == 0 and _stored_files() == []
