@@ -129,6 +129,12 @@ def write_sequence(out: Path, info: SequenceInfo, size: tuple[int, int], seed: i
     (out / "truth" / sub / f"{info.name}_pose.json").write_text(json.dumps(pose))
 
 
+def read_archetypes(root: Path) -> dict[str, str]:
+    """{annotated frame name: archetype} from a world's `world.json` (for measuring coverage of rare scenes)."""
+    manifest = json.loads((Path(root) / "world.json").read_text())
+    return {s["name"]: s["archetype"] for s in manifest["sequences"]}
+
+
 def generate_world(
     out: Path,
     *,

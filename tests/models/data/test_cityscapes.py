@@ -87,6 +87,26 @@ def test_read_intrinsics_scales_to_image_size(tmp_path: Path) -> None:
     np.testing.assert_allclose(cs.scale_intrinsics(half, (512, 1024), (1024, 2048)), K)
 
 
+def test_real_cityscapes_style_tree_with_jpgs(tmp_path: Path) -> None:
+    """leftImg8bit_small-style JPEGs at 64×128 with real 2048×1024 camera files: K is scaled to the JPEG size."""
+    img = Image.fromarray(np.zeros((64, 128, 3), dtype=np.uint8))
+    stem = "aachen_000001_000019"
+    for tree, frame in (("leftImg8bit", 19), ("leftImg8bit_sequence", 18), ("leftImg8bit_sequence", 19),
+                        ("leftImg8bit_sequence", 20)):  # fmt: skip
+        (tmp_path / tree / "val" / "aachen").mkdir(parents=True, exist_ok=True)
+        img.save(tmp_path / tree / "val" / "aachen" / f"aachen_000001_{frame:06d}_leftImg8bit.jpg")
+    (tmp_path / "gtFine" / "val" / "aachen").mkdir(parents=True)
+    Image.fromarray(np.full((1024, 2048), 7, np.uint8)).save(tmp_path / "gtFine/val/aachen" / f"{stem}_gtFine_labelIds.png")
+    (tmp_path / "camera" / "val" / "aachen").mkdir(parents=True)
+    camera = {"extrinsic": {"baseline": 0.2}, "intrinsic": {"fx": 2262.52, "fy": 2265.3018, "u0": 1096.98, "v0": 513.137}}
+    (tmp_path / "camera/val/aachen" / f"{stem}_camera.json").write_text(json.dumps(camera))
+    (rec,) = cs.find_frames(tmp_path, "val")
+    assert rec.image.suffix == ".jpg" and rec.prev.name == "aachen_000001_000018_leftImg8bit.jpg"
+    assert rec.depth is None and rec.pose is None
+    assert rec.K[0, 0] == pytest.approx(2262.52 / 16) and rec.K[0, 2] == pytest.approx((1096.98 + 0.5) / 16 - 0.5)
+    assert (cs.load_label(rec.label, size=(64, 128)) == 0).all()  # full-size label, nearest-resized
+
+
 def test_resize_loads_scale_consistently(world: Path) -> None:
     r = cs.find_frames(world, "train")[0]
     img, lbl, depth = cs.load_image(r.image, (48, 96)), cs.load_label(r.label, (48, 96)), cs.load_depth(r.depth, (48, 96))

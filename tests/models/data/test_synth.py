@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from models.data.cityscapes import find_frames, load_depth, load_image, load_label, load_pose, read_intrinsics
-from models.data.synth import ARCHETYPES, build_scene, generate_world, intrinsics, render
+from models.data.synth import ARCHETYPES, build_scene, generate_world, intrinsics, read_archetypes, render
 from models.data.synth.layout import sample_archetype
 from models.data.synth.scene import CAR, PERSON, ROAD, SKY
 from tests.models.data.conftest import WORLD_SIZE
@@ -42,6 +42,8 @@ def test_layout_matches_cityscapes(world: Path) -> None:
         a = world / f"leftImg8bit/{base}_000019_leftImg8bit.png"
         b = world / f"leftImg8bit_sequence/{base}_000019_leftImg8bit.png"
         assert a.read_bytes() == b.read_bytes()
+    names = read_archetypes(world)
+    assert sorted(names) == sorted(r.name for split in ("train", "val") for r in find_frames(world, split))
     K = read_intrinsics(next((world / "camera").rglob("*.json")), image_size=WORLD_SIZE)
     np.testing.assert_allclose(K, intrinsics(WORLD_SIZE))
 
