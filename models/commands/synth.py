@@ -40,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--size {args.size[0]}x{args.size[1]} is too small (at least 16 pixels a side)")
     if not 0.0 <= args.val_fraction < 1.0:
         raise CLIError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-    summary = generate_world(args.out, sequences=args.sequences, size=args.size, seed=args.seed,
-                             val_fraction=args.val_fraction, frames=args.frames, workers=max(1, args.workers))  # fmt: skip
+    summary = generate_world(
+        args.out, sequences=args.sequences, size=args.size, seed=args.seed, val_fraction=args.val_fraction,
+        frames=args.frames, workers=max(1, args.workers),
+    )  # fmt: skip
     print(f"wrote {len(summary.sequences)} sequences {summary.counts} to {summary.out} in {summary.seconds:.1f} s")
     print("archetypes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.archetypes.items())))
     if args.preview:

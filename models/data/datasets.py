@@ -90,8 +90,11 @@ def _shift_hue(img: Tensor, shift: float) -> Tensor:
 
 def color_jitter(frames: list[Tensor], gen: torch.Generator) -> list[Tensor]:
     """Apply ONE random colour jitter (ColorJitter(0.2, 0.2, 0.2, 0.1) semantics, random order) to every frame."""
-    b, c, s = (1 + COLOR_JITTER[k] * (2 * torch.rand((), generator=gen).item() - 1) for k in ("brightness", "contrast", "saturation"))
-    hue = COLOR_JITTER["hue"] * (2 * torch.rand((), generator=gen).item() - 1)
+    def uniform(k: str) -> float:  # U(-x, x) for the jitter strength x of `k`
+        return COLOR_JITTER[k] * (2 * torch.rand((), generator=gen).item() - 1)
+
+    b, c, s = (1 + uniform(k) for k in ("brightness", "contrast", "saturation"))
+    hue = uniform("hue")
     order = torch.randperm(4, generator=gen).tolist()
     out = []
     for img in frames:

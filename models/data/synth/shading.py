@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.data.synth import scene as S
-from models.data.synth.textures import fbm, grid_mask, lod, soft_inside, stripes, value_noise
+from models.data.synth.textures import fbm, grid_mask, soft_inside, stripes, value_noise
 
 
 def _mix(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -245,7 +245,8 @@ def shade(scene: S.Scene, hits, d: np.ndarray, o: np.ndarray, fx: float) -> tupl
     n_local = np.zeros((len(bi), 3))
     n_local[np.arange(len(bi)), axis] = np.sign(face)
     c, s = np.cos(bx.yaw[ids]), np.sin(bx.yaw[ids])
-    normal[bi] = np.stack([c * n_local[:, 0] + s * n_local[:, 2], n_local[:, 1], -s * n_local[:, 0] + c * n_local[:, 2]], 1)
+    nx, ny, nz = n_local[:, 0], n_local[:, 1], n_local[:, 2]
+    normal[bi] = np.stack([c * nx + s * nz, ny, -s * nx + c * nz], 1)  # (n, 3) yawed into the world
     cos = np.abs((normal[bi] * dn[bi]).sum(1))
     fpb = (depth[bi] * dist[bi] / fx / np.maximum(cos, 0.05)).astype(np.float32)
     labels[bi] = bx.cls[ids]

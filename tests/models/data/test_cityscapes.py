@@ -96,9 +96,11 @@ def test_real_cityscapes_style_tree_with_jpgs(tmp_path: Path) -> None:
         (tmp_path / tree / "val" / "aachen").mkdir(parents=True, exist_ok=True)
         img.save(tmp_path / tree / "val" / "aachen" / f"aachen_000001_{frame:06d}_leftImg8bit.jpg")
     (tmp_path / "gtFine" / "val" / "aachen").mkdir(parents=True)
-    Image.fromarray(np.full((1024, 2048), 7, np.uint8)).save(tmp_path / "gtFine/val/aachen" / f"{stem}_gtFine_labelIds.png")
+    label = tmp_path / "gtFine/val/aachen" / f"{stem}_gtFine_labelIds.png"
+    Image.fromarray(np.full((1024, 2048), 7, np.uint8)).save(label)
     (tmp_path / "camera" / "val" / "aachen").mkdir(parents=True)
-    camera = {"extrinsic": {"baseline": 0.2}, "intrinsic": {"fx": 2262.52, "fy": 2265.3018, "u0": 1096.98, "v0": 513.137}}
+    intrinsic = {"fx": 2262.52, "fy": 2265.3018, "u0": 1096.98, "v0": 513.137}
+    camera = {"extrinsic": {"baseline": 0.2}, "intrinsic": intrinsic}
     (tmp_path / "camera/val/aachen" / f"{stem}_camera.json").write_text(json.dumps(camera))
     (rec,) = cs.find_frames(tmp_path, "val")
     assert rec.image.suffix == ".jpg" and rec.prev.name == "aachen_000001_000018_leftImg8bit.jpg"
@@ -109,7 +111,8 @@ def test_real_cityscapes_style_tree_with_jpgs(tmp_path: Path) -> None:
 
 def test_resize_loads_scale_consistently(world: Path) -> None:
     r = cs.find_frames(world, "train")[0]
-    img, lbl, depth = cs.load_image(r.image, (48, 96)), cs.load_label(r.label, (48, 96)), cs.load_depth(r.depth, (48, 96))
+    size = (48, 96)
+    img, lbl, depth = cs.load_image(r.image, size), cs.load_label(r.label, size), cs.load_depth(r.depth, size)
     assert img.shape == (48, 96, 3) and img.dtype == np.uint8
     full_lbl, full_depth = cs.load_label(r.label), cs.load_depth(r.depth)
     # nearest: every resized value exists at the matching full-resolution pixel
