@@ -109,6 +109,19 @@ def test_real_cityscapes_style_tree_with_jpgs(tmp_path: Path) -> None:
     assert (cs.load_label(rec.label, size=(64, 128)) == 0).all()  # full-size label, nearest-resized
 
 
+def test_missing_camera_json_error_or_cityscapes_default(world: Path, tmp_path: Path) -> None:
+    root = _copy(world, tmp_path)
+    r = cs.find_frames(root, "train")[0]
+    cam = root / "camera" / "train" / r.city / f"{r.name}_camera.json"
+    cam.unlink()
+    with pytest.raises(cs.DataError, match=cam.name):
+        cs.find_frames(root, "train")
+    recs = cs.find_frames(root, "train", missing_camera="cityscapes")
+    K = next(x.K for x in recs if x.name == r.name)
+    np.testing.assert_allclose(K, cs.scale_intrinsics(cs.CITYSCAPES_K, (1024, 2048), WORLD_SIZE))
+    assert K[0, 0] == pytest.approx(2262.52 * WORLD_SIZE[1] / 2048)
+
+
 def test_resize_loads_scale_consistently(world: Path) -> None:
     r = cs.find_frames(world, "train")[0]
     size = (48, 96)
