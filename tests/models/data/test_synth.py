@@ -80,7 +80,7 @@ def test_true_warp_reconstructs_neighbours(world: Path) -> None:
             warp, identity, valid = warp_errors(img, load_image(path), depth, K, T)
             assert valid.mean() > 0.5
             ratios.append(warp / identity)
-            assert warp < 0.5 * identity, (rec.name, offset, warp, identity)
+            assert warp < 0.6 * identity, (rec.name, offset, warp, identity)
     assert np.median(ratios) < 0.35
 
 
