@@ -154,11 +154,27 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
     return Hits(depth=depth, box=box, local=local, face=face), d, o
 
 
-def render(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int], max_depth: float = 250.0) -> Frame:
+def render(
+    scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int], max_depth: float = 250.0, antialias: int = 1
+) -> Frame:
     """Render frame `offset` (−1, 0, 1, ...) of `scene` at `size = (H, W)` with intrinsics K (pixels of that size).
 
     Surfaces beyond `max_depth` keep their colour and label but get depth 0 (outside the truth range).
+    `antialias` = f (odd) renders f×f samples per pixel and averages the colours (smooth silhouettes, f² the
+    cost); labels and depth are the centre sample, which sits exactly on the pixel centre.
     """
+    if antialias > 1:
+        if antialias % 2 == 0:
+            raise ValueError(f"antialias must be odd (a sample on the pixel centre), got {antialias}")
+        f, (H, W) = antialias, size
+        Kf = K.copy()
+        Kf[:2, :2] *= f
+        Kf[:2, 2] = (K[:2, 2] + 0.5) * f - 0.5  # pixel-centre convention, as `cityscapes.scale_intrinsics`
+        fine = render(scene, offset, Kf, (H * f, W * f), max_depth)
+        rgb = fine.rgb.reshape(H, f, W, f, 3).mean(axis=(1, 3))  # (H, W, 3) box filter over the samples
+        c = f // 2
+        return Frame(rgb=(rgb + 0.5).astype(np.uint8), train_ids=fine.train_ids[c::f, c::f].copy(),
+                     depth=fine.depth[c::f, c::f].copy())  # fmt: skip
     hits, d, o = cast(scene, offset, K, size)
     rgb, train_ids = shading.shade(scene, hits, d, o, float(K[0, 0]))
     depth = np.where(np.isfinite(hits.depth) & (hits.depth <= max_depth), hits.depth, 0.0).astype(np.float32)

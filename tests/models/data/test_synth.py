@@ -102,6 +102,19 @@ def test_static_scene_warp_is_near_exact() -> None:
     assert np.sum(warps) < 0.3 * np.sum(identities), (warps, identities)
 
 
+def test_antialias_keeps_labels_and_depth_on_pixel_centres() -> None:
+    size = (24, 48)
+    K = intrinsics(size)
+    scene = build_scene(2, 0, "street")
+    plain, smooth = render(scene, 0, K, size), render(scene, 0, K, size, antialias=3)
+    np.testing.assert_array_equal(smooth.train_ids, plain.train_ids)
+    np.testing.assert_allclose(smooth.depth, plain.depth, rtol=1e-5)
+    diff = np.abs(smooth.rgb.astype(int) - plain.rgb.astype(int))
+    assert 0 < diff.mean() < 10  # colours are averaged, mostly at edges
+    with pytest.raises(ValueError, match="odd"):
+        render(scene, 0, K, size, antialias=2)
+
+
 def test_true_depth_minimises_the_photometric_error(world: Path) -> None:
     """What self-supervised depth relies on: scaling the true depth away from 1 makes the warp worse."""
     rec = find_frames(world, "train")[0]

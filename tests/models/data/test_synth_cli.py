@@ -27,7 +27,7 @@ def test_synth_command_writes_world_and_preview(tmp_path: Path, capsys: pytest.C
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["--size", "8x8"], "too small"), (["--frames", "4"], "odd"), (["--sequences", "0"], "at least 1"),
-     (["--val-fraction", "1.5"], "val-fraction")],
+     (["--val-fraction", "1.5"], "val-fraction"), (["--antialias", "2"], "antialias")],
 )  # fmt: skip
 def test_synth_command_user_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], message: str
