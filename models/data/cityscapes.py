@@ -285,7 +285,8 @@ def find_frames(
             downloads without `camera_trainvaltest`. A camera json that exists but is broken is always an error.
 
     Bad input: a missing split folder, a label without its image, a badly named file, a missing neighbour or
-    camera json, unreadable PNGs. Label *values* are checked when loaded (`load_label`).
+    camera json, a neighbour of another size or a label of another aspect ratio than its image, unreadable PNGs.
+    Label *values* are checked when loaded (`load_label`).
     """
     root = Path(root)
     verify = lenient if verify is None else verify
@@ -319,8 +320,10 @@ def find_frames(
             for off in (-1, 1):
                 nb = _neighbour(seq_root / city, stem, off, suffix)
                 if nb.exists():
-                    if verify:
-                        _checked_size(nb)
+                    nb_size = _checked_size(nb) if verify else image_size(nb)
+                    if nb_size != size:
+                        raise DataError(f"{img}: neighbour frame {nb} is {nb_size[1]}x{nb_size[0]}, "
+                                        f"the image {size[1]}x{size[0]}")  # fmt: skip
                     nbrs.append(nb)
                 elif require_neighbours:
                     raise DataError(f"{img}: neighbour frame {nb} is missing")
@@ -328,8 +331,12 @@ def find_frames(
                     nbrs.append(None)
             label = label_root / city / f"{stem}_gtFine_labelIds.png"
             label = label if label.exists() else None
-            if label is not None and verify:
-                _checked_size(label)
+            if label is not None:
+                lbl_size = _checked_size(label) if verify else image_size(label)
+                # labels may be full resolution next to downsampled images (§6), but never another shape
+                if abs(lbl_size[1] * size[0] - lbl_size[0] * size[1]) > 0.01 * lbl_size[0] * size[1]:
+                    raise DataError(f"{label}: {lbl_size[1]}x{lbl_size[0]} does not match the aspect ratio of "
+                                    f"{img} ({size[1]}x{size[0]})")  # fmt: skip
             camera = cam_root / city / f"{stem}_camera.json"
             if missing_camera == "cityscapes" and not camera.exists():
                 K = scale_intrinsics(CITYSCAPES_K, CITYSCAPES_SENSOR_SIZE, size)

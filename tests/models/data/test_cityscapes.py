@@ -151,6 +151,20 @@ def test_missing_neighbour_is_an_error_or_a_counted_skip(world: Path, tmp_path: 
     assert [r.next for r in loose if r.name == victim.name] == [None]
 
 
+def test_mismatched_neighbour_or_label_shape_is_named(world: Path, tmp_path: Path) -> None:
+    root = _copy(world, tmp_path)
+    a, b = cs.find_frames(root, "train")[:2]
+    Image.open(a.prev).resize((64, 64)).save(a.prev)
+    with pytest.raises(cs.DataError, match=a.prev.name):
+        cs.find_frames(root, "train")
+    Image.open(a.prev).resize(WORLD_SIZE[::-1]).save(a.prev)
+    Image.open(b.label).resize((100, 100), Image.Resampling.NEAREST).save(b.label)
+    with pytest.raises(cs.DataError, match=b.label.name):
+        cs.find_frames(root, "train")
+    Image.open(b.label).resize((WORLD_SIZE[1] * 2, WORLD_SIZE[0] * 2), Image.Resampling.NEAREST).save(b.label)
+    assert len(cs.find_frames(root, "train")) == 8  # a larger label of the same shape is fine (§6)
+
+
 def test_label_without_image_is_reported(world: Path, tmp_path: Path) -> None:
     root = _copy(world, tmp_path)
     r = cs.find_frames(root, "train")[0]
