@@ -119,17 +119,21 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
         if dsub.max() < z_min[i]:
             continue  # fully hidden behind nearer surfaces
         c, s = cos[i], sin[i]
+        if abs(s) <= 1e-9:
+            c, s = (1.0 if c > 0 else -1.0), 0.0  # exactly axis-aligned, matching the reciprocals below
         ol = np.array([c * (o[0] - centers[i, 0]) - s * (o[2] - centers[i, 2]), o[1] - centers[i, 1],
                        s * (o[0] - centers[i, 0]) + c * (o[2] - centers[i, 2])])  # fmt: skip
         win = (slice(v0, v1), slice(u0, u1))
-        if s != 0.0:  # turned box: ray directions in its frame (Rbᵀ d), per component
+        if abs(s) > 1e-9:  # turned box: ray directions in its frame (Rbᵀ d), per component
             sx, sy, sz = dx[win], dy[win], dz[win]
             dl = (c * sx - s * sz, sy, s * sx + c * sz)
             inv = [1.0 / _nonzero(x) for x in dl]
             abs_inv = [np.abs(x) for x in inv]
-        else:  # axis-aligned: reuse the per-frame reciprocals
-            dl = (dx[win], dy[win], dz[win])
-            inv, abs_inv = [x[win] for x in inv_d], [x[win] for x in abs_inv_d]
+        else:  # yaw 0 or π: reuse the per-frame reciprocals (x and z mirrored for π)
+            sign = 1.0 if c > 0 else -1.0
+            dl = (sign * dx[win], dy[win], sign * dz[win]) if sign < 0 else (dx[win], dy[win], dz[win])
+            inv = [sign * inv_d[0][win], inv_d[1][win], sign * inv_d[2][win]] if sign < 0 else [x[win] for x in inv_d]
+            abs_inv = [x[win] for x in abs_inv_d]
         # slab k spans t = (±half − o)·inv, i.e. centre −o·inv and radius half·|inv|
         t_near = t_far = None
         tmins = []
