@@ -208,6 +208,11 @@ def test_import_cityscapes_without_camera_file_refused(api: Api) -> None:
     res = _import(api, pid, path="cs")
     assert res.status_code == 422 and "bremen_000001_000005_camera.json" in res.json()["detail"]
     assert _n_images() == 0
+    res = _import(api, pid, path="cs", missing_camera="cityscapes")  # Cityscapes' fixed intrinsics instead
+    assert res.status_code == 201
+    bremen = next(i for i in res.json()["images"] if i["name"].startswith("bremen"))
+    aachen = next(i for i in res.json()["images"] if i["name"].startswith("aachen"))
+    assert bremen["intrinsics"]["fx"] > 0 and bremen["intrinsics"] != aachen["intrinsics"]
 
 
 def test_import_path_outside_root_refused(api: Api, tmp_path: Path) -> None:
