@@ -180,3 +180,28 @@ def test_raw_png_body_accepted(api: Api) -> None:
     res = api.client.put(url, files={"other": ("m.png", id_mask(5))}, headers=api.lead)
     assert res.status_code == 422 and "'file'" in res.json()["detail"]
     assert _count() == 1
+
+
+def test_lead_submission_leaves_annotators_lease_and_versions_stack(api: Api) -> None:
+    _, lease = _leased(api)
+    image_id = lease["image"]["id"]
+    assert api.put_mask(image_id, id_mask(1), api.lead).json()["version"] == 1
+    res = api.put_mask(image_id, id_mask(2), api.annotator)  # the annotator's lease is still open
+    assert res.status_code == 201 and res.json()["version"] == 2 and res.json()["lease_id"] == lease["id"]
+
+
+def test_palette_mode_png_as_ids_and_16_bit_refused(api: Api) -> None:
+    import io
+
+    _, lease = _leased(api)
+    image_id = lease["image"]["id"]
+    p = PILImage.fromarray(np.full((8, 12), 7, np.uint8)).convert("P")  # indices, whatever the palette says
+    buf = io.BytesIO()
+    p.save(buf, format="PNG")
+    assert api.put_mask(image_id, buf.getvalue(), api.annotator).status_code == 201
+    stored = PILImage.open(io.BytesIO(api.client.get(f"/images/{image_id}/mask", headers=api.lead).content))
+    assert stored.mode == "L" and (np.asarray(stored) == 7).all()
+    wide = io.BytesIO()
+    PILImage.fromarray(np.full((8, 12), 7, np.uint16)).save(wide, format="PNG")
+    res = api.put_mask(image_id, wide.getvalue(), api.lead)
+    assert res.status_code == 422 and "mode I;16" in res.json()["detail"]

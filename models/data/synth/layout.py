@@ -149,8 +149,9 @@ class _Builder:
             cab, cargo = self.jitter(self.pick(CAR_PAINT)), self.jitter((0.85, 0.85, 0.82))
             length = self.u(5, 9)
             fwd = yaw_matrix(yaw) @ np.array([0.0, 0.0, 1.0])
-            obj = self.b.add((x + fwd[0] * (length / 2 + 1.1), -1.5, z + fwd[2] * (length / 2 + 1.1)),
-                             (1.2, 1.3, 1.0), S.TRUCK, S.PAINT, cab, yaw=yaw, vel=vel, param=(0.55, 0.9, 0, 1.0))  # fmt: skip
+            ahead = length / 2 + 1.1
+            obj = self.b.add((x + fwd[0] * ahead, -1.5, z + fwd[2] * ahead), (1.2, 1.3, 1.0), S.TRUCK, S.PAINT, cab,
+                             yaw=yaw, vel=vel, param=(0.55, 0.9, 0, 1.0))  # fmt: skip
             self.b.add((x, -2.0, z), (1.25, 1.7, length / 2), S.TRUCK, S.PAINT, cargo, yaw=yaw, vel=vel,
                        param=(0, 0, 0, 1.0), obj=obj)  # fmt: skip
         else:  # tram, two sections
@@ -226,7 +227,7 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
     walk = f.u(4.0, 7.0) if archetype == "crowd" else f.u(2.5, 4.5)
     strip = f.u(1.0, 2.5) if rng.random() < (0.7 if archetype == "residential" else 0.15) else 0.0
     outer = road_half + strip + walk
-    z_end = f.u(90, 170)
+    z_end = f.u(90, 170) + 1.5 * (frames // 2)  # long sequences drive further
     cross: tuple = ()
     if archetype == "intersection":
         zc = f.u(14, 35)
@@ -235,7 +236,8 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
     ground = S.Ground(road_half=road_half, grass_strip=strip, sidewalk_outer=outer,
                       beyond=S.TERRAIN if archetype == "residential" else S.SIDEWALK, lane_width=lane, cross=cross,
                       rails_x=rails, road_color=f.jitter((0.36, 0.35, 0.37), 0.12),
-                      walk_color=f.jitter((0.62, 0.58, 0.55), 0.1), terrain_color=f.jitter((0.4, 0.45, 0.22), 0.15))  # fmt: skip
+                      walk_color=f.jitter((0.62, 0.58, 0.55), 0.1),
+                      terrain_color=f.jitter((0.4, 0.45, 0.22), 0.15))  # fmt: skip
     cam_x = lane * 0.5 if rails is None else max(lane * 0.5, rails + 2.8)
     z0 = -10.0 - 1.5 * frames
     spans = [(z0, z_end)] if not cross else [(z0, cross[0][0] - 1), (cross[0][1] + 1, z_end)]
@@ -305,7 +307,8 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
     n_riders = {"crowd": (3, 8), "parked_row": (0, 2)}.get(archetype, (0, 1))
     for _ in range(int(rng.integers(*n_riders) + (rng.random() < 0.15))):
         motor = rng.random() < 0.3
-        f.cycle(road_half - 2.6 + f.u(-0.3, 0.3), f.u(8, 60), vel=(0, 0, f.u(0.2, 0.6) * rng.choice([-1, 1])), motor=motor)
+        vel = (0, 0, f.u(0.2, 0.6) * rng.choice([-1, 1]))
+        f.cycle(road_half - 2.6 + f.u(-0.3, 0.3), f.u(8, 60), vel=vel, motor=motor)
     # large vehicles: mostly in their own archetype
     n_big = (1, 4) if archetype == "large_vehicles" else (0, 1 + (rng.random() < 0.05))
     for _ in range(int(rng.integers(*n_big))):

@@ -119,17 +119,21 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
         if dsub.max() < z_min[i]:
             continue  # fully hidden behind nearer surfaces
         c, s = cos[i], sin[i]
+        if abs(s) <= 1e-9:
+            c, s = (1.0 if c > 0 else -1.0), 0.0  # exactly axis-aligned, matching the reciprocals below
         ol = np.array([c * (o[0] - centers[i, 0]) - s * (o[2] - centers[i, 2]), o[1] - centers[i, 1],
                        s * (o[0] - centers[i, 0]) + c * (o[2] - centers[i, 2])])  # fmt: skip
         win = (slice(v0, v1), slice(u0, u1))
-        if s != 0.0:  # turned box: ray directions in its frame (Rbᵀ d), per component
+        if abs(s) > 1e-9:  # turned box: ray directions in its frame (Rbᵀ d), per component
             sx, sy, sz = dx[win], dy[win], dz[win]
             dl = (c * sx - s * sz, sy, s * sx + c * sz)
             inv = [1.0 / _nonzero(x) for x in dl]
             abs_inv = [np.abs(x) for x in inv]
-        else:  # axis-aligned: reuse the per-frame reciprocals
-            dl = (dx[win], dy[win], dz[win])
-            inv, abs_inv = [x[win] for x in inv_d], [x[win] for x in abs_inv_d]
+        else:  # yaw 0 or π: reuse the per-frame reciprocals (x and z mirrored for π)
+            sign = 1.0 if c > 0 else -1.0
+            dl = (sign * dx[win], dy[win], sign * dz[win]) if sign < 0 else (dx[win], dy[win], dz[win])
+            inv = [sign * inv_d[0][win], inv_d[1][win], sign * inv_d[2][win]] if sign < 0 else [x[win] for x in inv_d]
+            abs_inv = [x[win] for x in abs_inv_d]
         # slab k spans t = (±half − o)·inv, i.e. centre −o·inv and radius half·|inv|
         t_near = t_far = None
         tmins = []
@@ -154,11 +158,27 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
     return Hits(depth=depth, box=box, local=local, face=face), d, o
 
 
-def render(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int], max_depth: float = 250.0) -> Frame:
+def render(
+    scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int], max_depth: float = 250.0, antialias: int = 1
+) -> Frame:
     """Render frame `offset` (−1, 0, 1, ...) of `scene` at `size = (H, W)` with intrinsics K (pixels of that size).
 
     Surfaces beyond `max_depth` keep their colour and label but get depth 0 (outside the truth range).
+    `antialias` = f (odd) renders f×f samples per pixel and averages the colours (smooth silhouettes, f² the
+    cost); labels and depth are the centre sample, which sits exactly on the pixel centre.
     """
+    if antialias > 1:
+        if antialias % 2 == 0:
+            raise ValueError(f"antialias must be odd (a sample on the pixel centre), got {antialias}")
+        f, (H, W) = antialias, size
+        Kf = K.copy()
+        Kf[:2, :2] *= f
+        Kf[:2, 2] = (K[:2, 2] + 0.5) * f - 0.5  # pixel-centre convention, as `cityscapes.scale_intrinsics`
+        fine = render(scene, offset, Kf, (H * f, W * f), max_depth)
+        rgb = fine.rgb.reshape(H, f, W, f, 3).mean(axis=(1, 3))  # (H, W, 3) box filter over the samples
+        c = f // 2
+        return Frame(rgb=(rgb + 0.5).astype(np.uint8), train_ids=fine.train_ids[c::f, c::f].copy(),
+                     depth=fine.depth[c::f, c::f].copy())  # fmt: skip
     hits, d, o = cast(scene, offset, K, size)
     rgb, train_ids = shading.shade(scene, hits, d, o, float(K[0, 0]))
     depth = np.where(np.isfinite(hits.depth) & (hits.depth <= max_depth), hits.depth, 0.0).astype(np.float32)

@@ -100,13 +100,33 @@ def test_hue_shift_of_a_full_turn_is_identity() -> None:
 
 
 def test_seeded_datasets_are_deterministic(records) -> None:
-    a = SequenceDataset(records, size=(48, 96), crop=(32, 48), seed=7)
-    b = SequenceDataset(records, size=(48, 96), crop=(32, 48), seed=7)
+    def make() -> SequenceDataset:
+        return SequenceDataset(records, size=(48, 96), crop=(32, 48), seed=7)
+
+    a, b = make(), make()
     for i in range(3):
+        ia, ib = a[i], b[i]
         for key in ("image", "image_aug", "K"):
-            assert torch.equal(a[i][key], b[i][key])
-    b.set_epoch(1)
-    assert any(not torch.equal(a[i]["K"], b[i]["K"]) for i in range(len(records)))
+            assert torch.equal(ia[key], ib[key])
+    # a second pass over the same dataset (the next epoch) draws new crops, without set_epoch
+    again = [a[i]["K"] for i in range(len(records))]
+    first = [make()[i]["K"] for i in range(len(records))]
+    assert any(not torch.equal(x, y) for x, y in zip(again, first, strict=True))
+    c = make()
+    c.set_epoch(1)
+    assert any(not torch.equal(c[i]["K"], first[i]) for i in range(len(records)))
+
+
+def test_seeded_dataset_is_independent_of_worker_count(records) -> None:
+    def batches(workers: int) -> list[torch.Tensor]:
+        ds = SequenceDataset(records, size=(48, 96), crop=(32, 48), seed=7)
+        loader = DataLoader(ds, batch_size=2, num_workers=workers, generator=torch.Generator().manual_seed(0))
+        return [b["K"] for _ in range(2) for b in loader]  # two epochs
+
+    one, two = batches(1), batches(2)
+    assert all(torch.equal(x, y) for x, y in zip(one, two, strict=True))
+    half = len(one) // 2
+    assert any(not torch.equal(x, y) for x, y in zip(one[:half], one[half:], strict=True))  # epochs differ
 
 
 def test_labeled_dataset_flips_labels_with_images(records) -> None:
