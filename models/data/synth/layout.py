@@ -62,7 +62,14 @@ class _Builder:
             self.b.add((side * (x_front + depth / 2), -height / 2, z + width / 2), (depth / 2, height / 2, width / 2),
                        S.BUILDING, S.FACADE, self.jitter(self.pick(FACADES)), param=prm)  # fmt: skip
             self.facades.append((side, x_front, z, z + width, height))
-            z += width + (self.u(*gap) if self.rng.random() < gap_p else 0.0)
+            z += width
+            if self.rng.random() < gap_p:
+                g = self.u(*gap)
+                if self.rng.random() < 0.5:  # close the gap with a wall or fence, or plant it
+                    self.barrier(side * (x_front + 0.2), z, z + g)
+                elif self.rng.random() < 0.5:
+                    self.hedge(side * (x_front + 1.0), z + 0.3, z + g - 0.3)
+                z += g
 
     def far_row(self, z: float, x_half: float = 70.0):
         x = -x_half

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,11 +137,13 @@ def generate_world(
     seed: int,
     val_fraction: float = 0.2,
     frames: int = 3,
+    workers: int = 1,
 ) -> WorldSummary:
     """Render `sequences` street sequences of `frames` frames at `size = (H, W)` into `out` (Cityscapes layout).
 
     Deterministic in all arguments: the same call writes the same bytes. `frames` must be odd (the annotated
-    frame is the middle one). Returns a `WorldSummary`; also writes `out/world.json`.
+    frame is the middle one). `workers` > 1 renders sequences in that many processes (same bytes: every sequence
+    has its own generator). Returns a `WorldSummary`; also writes `out/world.json`.
     """
     if sequences < 1 or frames < 3 or frames % 2 == 0:
         raise ValueError(f"need sequences ≥ 1 and an odd frames ≥ 3, got sequences={sequences} frames={frames}")
@@ -150,9 +154,17 @@ def generate_world(
     out = Path(out)
     start = time.perf_counter()
     summary = WorldSummary(out=out, size=tuple(size), seed=seed, frames=frames)
-    for info in plan_sequences(sequences, seed, val_fraction):
-        write_sequence(out, info, tuple(size), seed, frames)
-        summary.sequences.append(info)
+    plan = plan_sequences(sequences, seed, val_fraction)
+    if workers > 1:
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            jobs = [pool.submit(write_sequence, out, info, tuple(size), seed, frames) for info in plan]
+            for job in jobs:
+                job.result()
+    else:
+        for info in plan:
+            write_sequence(out, info, tuple(size), seed, frames)
+    summary.sequences.extend(plan)
     summary.seconds = time.perf_counter() - start
     manifest = {
         "seed": seed,

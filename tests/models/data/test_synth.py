@@ -48,7 +48,7 @@ def test_layout_matches_cityscapes(world: Path) -> None:
 def test_deterministic_per_seed(tmp_path: Path) -> None:
     kw = {"sequences": 3, "size": (32, 64)}
     generate_world(tmp_path / "a", seed=11, **kw)
-    generate_world(tmp_path / "b", seed=11, **kw)
+    generate_world(tmp_path / "b", seed=11, workers=2, **kw)
     generate_world(tmp_path / "c", seed=12, **kw)
     da, db, dc = _digest(tmp_path / "a"), _digest(tmp_path / "b"), _digest(tmp_path / "c")
     assert da == db
@@ -90,7 +90,17 @@ def test_static_scene_warp_is_near_exact() -> None:
     f0, f1 = render(static, 0, K, size), render(static, 1, K, size)
     T = np.linalg.inv(static.cam_to_world[1]) @ static.cam_to_world[0]
     warp, identity, _ = warp_errors(f0.rgb, f1.rgb, f0.depth, K, T)
-    assert warp < 4.0 and warp < 0.3 * identity, (warp, identity)
+    assert warp < 5.0 and warp < 0.3 * identity, (warp, identity)
+
+
+def test_true_depth_minimises_the_photometric_error(world: Path) -> None:
+    """What self-supervised depth relies on: scaling the true depth away from 1 makes the warp worse."""
+    rec = find_frames(world, "train")[0]
+    img, nxt, depth, poses = load_image(rec.image), load_image(rec.next), load_depth(rec.depth), load_pose(rec.pose)
+    T = np.linalg.inv(poses[1]) @ poses[0]
+    errors = {s: warp_errors(img, nxt, depth * s, rec.K, T)[0] for s in (0.6, 0.8, 1.0, 1.25, 1.6)}
+    assert min(errors, key=errors.get) == 1.0, errors
+    assert errors[0.6] > 1.3 * errors[1.0] and errors[1.6] > 1.3 * errors[1.0]
 
 
 def test_labels_agree_with_geometry(world: Path) -> None:
