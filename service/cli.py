@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "service.commands.users",
     "models.commands.synth",
     "models.commands.pretrain_depth",
+    "models.commands.train_seg",
 ]
 
 
