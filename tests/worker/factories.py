@@ -10,8 +10,9 @@ from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
 from service import storage
+from service.cityscapes import TRAIN_CLASSES
 from service.db.session import session_scope
-from service.db.tables import Image, ImageRole, Job, JobKind, Project, Round
+from service.db.tables import Image, ImageRole, Job, JobKind, LabelClass, Project, Round
 
 
 def png_bytes(width: int = 32, height: int = 16, seed: int = 0) -> bytes:
@@ -52,6 +53,7 @@ def add_images(
 def make_project(n_images: int = 6, *, name: str = "p", neighbours: bool = False, **settings: Any) -> int:
     with session_scope() as session:
         project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings=settings)
+        project.classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, n, c in TRAIN_CLASSES]
         session.add(project)
         session.flush()
         add_images(session, project, n_images, neighbours=neighbours)

@@ -24,16 +24,19 @@ def worker_env(**settings: str) -> dict[str, str]:
 class Worker:
     """`celery -A <app> worker` on the gpu queue with the solo pool, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log: Path, app: str = "tests.worker.slow_app") -> None:
-        self.env, self.log, self.app = env, log, app
+    def __init__(
+        self, env: dict[str, str], log: Path, app: str = "tests.worker.slow_app", argv: list[str] | None = None
+    ) -> None:
+        self.env, self.log = env, log
+        self.argv = argv or [
+            sys.executable, "-m", "celery", "-A", app, "worker", "--pool=solo", "-Q", "gpu",
+            "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> Worker:
         offset = self.log.stat().st_size if self.log.exists() else 0
-        cmd = [
-            sys.executable, "-m", "celery", "-A", self.app, "worker", "--pool=solo", "-Q", "gpu",
-            "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ]
+        cmd = self.argv
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
