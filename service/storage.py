@@ -49,6 +49,12 @@ def prelabel_overlay_file(project_id: int, image_id: int, round_index: int) -> P
     return project_dir(project_id) / "prelabels" / f"r{round_index:03d}" / f"{image_id:08d}_overlay.png"
 
 
+def overlay_of(prelabel_path: str | Path) -> Path:
+    """The overlay stored next to a class-id pre-label (see `prelabel_overlay_file`)."""
+    path = Path(prelabel_path)
+    return path.with_name(f"{path.stem}_overlay.png")
+
+
 def model_dir(project_id: int) -> Path:
     return project_dir(project_id) / "models"
 
