@@ -220,7 +220,8 @@ def score(ctx: JobContext) -> dict[str, Any]:
 def select_batch(ctx: JobContext) -> dict[str, Any]:
     """Standardise the features, choose the batch by strategy, write `score` rows; queue it when no predict stage
     follows (cold start)."""
-    from models.active_round import select, standardise_features
+    from models.active_round import select as choose
+    from models.active_round import standardise_features
     from models.features import load_features
     from worker.pipelines.rounds import queue_images
 
@@ -235,7 +236,7 @@ def select_batch(ctx: JobContext) -> dict[str, Any]:
     n_lab = len(st.snap.labeled)
     ctx.progress("select", 0.5, f"{st.cfg.strategy}: {st.batch_size} of {len(st.snap.unlabeled)}")
     with user_errors():
-        picks = select(st.cfg.strategy, n_lab, st.batch_size, st.cfg.seed + st.round_index, features=features,
+        picks = choose(st.cfg.strategy, n_lab, st.batch_size, st.cfg.seed + st.round_index, features=features,
                        difficulty=difficulty if np.isfinite(difficulty[n_lab:]).all() else None,
                        entropy=entropy if np.isfinite(entropy[n_lab:]).all() else None)  # fmt: skip
     pool_ids = st.snap.pool_ids
