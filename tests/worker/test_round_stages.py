@@ -1,0 +1,142 @@
+"""The model-driven round's stage jobs in-process (no Celery): planning, bad input → a clear job error with the queue
+unchanged, and a whole cold start driven job by job, on a tiny synthetic world stored like imported images."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from service import storage
+from service.cityscapes import TRAIN_CLASSES
+from service.db.session import session_scope
+from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, JobStatus, LabelClass, Project, Round, Score
+from tests.worker.factories import make_round
+from worker.pipelines import round_plan
+from worker.runner import run_job
+from worker.tasks import _by_kind
+
+SIZE = (32, 64)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from models.data.synth.world import generate_world
+
+    return generate_world(tmp_path_factory.mktemp("world") / "w", sequences=8, size=SIZE, seed=2, val_fraction=0.0).out
+
+
+def _project(world: Path, **settings: object) -> int:
+    """A project whose pool is the world's train frames (with neighbours), files copied into storage."""
+    from models.data.cityscapes import find_frames
+
+    with session_scope() as session:
+        project = Project(name="p", label_budget=100, round_schedule=[2], image_height=SIZE[0], image_width=SIZE[1],
+                          settings={"preset": "tiny", **settings})  # fmt: skip
+        project.classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, n, c in TRAIN_CLASSES]
+        session.add(project)
+        session.flush()
+        for rec in find_frames(world, "train"):
+            data = rec.image.read_bytes()
+            img = Image(project_id=project.id, role=ImageRole.POOL, name=rec.image.name, path="", width=SIZE[1],
+                        height=SIZE[0], checksum=hashlib.sha256(data).hexdigest())  # fmt: skip
+            session.add(img)
+            session.flush()
+            paths = {}
+            for frame, src in (("t", rec.image), ("prev", rec.prev), ("next", rec.next)):
+                rel = storage.image_file(project.id, img.id, ".png", frame)
+                storage.absolute(rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, storage.absolute(rel))
+                paths[frame] = str(rel)
+            img.path, img.prev_path, img.next_path = paths["t"], paths["prev"], paths["next"]
+        return project.id
+
+
+def _drive(round_id: int, select_job: int) -> None:
+    """What the worker does, synchronously: the select job plans and defers, then each next stage runs."""
+    from worker.pipelines import rounds
+
+    run_job(select_job, rounds.run)
+    for _ in range(20):
+        jobs = round_plan.next_to_send(round_id)
+        if not jobs:
+            return
+        for job_id, kind in jobs:
+            run_job(job_id, rounds.run if kind == JobKind.SELECT else _by_kind)
+
+
+def _state(project_id: int) -> dict[str, int]:
+    with session_scope() as session:
+        states = session.scalars(select(Image.state).where(Image.project_id == project_id)).all()
+    return {s: states.count(s) for s in set(states)}
+
+
+def _jobs(round_id: int) -> list[Job]:
+    with session_scope() as session:
+        jobs = round_plan.stage_jobs(session, round_id)
+        for j in jobs:
+            session.expunge(j)
+        return jobs
+
+
+def test_cold_start_in_shards_queues_the_batch(sqlite_database, world: Path) -> None:
+    project_id = _project(world, score_shard_size=3)
+    round_id, job_id = make_round(project_id, 2, strategy="diversity")
+    _drive(round_id, job_id)
+    jobs = _jobs(round_id)
+    assert [(j.kind, j.status) for j in jobs] == [("pretrain_depth", "succeeded")] + [("score", "succeeded")] * 3 + [
+        ("select", "succeeded")]  # fmt: skip
+    assert [j.params["start"] for j in jobs if j.kind == JobKind.SCORE] == [0, 3, 6]
+    assert _state(project_id) == {ImageState.QUEUED: 2, ImageState.UNLABELED: 6}
+    with session_scope() as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None and round_.status == "succeeded" and round_.metrics["queued"] == 2
+        ranks = session.scalars(select(Score.rank).where(Score.round_id == round_id, Score.rank.is_not(None))).all()
+        assert sorted(ranks) == [0, 1] and len(session.scalars(select(Score).where(Score.round_id == round_id)).all()) == 8
+    features = storage.absolute(storage.round_dir(project_id, 0) / "features.npy")
+    assert features.is_file()  # the round's features live in storage, not in rows
+
+
+def test_too_few_images_is_refused_before_any_work(sqlite_database, world: Path) -> None:
+    project_id = _project(world)
+    round_id, job_id = make_round(project_id, 9, strategy="diversity")
+    _drive(round_id, job_id)
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == JobStatus.FAILED
+        assert job.message == "round 0 needs 9 unlabeled pool images, but the project has only 8"
+        assert len(session.scalars(select(Job).where(Job.round_id == round_id)).all()) == 1  # nothing planned
+    assert _state(project_id) == {ImageState.UNLABELED: 8}
+
+
+def test_gpu_only_setting_without_gpu_fails_the_round(sqlite_database, world: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without a GPU")
+    project_id = _project(world, device="cuda")
+    round_id, job_id = make_round(project_id, 2, strategy="diversity")
+    _drive(round_id, job_id)
+    depth = next(j for j in _jobs(round_id) if j.kind == JobKind.PRETRAIN_DEPTH)
+    assert depth.status == JobStatus.FAILED and "GPU only" in (depth.message or "")
+    assert depth.error is not None and "Traceback" not in depth.error  # a user error, not a crash
+    with session_scope() as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None and round_.status == "failed" and "GPU only" in (round_.error or "")
+    assert _state(project_id) == {ImageState.UNLABELED: 8}
+
+
+def test_broken_pool_image_names_the_file(sqlite_database, world: Path) -> None:
+    project_id = _project(world)
+    with session_scope() as session:
+        victim = session.scalars(select(Image).where(Image.project_id == project_id).order_by(Image.id)).all()[3]
+        path = storage.absolute(victim.path)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    round_id, job_id = make_round(project_id, 2, strategy="diversity")
+    _drive(round_id, job_id)
+    failed = [j for j in _jobs(round_id) if j.status == JobStatus.FAILED]
+    assert len(failed) == 1 and str(path) in (failed[0].message or ""), failed
+    assert _state(project_id) == {ImageState.UNLABELED: 8}
