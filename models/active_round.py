@@ -94,7 +94,9 @@ def check_labeled(cfg: RoundConfig, labeled: Sequence[FrameRecord]) -> None:
     if missing:
         raise RoundInputError(f"{len(missing)} labeled image(s) have no mask, first: {missing[0]}")
     if len(labeled) < cfg.min_labeled:
-        raise RoundInputError(f"training needs at least {cfg.min_labeled} labeled images, the project has {len(labeled)}")
+        raise RoundInputError(
+            f"training needs at least {cfg.min_labeled} labeled images, the project has {len(labeled)}"
+        )
 
 
 def train_segmentation_model(

@@ -153,7 +153,10 @@ def open_lease_for_update(session: Session, image_id: int) -> Lease | None:
 def latest_lease(session: Session, *, image_id: int, user_id: int) -> Lease | None:
     """The caller's most recent lease on an image, whatever its status (for error messages)."""
     return session.scalars(
-        select(Lease).where(Lease.image_id == image_id, Lease.annotator_id == user_id).order_by(Lease.id.desc()).limit(1)
+        select(Lease)
+        .where(Lease.image_id == image_id, Lease.annotator_id == user_id)
+        .order_by(Lease.id.desc())
+        .limit(1)
     ).first()
 
 

@@ -66,7 +66,7 @@ def advance_round_task(round_id: int) -> list[int]:
 
 
 def _advance_after(job_id: int) -> None:
-    """After a round's job succeeded (or deferred itself: a select job waiting for earlier stages), send what is next."""
+    """After a round's job succeeded (or deferred: a select job waiting for earlier stages), send what is next."""
     with session_scope() as session:
         job = session.get(Job, job_id)
         ok = job is not None and job.status in (JobStatus.SUCCEEDED, JobStatus.QUEUED)

@@ -205,7 +205,8 @@ class LabeledDataset(_Base):
         rec = self.records[index]
         size, _, x1, y1, flip = self._geometry(rec, self._generator(index))
         image = _to_tensor(self._apply(load_image(rec.image, size), x1, y1, flip))
-        label = torch.from_numpy(np.ascontiguousarray(self._apply(load_label(rec.label, size, rec.label_format), x1, y1, flip)))
+        label_np = self._apply(load_label(rec.label, size, rec.label_format), x1, y1, flip)
+        label = torch.from_numpy(np.ascontiguousarray(label_np))
         return LabeledBatch(image=image, label=label.long(), index=torch.tensor(index, dtype=torch.int64))
 
 

@@ -121,8 +121,8 @@ def test_cold_start_then_rounds_with_prelabels(database_url: str, tmp_path: Path
 def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     admin = Client(base, "test-admin-token")
     lead = Client(base, admin.ok(admin.http.post("/users", json={"name": "lea", "role": "lead"}))["token"])
-    annotators = [Client(base, admin.ok(admin.http.post("/users", json={"name": f"ann{k}", "role": "annotator"}))["token"])
-                  for k in range(2)]  # fmt: skip
+    tokens = [admin.ok(admin.http.post("/users", json={"name": f"ann{k}", "role": "annotator"}))["token"] for k in (0, 1)]
+    annotators = [Client(base, token) for token in tokens]
     body = {"name": "loop", "label_budget": 12, "image_height": SIZE[0], "image_width": SIZE[1], "settings": SETTINGS}
     project = lead.ok(lead.http.post("/projects", json=body), 201)
     pid = project["id"]
@@ -187,7 +187,8 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     assert all(lease["prelabel"] is not None for lease in leases1)
 
     # Round 2 (train on 8 labels), then the progress endpoint shows both training rounds with a finite mIoU.
-    round2 = _wait_round(lead, lead.ok(lead.http.post(f"/projects/{pid}/rounds", json={"batch_size": BATCH}), 202)["id"])
+    round2 = lead.ok(lead.http.post(f"/projects/{pid}/rounds", json={"batch_size": BATCH}), 202)
+    round2 = _wait_round(lead, round2["id"])
     assert round2["status"] == "succeeded", round2
     progress = lead.ok(lead.http.get(f"/projects/{pid}/progress"))
     rounds = {r["index"]: r for r in progress["rounds"]}

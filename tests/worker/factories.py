@@ -53,7 +53,8 @@ def add_images(
 def make_project(n_images: int = 6, *, name: str = "p", neighbours: bool = False, **settings: Any) -> int:
     with session_scope() as session:
         # "plain": these tests exercise the model-free round (tiny non-sequence images); tests/e2e run the model round
-        project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings={"pipeline": "plain", **settings})
+        settings = {"pipeline": "plain", **settings}
+        project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings=settings)
         project.classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, n, c in TRAIN_CLASSES]
         session.add(project)
         session.flush()

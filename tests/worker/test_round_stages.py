@@ -95,7 +95,8 @@ def test_cold_start_in_shards_queues_the_batch(sqlite_database, world: Path) -> 
         round_ = session.get(Round, round_id)
         assert round_ is not None and round_.status == "succeeded" and round_.metrics["queued"] == 2
         ranks = session.scalars(select(Score.rank).where(Score.round_id == round_id, Score.rank.is_not(None))).all()
-        assert sorted(ranks) == [0, 1] and len(session.scalars(select(Score).where(Score.round_id == round_id)).all()) == 8
+        assert sorted(ranks) == [0, 1]
+        assert len(session.scalars(select(Score).where(Score.round_id == round_id)).all()) == 8
     features = storage.absolute(storage.round_dir(project_id, 0) / "features.npy")
     assert features.is_file()  # the round's features live in storage, not in rows
 

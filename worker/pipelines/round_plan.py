@@ -94,7 +94,9 @@ def snapshot(session: Session, project_id: int) -> PoolSnapshot:
         .order_by(Image.id)
     ).all()
     return PoolSnapshot(
-        _labeled_masks(session, project_id, ImageRole.POOL), list(unlabeled), _labeled_masks(session, project_id, ImageRole.VAL)
+        _labeled_masks(session, project_id, ImageRole.POOL),
+        list(unlabeled),
+        _labeled_masks(session, project_id, ImageRole.VAL),
     )
 
 
@@ -108,7 +110,8 @@ def latest_model(session: Session, project_id: int, kind: ModelKind) -> ModelVer
 
 
 def is_planned(session: Session, round_id: int) -> bool:
-    return session.scalar(select(func.count()).select_from(Job).where(Job.round_id == round_id, Job.kind == JobKind.SCORE)) > 0
+    where = (Job.round_id == round_id, Job.kind == JobKind.SCORE)
+    return (session.scalar(select(func.count()).select_from(Job).where(*where)) or 0) > 0
 
 
 def plan(round_id: int) -> PoolSnapshot:
@@ -124,10 +127,14 @@ def plan(round_id: int) -> PoolSnapshot:
             return PoolSnapshot.load(project.id, round_.index)
         snap = snapshot(session, project.id)
         if round_.batch_size < 1:
-            raise PipelineError(f"round {round_.index} asks for {round_.batch_size} images; the batch size must be at least 1")
+            raise PipelineError(
+                f"round {round_.index} asks for {round_.batch_size} images; the batch size must be at least 1"
+            )
         if len(snap.unlabeled) < round_.batch_size:
-            raise PipelineError(f"round {round_.index} needs {round_.batch_size} unlabeled pool images, but the project "
-                                f"has only {len(snap.unlabeled)}")  # fmt: skip
+            raise PipelineError(
+                f"round {round_.index} needs {round_.batch_size} unlabeled pool images, but the project has only "
+                f"{len(snap.unlabeled)}"
+            )
         settings = project.settings or {}
         shard = int(settings.get("score_shard_size", DEFAULT_SHARD_SIZE))
         if shard < 1:
@@ -137,7 +144,8 @@ def plan(round_id: int) -> PoolSnapshot:
         (folder / "pool.json").write_text(snap.to_json())
 
         def add(kind: JobKind, **params: Any) -> None:
-            session.add(Job(project_id=project.id, round_id=round_id, kind=kind, status=JobStatus.QUEUED, params=params))
+            job = Job(project_id=project.id, round_id=round_id, kind=kind, status=JobStatus.QUEUED, params=params)
+            session.add(job)
 
         if latest_model(session, project.id, ModelKind.DEPTH) is None:
             add(JobKind.PRETRAIN_DEPTH)
