@@ -46,7 +46,7 @@ def upload_image(
     _lead: LeadUser,
     file: Annotated[UploadFile, File(description="PNG or JPEG")],
     prev: Annotated[UploadFile | None, File(description="frame t-1")] = None,
-    next: Annotated[UploadFile | None, File(description="frame t+1")] = None,
+    next_frame: Annotated[UploadFile | None, File(alias="next", description="frame t+1")] = None,
     role: Annotated[ImageRole, Form()] = ImageRole.POOL,
     intrinsics: Annotated[str | None, Form(description='JSON {"fx", "fy", "u0", "v0"} in pixels')] = None,
     queue: Annotated[bool, Form(description="queue it at once (no model)")] = False,
@@ -60,7 +60,7 @@ def upload_image(
             source=_spool(file, Path(tmp) / "t"),
             role=role,
             prev=_spool(prev, Path(tmp) / "prev") if prev is not None else None,
-            next=_spool(next, Path(tmp) / "next") if next is not None else None,
+            next=_spool(next_frame, Path(tmp) / "next") if next_frame is not None else None,
             intrinsics=imports.parse_intrinsics(intrinsics),
         )
         imports.check(cand, full_decode=True)
