@@ -204,7 +204,8 @@ def main() -> int:
                     print(f"errors at {n} annotators: {r.errors[:3]}", file=sys.stderr)
             bare_rps, pair_rps = bare.done / bare.elapsed, work.done / work.elapsed
             rows.append(
-                f"| {n} | {bare_rps:.0f} | {pct(bare.latencies['bare'], 50):.1f} / {pct(bare.latencies['bare'], 99):.1f}"
+                f"| {n} | {bare_rps:.0f}"
+                f" | {pct(bare.latencies['bare'], 50):.1f} / {pct(bare.latencies['bare'], 99):.1f}"
                 f" | {pct(work.latencies['next'], 50):.1f} / {pct(work.latencies['next'], 99):.1f}"
                 f" | {pct(work.latencies['mask'], 50):.1f} / {pct(work.latencies['mask'], 99):.1f}"
                 f" | {pair_rps:.0f} | {pair_rps / bare_rps:.0%} |"
