@@ -25,7 +25,8 @@ def test_next_carries_prelabel_links_and_reason(api: Api) -> None:
         ids_rel = storage.prelabel_file(pid, image.id, 1)
         storage.absolute(ids_rel).parent.mkdir(parents=True, exist_ok=True)
         storage.absolute(ids_rel).write_bytes(png_bytes(np.full((8, 12), 2, np.uint8)))
-        image.state, image.queue_rank, image.queued_round_id, image.prelabel_path = "queued", -1.0, round_.id, str(ids_rel)
+        image.state, image.queue_rank, image.queued_round_id = "queued", -1.0, round_.id
+        image.prelabel_path = str(ids_rel)
 
     lease = api.client.post(f"/projects/{pid}/queue/next", headers=api.annotator).json()
     assert lease["image_id"] == chosen["id"] and lease["has_prelabel"]
