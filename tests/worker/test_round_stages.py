@@ -141,3 +141,48 @@ def test_broken_pool_image_names_the_file(sqlite_database, world: Path) -> None:
     failed = [j for j in _jobs(round_id) if j.status == JobStatus.FAILED]
     assert len(failed) == 1 and str(path) in (failed[0].message or ""), failed
     assert _state(project_id) == {ImageState.UNLABELED: 8}
+
+
+def test_a_quiet_round_gets_its_next_stage_sent_again(sqlite_database, world: Path, monkeypatch) -> None:
+    import worker.tasks as tasks
+    from service.db.base import utcnow
+    from worker.pipelines import rounds
+
+    project_id = _project(world)
+    round_id, job_id = make_round(project_id, 2, strategy="diversity")
+    run_job(job_id, rounds.run)  # plans the stages and defers: the round runs, no job is running
+    assert [(j.kind, j.status) for j in _jobs(round_id)][:2] == [("pretrain_depth", "queued"), ("score", "queued")]
+    sent: list[int] = []
+    monkeypatch.setattr(tasks, "advance", lambda rid: sent.append(rid) or [])
+    tasks._nudge_quiet_rounds(utcnow().timestamp() - 3600)  # activity after the cutoff: not quiet
+    assert sent == []
+    tasks._nudge_quiet_rounds(utcnow().timestamp() + 1)  # silent since the cutoff: its next send was lost
+    assert sent == [round_id]
+
+
+@pytest.mark.slow
+def test_embedded_sqlite_broker_joins_scoring_shards_with_a_chord(sqlite_database, world: Path, tmp_path: Path) -> None:
+    """The embedded default (SQLite database + kombu's SQLite broker): the chord's result backend is a SQLite file."""
+    from service.task_queue import TaskName, enqueue
+    from tests.worker.procs import Worker, wait_for, worker_env
+
+    env = worker_env(data_dir=str(sqlite_database.data_dir), database_url=sqlite_database.url, env="test",
+                     secret_key="test-secret-key", admin_token="test-admin-token")  # fmt: skip
+    env.pop("DEPTHAL_BROKER_URL", None)
+    project_id = _project(world, score_shard_size=4)
+    round_id, job_id = make_round(project_id, 2, strategy="diversity+difficulty")
+    worker = Worker(env, tmp_path / "worker.log", app="worker.celery_app").start()
+    try:
+        enqueue(TaskName.RUN_ROUND, job_id)
+
+        def finished() -> str | None:
+            with session_scope() as session:
+                status = session.get(Round, round_id).status
+            return status if status in ("succeeded", "failed", "cancelled") else None
+
+        assert wait_for(finished, timeout=240, every=0.2, what="the round") == "succeeded", worker.log.read_text()[-3000:]
+    finally:
+        worker.stop()
+    assert "sent 2 scoring shards as a chord" in worker.log.read_text()
+    assert (sqlite_database.data_dir / "results.sqlite").exists()
+    assert _state(project_id) == {ImageState.QUEUED: 2, ImageState.UNLABELED: 6}
