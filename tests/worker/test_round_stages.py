@@ -180,7 +180,8 @@ def test_embedded_sqlite_broker_joins_scoring_shards_with_a_chord(sqlite_databas
                 status = session.get(Round, round_id).status
             return status if status in ("succeeded", "failed", "cancelled") else None
 
-        assert wait_for(finished, timeout=240, every=0.2, what="the round") == "succeeded", worker.log.read_text()[-3000:]
+        status = wait_for(finished, timeout=240, every=0.2, what="the round")
+        assert status == "succeeded", worker.log.read_text()[-3000:]
     finally:
         worker.stop()
     assert "sent 2 scoring shards as a chord" in worker.log.read_text()
