@@ -100,6 +100,16 @@ def test_cold_start_in_shards_queues_the_batch(sqlite_database, world: Path) -> 
     features = storage.absolute(storage.round_dir(project_id, 0) / "features.npy")
     assert features.is_file()  # the round's features live in storage, not in rows
 
+    # A second round while the first batch is still queued: those images are centres, not candidates.
+    round1, job1 = make_round(project_id, 2, strategy="diversity")
+    _drive(round1, job1)
+    with session_scope() as session:
+        first = set(session.scalars(select(Image.id).where(Image.queued_round_id == round_id)))
+        scored = session.scalars(select(Score).where(Score.round_id == round1)).all()
+        assert len(scored) == 6 and not {s.image_id for s in scored} & first
+        assert all(s.diversity > 0 for s in scored if s.rank is not None)  # no seed image: distances to the pending
+    assert _state(project_id) == {ImageState.QUEUED: 4, ImageState.UNLABELED: 4}
+
 
 def test_too_few_images_is_refused_before_any_work(sqlite_database, world: Path) -> None:
     project_id = _project(world)

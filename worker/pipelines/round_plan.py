@@ -51,23 +51,35 @@ DEFAULT_SHARD_SIZE = 50_000  # pool images per scoring job; a project's `score_s
 
 @dataclass(frozen=True)
 class PoolSnapshot:
-    """The round's images, frozen at planning: labeled pool (id, mask path), unlabeled pool ids, labeled val."""
+    """The round's images, frozen at planning: labeled pool (id, mask path), pending pool ids (queued or leased by an
+    earlier round, not labeled yet), unlabeled pool ids, labeled val.
+
+    The scored pool is labeled + pending + unlabeled in that order. Pending images are selection centres like
+    labeled ones (they will be labeled: a new batch should not sit next to them) but are not candidates, and they
+    train only as unlabeled images."""
 
     labeled: list[tuple[int, str]]
+    pending: list[int]
     unlabeled: list[int]
     val: list[tuple[int, str]]
 
     @property
     def pool_ids(self) -> list[int]:
-        return [i for i, _ in self.labeled] + self.unlabeled
+        return [i for i, _ in self.labeled] + self.pending + self.unlabeled
+
+    @property
+    def n_centres(self) -> int:
+        return len(self.labeled) + len(self.pending)
 
     def to_json(self) -> str:
-        return json.dumps({"labeled": self.labeled, "unlabeled": self.unlabeled, "val": self.val})
+        return json.dumps({"labeled": self.labeled, "pending": self.pending, "unlabeled": self.unlabeled,
+                           "val": self.val})  # fmt: skip
 
     @classmethod
     def load(cls, project_id: int, round_index: int) -> PoolSnapshot:
         data = json.loads(storage.absolute(storage.round_dir(project_id, round_index) / "pool.json").read_text())
-        return cls([tuple(x) for x in data["labeled"]], list(data["unlabeled"]), [tuple(x) for x in data["val"]])
+        return cls([tuple(x) for x in data["labeled"]], list(data.get("pending", [])), list(data["unlabeled"]),
+                   [tuple(x) for x in data["val"]])  # fmt: skip
 
 
 def _labeled_masks(session: Session, project_id: int, role: ImageRole) -> list[tuple[int, str]]:
@@ -87,15 +99,19 @@ def _labeled_masks(session: Session, project_id: int, role: ImageRole) -> list[t
     return [(int(i), str(p)) for i, p in rows]
 
 
-def snapshot(session: Session, project_id: int) -> PoolSnapshot:
-    unlabeled = session.scalars(
+def _pool_ids(session: Session, project_id: int, *states: ImageState) -> list[int]:
+    return list(session.scalars(
         select(Image.id)
-        .where(Image.project_id == project_id, Image.role == ImageRole.POOL, Image.state == ImageState.UNLABELED)
+        .where(Image.project_id == project_id, Image.role == ImageRole.POOL, Image.state.in_(states))
         .order_by(Image.id)
-    ).all()
+    ))  # fmt: skip
+
+
+def snapshot(session: Session, project_id: int) -> PoolSnapshot:
     return PoolSnapshot(
         _labeled_masks(session, project_id, ImageRole.POOL),
-        list(unlabeled),
+        _pool_ids(session, project_id, ImageState.QUEUED, ImageState.LEASED),
+        _pool_ids(session, project_id, ImageState.UNLABELED),
         _labeled_masks(session, project_id, ImageRole.VAL),
     )
 

@@ -71,7 +71,8 @@ class Stage:
         return [self.record(i, m) for i, m in self.snap.labeled]
 
     def unlabeled(self) -> list[Any]:
-        return [self.record(i) for i in self.snap.unlabeled]
+        """Pending (queued by an earlier round) and unlabeled pool images: the pool without the labeled ones."""
+        return [self.record(i) for i in (*self.snap.pending, *self.snap.unlabeled)]
 
     def val(self) -> list[Any]:
         return [self.record(i, m) for i, m in self.snap.val]
@@ -234,7 +235,7 @@ def select_batch(ctx: JobContext) -> dict[str, Any]:
     parts = [np.load(st.work / f"scores_{k:04d}.npz") for k in range(n_shards)]
     difficulty = np.concatenate([p["difficulty"] for p in parts])
     entropy = np.concatenate([p["entropy"] for p in parts])
-    n_lab = len(st.snap.labeled)
+    n_lab = st.snap.n_centres  # labeled and pending images: centres, never candidates
     ctx.progress("select", 0.5, f"{st.cfg.strategy}: {st.batch_size} of {len(st.snap.unlabeled)}")
     with user_errors():
         picks = choose(st.cfg.strategy, n_lab, st.batch_size, st.cfg.seed + st.round_index, features=features,
