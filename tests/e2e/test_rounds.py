@@ -105,7 +105,8 @@ def test_cold_start_then_rounds_with_prelabels(database_url: str, tmp_path: Path
 def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     admin = Client(base, "test-admin-token")
     lead = Client(base, admin.ok(admin.http.post("/users", json={"name": "lea", "role": "lead"}))["token"])
-    tokens = [admin.ok(admin.http.post("/users", json={"name": f"ann{k}", "role": "annotator"}))["token"] for k in (0, 1)]
+    users = [admin.ok(admin.http.post("/users", json={"name": f"ann{k}", "role": "annotator"})) for k in (0, 1)]
+    tokens = [user["token"] for user in users]
     annotators = [Client(base, token) for token in tokens]
     body = {"name": "loop", "label_budget": 12, "image_height": SIZE[0], "image_width": SIZE[1], "settings": SETTINGS}
     project = lead.ok(lead.http.post("/projects", json=body), 201)
