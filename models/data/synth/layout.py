@@ -227,7 +227,7 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
     walk = f.u(4.0, 7.0) if archetype == "crowd" else f.u(2.5, 4.5)
     strip = f.u(1.0, 2.5) if rng.random() < (0.7 if archetype == "residential" else 0.15) else 0.0
     outer = road_half + strip + walk
-    z_end = f.u(90, 170)
+    z_end = f.u(90, 170) + 1.5 * (frames // 2)  # long sequences drive further
     cross: tuple = ()
     if archetype == "intersection":
         zc = f.u(14, 35)
