@@ -35,6 +35,8 @@ def test_pretrain_depth_command_trains_and_evaluates(tmp_path: Path, caplog: pyt
     ("extra", "message"),
     [([], "no such folder"), (["--weights", "/nonexistent.pth"], "no such file")],
 )
-def test_pretrain_depth_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str], message: str) -> None:
+def test_pretrain_depth_user_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str], message: str
+) -> None:
     assert main(["pretrain-depth", "--data", str(tmp_path / "missing"), *extra]) == 2
     assert message in capsys.readouterr().err

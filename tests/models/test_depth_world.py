@@ -77,6 +77,10 @@ def test_short_training_beats_the_best_constant_depth(world: Path) -> None:
     val = DataLoader(DepthEvalDataset(find_frames(world, "val")), batch_size=8)
     ours = evaluate_depth(model_depth(result.model, cfg.min_depth, cfg.max_depth), val, device="cpu")
     const = evaluate_depth(constant_depth, val, device="cpu")
-    summary = f"model abs_rel {ours['abs_rel']:.3f} a1 {ours['a1']:.3f}; constant abs_rel {const['abs_rel']:.3f} a1 {const['a1']:.3f}"
+    summary = (
+        f"model abs_rel {ours['abs_rel']:.3f} a1 {ours['a1']:.3f}; "
+        f"constant abs_rel {const['abs_rel']:.3f} a1 {const['a1']:.3f}"
+    )
+    print(summary)
     assert ours["abs_rel"] < ABS_REL_FACTOR * const["abs_rel"], summary
     assert ours["a1"] > const["a1"] + A1_MARGIN, summary
