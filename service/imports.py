@@ -50,11 +50,13 @@ def resolve_import_dir(path: str, root: Path) -> Path:
     return folder
 
 
-def scan(folder: Path, root: Path, *, layout: str, role: ImageRole | None) -> list[Candidate]:
+def scan(
+    folder: Path, root: Path, *, layout: str, role: ImageRole | None, missing_camera: str = "error"
+) -> list[Candidate]:
     """List the images of a folder; every file (and neighbour) must resolve inside the import root."""
     if layout == "auto":
         layout = "cityscapes" if (folder / "leftImg8bit").is_dir() else "plain"
-    found = _scan_cityscapes(folder, role) if layout == "cityscapes" else _scan_plain(folder, role)
+    found = _scan_cityscapes(folder, role, missing_camera) if layout == "cityscapes" else _scan_plain(folder, role)
     for cand in found:
         cand.source = inside_root(cand.source, root, what="file")
         for attr in ("prev", "next"):
@@ -70,13 +72,15 @@ def _scan_plain(folder: Path, role: ImageRole | None) -> list[Candidate]:
     return [Candidate(name=p.relative_to(folder).as_posix(), source=p, role=role or ImageRole.POOL) for p in files]
 
 
-def _scan_cityscapes(folder: Path, role: ImageRole | None) -> list[Candidate]:
+def _scan_cityscapes(folder: Path, role: ImageRole | None, missing_camera: str) -> list[Candidate]:
     """Every split under leftImg8bit/, read with the data reader (`models.data.cityscapes.find_frames`, torch-free):
     neighbours from leftImg8bit_sequence when present, intrinsics from camera/ scaled to the image's size."""
     found = []
     for split_dir in sorted(p for p in (folder / "leftImg8bit").iterdir() if p.is_dir()):
         try:
-            records = find_frames(folder, split_dir.name, require_neighbours=False, verify=False)
+            records = find_frames(
+                folder, split_dir.name, require_neighbours=False, verify=False, missing_camera=missing_camera
+            )
         except DataError as err:
             raise Invalid(f"Cityscapes import: {err}") from err
         split_role = ImageRole.VAL if split_dir.name == "val" else ImageRole.POOL

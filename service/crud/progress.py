@@ -14,7 +14,9 @@ SPENT_STATES = (ImageState.QUEUED, ImageState.LEASED, ImageState.LABELED)
 
 def state_counts(*, session: Session, project_id: int) -> dict[tuple[str, str], int]:
     rows = session.execute(
-        select(Image.role, Image.state, func.count()).where(Image.project_id == project_id).group_by(Image.role, Image.state)
+        select(Image.role, Image.state, func.count())
+        .where(Image.project_id == project_id)
+        .group_by(Image.role, Image.state)
     ).all()
     return {(role, state): n for role, state, n in rows}
 
@@ -88,6 +90,8 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
         skipped=pool(ImageState.SKIPPED),
         val_labeled=counts.get((ImageRole.VAL.value, ImageState.LABELED.value), 0),
         val_total=sum(n for (role, _), n in counts.items() if role == ImageRole.VAL.value),
-        rounds=[RoundProgress(index=r.index, status=r.status, batch_size=r.batch_size, metrics=r.metrics) for r in rounds],
+        rounds=[
+            RoundProgress(index=r.index, status=r.status, batch_size=r.batch_size, metrics=r.metrics) for r in rounds
+        ],
         annotators=annotators,
     )

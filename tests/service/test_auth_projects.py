@@ -86,7 +86,10 @@ def test_project_with_own_classes(api: Api) -> None:
             {
                 "name": "p",
                 "label_budget": 5,
-                "classes": [{"train_id": 0, "name": "a", "color": [1, 1, 1]}, {"train_id": 0, "name": "b", "color": [2, 2, 2]}],
+                "classes": [
+                    {"train_id": 0, "name": "a", "color": [1, 1, 1]},
+                    {"train_id": 0, "name": "b", "color": [2, 2, 2]},
+                ],
             },
             422,
         ),

@@ -68,7 +68,12 @@ def test_jpeg_upload_accepted(api: Api) -> None:
     [
         ({"file": ("a.png", rgb_image(1)[:-40])}, {}, 422, "truncated"),
         ({"file": ("a.gif", b"GIF89a....")}, {}, 422, "not a readable PNG/JPEG"),
-        ({"file": ("a.png", rgb_image(1)), "prev": ("p.png", rgb_image(2, h=9))}, {}, 422, "prev frame of a.png is 12x9"),
+        (
+            {"file": ("a.png", rgb_image(1)), "prev": ("p.png", rgb_image(2, h=9))},
+            {},
+            422,
+            "prev frame of a.png is 12x9",
+        ),
         ({"file": ("a.png", rgb_image(1))}, {"intrinsics": "{\"fx\": 1}"}, 422, "intrinsics must be JSON"),
         ({"file": ("a.png", rgb_image(1))}, {"role": "test"}, 422, ""),
     ],
@@ -203,6 +208,11 @@ def test_import_cityscapes_without_camera_file_refused(api: Api) -> None:
     res = _import(api, pid, path="cs")
     assert res.status_code == 422 and "bremen_000001_000005_camera.json" in res.json()["detail"]
     assert _n_images() == 0
+    res = _import(api, pid, path="cs", missing_camera="cityscapes")  # Cityscapes' fixed intrinsics instead
+    assert res.status_code == 201
+    bremen = next(i for i in res.json()["images"] if i["name"].startswith("bremen"))
+    aachen = next(i for i in res.json()["images"] if i["name"].startswith("aachen"))
+    assert bremen["intrinsics"]["fx"] > 0 and bremen["intrinsics"] != aachen["intrinsics"]
 
 
 def test_import_path_outside_root_refused(api: Api, tmp_path: Path) -> None:
@@ -226,7 +236,8 @@ def test_import_symlink_escaping_root_refused(api: Api, tmp_path: Path) -> None:
     os.symlink(secret, root / "linkdir")
     pid = api.project()["id"]
     res = _import(api, pid, path="mixed")
-    assert res.status_code == 403 and "leak.png" in res.json()["detail"] and "outside the import root" in res.json()["detail"]
+    detail = res.json()["detail"]
+    assert res.status_code == 403 and "leak.png" in detail and "outside the import root" in detail
     res = _import(api, pid, path="linkdir")
     assert res.status_code == 403
     assert _n_images() == 0 and _stored_files() == []

@@ -29,7 +29,9 @@ def import_folder(
     leftImg8bit_sequence neighbours and camera intrinsics). All or nothing."""
     assert settings.import_root is not None
     folder = imports.resolve_import_dir(body.path, settings.import_root)
-    found = imports.scan(folder, settings.import_root, layout=body.layout, role=body.role)
+    found = imports.scan(
+        folder, settings.import_root, layout=body.layout, role=body.role, missing_camera=body.missing_camera
+    )
     checked = [imports.check(c, full_decode=False) for c in found]
     added, dups = crud.add_images(
         session=session, project=project, candidates=checked, queue=body.queue, skip_duplicates=body.skip_duplicates
