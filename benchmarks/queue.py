@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -213,6 +214,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(data_dir, ignore_errors=True)
     print(f"\nQueue on PostgreSQL, uvicorn --workers {args.workers}, {seconds:g} s per measurement, "
           f"mask {WIDTH}x{HEIGHT} PNG, clients in-process threads on the same machine\n")  # fmt: skip
     print("| annotators | bare SELECT 1 req/s | bare p50 / p99 ms | next p50 / p99 ms | mask p50 / p99 ms "
