@@ -66,8 +66,9 @@ def run_one(name: str, quick: bool, device_name: str, steps: int, warmup: int) -
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     opts = cfg.consistency()
     gen = torch.Generator().manual_seed(0)
-    lb = {"image": torch.rand(2, 3, size, size, device=device), "label": torch.randint(0, 19, (2, size, size), device=device)}
-    ub = {"image": torch.rand(2, 3, size, size, device=device), "pseudo_disp": torch.rand(2, 1, size, size, device=device)}
+    shape = (2, 3, size, size)
+    lb = {"image": torch.rand(shape, device=device), "label": torch.randint(0, 19, (2, size, size), device=device)}
+    ub = {"image": torch.rand(shape, device=device), "pseudo_disp": torch.rand(2, 1, size, size, device=device)}
 
     def autocast():
         return torch.autocast("cuda", dtype=torch.float16) if amp else torch.autocast("cpu", enabled=False)
@@ -138,13 +139,15 @@ def main() -> None:
             sys.exit(f"{name} failed:\n{out.stderr}")
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     size = "64×64, ResNet-18 (quick)" if args.quick else "256×256, ResNet-101 dilated + ASPP decoder"
-    print(f"device {device}, threads {torch.get_num_threads()}, {size}, batch 2 labeled (+2 unlabeled), {steps} timed steps\n")
+    threads = torch.get_num_threads()
+    print(f"device {device}, threads {threads}, {size}, batch 2 labeled (+2 unlabeled), {steps} timed steps\n")
     print("| configuration | it/s | images/s | vs plain fp32 | peak memory (GiB) |")
     print("|---|---:|---:|---:|---:|")
     base = rows[0]["it_s"]
     for r in rows:
         mem = "peak RSS" if device == "cpu" else "peak allocated"
-        print(f"| {r['name']} | {r['it_s']:.3f} | {r['img_s']:.2f} | {r['it_s'] / base:.2f}× | {r['peak_gib']:.2f} ({mem}) |")
+        speed = f"{r['it_s']:.3f} | {r['img_s']:.2f} | {r['it_s'] / base:.2f}×"
+        print(f"| {r['name']} | {speed} | {r['peak_gib']:.2f} ({mem}) |")
 
 
 if __name__ == "__main__":

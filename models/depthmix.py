@@ -63,7 +63,9 @@ def depthmix_mask(disp_base: Tensor, disp_other: Tensor, margin: float = DEPTHMI
     return base >= other - margin
 
 
-def classmix_mask(classes: Tensor, *, generator: torch.Generator | None = None, ignore_index: int = IGNORE_INDEX) -> Tensor:
+def classmix_mask(
+    classes: Tensor, *, generator: torch.Generator | None = None, ignore_index: int = IGNORE_INDEX
+) -> Tensor:
     """ClassMix mask (method.md §3.2 "class"): per image, keep the pixels of ⌊n/2⌋ of its n present classes.
 
     Args:

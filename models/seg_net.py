@@ -170,8 +170,9 @@ def load_depth_init(net: SegNet | MultiTaskNet, path: str | Path) -> None:
     """Transfer from a depth checkpoint (method.md §1.6): encoder ← its encoder; every decoder copy ← its depth decoder.
 
     The checkpoint is `{"model": state_dict, ...}` (`models.checkpoint`) with `encoder.*` and depth-decoder keys
-    (`decoder.*` in `models.depth_model.DepthModel`, or another of `DEPTH_DECODER_PREFIXES`). Heads and attention modules stay random. Raises ValueError when the file
-    holds no matching encoder or decoder tensors (e.g. a different architecture).
+    (`decoder.*` in `models.depth_model.DepthModel`, or another of `DEPTH_DECODER_PREFIXES`). Heads and attention
+    modules stay random. Raises ValueError when the file holds no matching encoder or decoder tensors (e.g. a
+    different architecture).
     """
     state = load_checkpoint(path)["model"]
     enc_state, dec_state = _prefixed(state, ("encoder.",)), _prefixed(state, DEPTH_DECODER_PREFIXES)

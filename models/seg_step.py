@@ -48,7 +48,7 @@ class ConsistencyOptions:
     threshold: float = CONFIDENCE_THRESHOLD
     weight: float = 1.0  # consistency_weight
     strong_aug: bool = True
-    online_depth: bool = False  # DepthMix disparity from the student's own depth head (multi-task) instead of pseudo_disp
+    online_depth: bool = False  # DepthMix disparity from the student's own depth head (multi-task), not pseudo_disp
     teacher_train_mode: bool = True  # the method's quirk: dropout and batch-stat BN active in the teacher (§8 quirk 2)
 
 

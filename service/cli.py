@@ -20,6 +20,8 @@ COMMAND_MODULES: list[str] = [
     "service.commands.db",
     "service.commands.users",
     "models.commands.synth",
+    "models.commands.pretrain_depth",
+    "models.commands.train_seg",
 ]
 
 

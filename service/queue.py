@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from service.config import get_settings
 from service.db.base import utcnow
-from service.db.tables import Image, ImageState, Lease, LeaseStatus, Project
+from service.db.tables import Image, ImageState, Lease, LeaseStatus, Project, Round, Score
 from service.errors import Conflict, Forbidden, Gone, NotFound
+from service.schemas import SelectionReason
 
 
 # The hot paths run Core statements on the tables (no ORM unit of work or identity map): `next` and a mask
@@ -181,3 +182,19 @@ def latest_lease(session: Session, *, image_id: int, user_id: int) -> Lease | No
         .order_by(Lease.id.desc())
         .limit(1)
     ).first()
+
+
+def selection_reason(session: Session, image: Image) -> SelectionReason | None:
+    """Why the round that queued `image` chose it (its `score` row), or None for images queued without a round."""
+    if image.queued_round_id is None:
+        return None
+    row = session.execute(
+        select(Score, Round.index, Round.strategy)
+        .join(Round, Round.id == Score.round_id)
+        .where(Score.round_id == image.queued_round_id, Score.image_id == image.id)
+    ).first()
+    if row is None:
+        return None
+    score, index, strategy = row
+    return SelectionReason(round_index=index, strategy=strategy, rank=score.rank, distance=score.diversity,
+                           difficulty=score.difficulty, entropy=score.entropy, combined=score.combined)  # fmt: skip

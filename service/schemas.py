@@ -154,9 +154,31 @@ class LeasePublic(_ORM):
     heartbeat_at: datetime | None
 
 
+class PrelabelLinks(BaseModel):
+    """Where to fetch the model's prediction for a leased image."""
+
+    class_ids_url: str = Field(description="single-channel PNG of class ids (255 = ignore), the image's size")
+    overlay_url: str = Field(description="RGB PNG: the image blended with the predicted class colours")
+
+
+class SelectionReason(BaseModel):
+    """Why the round chose this image (its `score` row): pick order, feature distance to the nearest labeled or
+    earlier chosen image, and the depth difficulty / segmentation entropy where the strategy computed them."""
+
+    round_index: int
+    strategy: str
+    rank: int | None
+    distance: float | None
+    difficulty: float | None
+    entropy: float | None
+    combined: float | None
+
+
 class LeaseWithImage(LeasePublic):
     image: ImagePublic
     has_prelabel: bool
+    prelabel: PrelabelLinks | None = None
+    reason: SelectionReason | None = None
 
 
 class AnnotationPublic(_ORM):
@@ -171,7 +193,11 @@ class AnnotationPublic(_ORM):
 
 class RoundCreate(BaseModel):
     batch_size: int | None = Field(default=None, gt=0, description="default: the project's round schedule")
-    strategy: str = Field(default="depth_diversity_difficulty", min_length=1, max_length=32)
+    strategy: str | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="random, entropy, diversity, difficulty or diversity+difficulty (the method); default: the "
+        "project's settings.strategy, else diversity+difficulty",
+    )
 
 
 class JobPublic(_ORM):

@@ -44,6 +44,17 @@ def prelabel_file(project_id: int, image_id: int, round_index: int) -> Path:
     return project_dir(project_id) / "prelabels" / f"r{round_index:03d}" / f"{image_id:08d}.png"
 
 
+def prelabel_overlay_file(project_id: int, image_id: int, round_index: int) -> Path:
+    """The colour overlay (image blended with the predicted classes) next to the class-id pre-label."""
+    return project_dir(project_id) / "prelabels" / f"r{round_index:03d}" / f"{image_id:08d}_overlay.png"
+
+
+def overlay_of(prelabel_path: str | Path) -> Path:
+    """The overlay stored next to a class-id pre-label (see `prelabel_overlay_file`)."""
+    path = Path(prelabel_path)
+    return path.with_name(f"{path.stem}_overlay.png")
+
+
 def model_dir(project_id: int) -> Path:
     return project_dir(project_id) / "models"
 

@@ -16,6 +16,8 @@ class TaskName(StrEnum):
     VALIDATE_IMAGES = "depthal.validate_images"
     RUN_ROUND = "depthal.run_round"
     RUN_JOB = "depthal.run_job"
+    SCORE_SHARD = "depthal.score_shard"  # one pool-scoring shard inside a chord (worker-internal)
+    ADVANCE_ROUND = "depthal.advance_round"  # sends a round's next stage; the chord's body (worker-internal)
 
 
 def celery_config(settings: Settings) -> dict[str, object]:

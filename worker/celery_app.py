@@ -24,6 +24,13 @@ def worker_config(settings: Settings) -> dict[str, object]:
         worker_hijack_root_logger=False,
     )
     broker = str(settings.broker_url)
+    # A result backend only for the chord that joins pool-scoring shards (its header tasks report to it); every
+    # other task ignores its result, since job state lives in the database.
+    if broker.startswith("redis"):
+        conf["result_backend"] = broker
+    elif broker.startswith("sqla+"):
+        conf["result_backend"] = f"db+sqlite:///{settings.data_dir / 'results.sqlite'}"
+    conf["result_expires"] = 3600
     if broker.startswith("redis"):
         # acks_late: a task whose worker died stays unacknowledged; Redis hands it out again after the visibility
         # timeout. The restore sweep runs every `unacked_restore_interval` seconds (and once at worker start).

@@ -56,6 +56,11 @@ class PipelineError(Exception):
     """A failure the user can act on (bad input, too few images): recorded without a traceback."""
 
 
+class JobDeferred(Exception):
+    """Raised by a pipeline that cannot run yet (a round's select job waiting for its earlier stages): the job goes
+    back to `queued` with the exception's message, and is sent again when its turn comes."""
+
+
 @dataclass
 class JobContext:
     """What a pipeline gets: the job's identity and parameters, and the progress callback."""
@@ -189,6 +194,15 @@ def _finish(ctx: JobContext, status: JobStatus, error: str | None = None, messag
         return job.status
 
 
+def _defer(ctx: JobContext, message: str) -> str:
+    with session_scope() as session:
+        job = session.get(Job, ctx.job_id, with_for_update=True)
+        assert job is not None
+        if job.status == JobStatus.RUNNING:
+            job.status, job.stage, job.progress, job.message = JobStatus.QUEUED, "waiting", 0.0, message
+        return job.status
+
+
 class _Heartbeat(threading.Thread):
     """Touches `job.heartbeat_at` while the pipeline runs, so a long step without progress calls does not look
     like a dead worker to a redelivered copy of the task."""
@@ -226,6 +240,8 @@ def run_job(job_id: int, pipeline: Pipeline, task_id: str | None = None) -> str:
         status = JobStatus.SUCCEEDED if ctx._finished else _finish(ctx, JobStatus.SUCCEEDED)
     except JobCancelled:
         status = _finish(ctx, JobStatus.CANCELLED)
+    except JobDeferred as waiting:
+        status = _defer(ctx, str(waiting))
     except Exception as exc:
         log.exception("job %s failed", ctx.job_id)
         status = _finish(ctx, JobStatus.FAILED, error=error_summary(exc), message=str(exc)[:500] or type(exc).__name__)

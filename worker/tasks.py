@@ -17,7 +17,7 @@ from sqlalchemy import select
 from service.config import get_settings
 from service.db.base import utcnow
 from service.db.session import session_scope
-from service.db.tables import Job, JobKind, JobStatus
+from service.db.tables import Job, JobKind, JobStatus, Round, RoundStatus
 from service.task_queue import TaskName, enqueue
 from worker import pipelines
 from worker.celery_app import app
@@ -35,7 +35,9 @@ def validate_images_task(self: Task, job_id: int) -> str:
 
 @app.task(name=TaskName.RUN_ROUND, bind=True)
 def run_round_task(self: Task, job_id: int) -> str:
-    return run_job(job_id, rounds.run, task_id=self.request.id)
+    status = run_job(job_id, rounds.run, task_id=self.request.id)
+    _advance_after(job_id)
+    return status
 
 
 def _by_kind(ctx: JobContext) -> dict[str, Any] | None:
@@ -47,8 +49,54 @@ def _by_kind(ctx: JobContext) -> dict[str, Any] | None:
 
 @app.task(name=TaskName.RUN_JOB, bind=True)
 def run_job_task(self: Task, job_id: int) -> str:
-    """Generic entry: the pipeline is chosen by the job's kind."""
+    """Generic entry: the pipeline is chosen by the job's kind. A round's stage sends the round's next stage."""
+    status = run_job(job_id, _by_kind, task_id=self.request.id)
+    _advance_after(job_id)
+    return status
+
+
+@app.task(name=TaskName.SCORE_SHARD, bind=True, ignore_result=False)
+def score_shard_task(self: Task, job_id: int) -> str:
+    """One pool-scoring shard, a member of the chord's group: its result is what the chord counts."""
     return run_job(job_id, _by_kind, task_id=self.request.id)
+
+
+@app.task(name=TaskName.ADVANCE_ROUND)
+def advance_round_task(round_id: int) -> list[int]:
+    """The chord's body (after the last shard), and a plain "send what is next" for a round."""
+    return advance(round_id)
+
+
+def _advance_after(job_id: int) -> None:
+    """After a round's job succeeded (or deferred: a select job waiting for earlier stages), send what is next."""
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        ok = job is not None and job.status in (JobStatus.SUCCEEDED, JobStatus.QUEUED)
+        round_id = job.round_id if ok else None
+    if round_id is not None:
+        advance(round_id)
+
+
+def advance(round_id: int) -> list[int]:
+    """Send the round's next stage (round_plan.next_to_send). Several scoring shards go out as a Celery group joined
+    by a chord whose body advances the round again; everything else is sent by name like the API sends jobs."""
+    from celery import chord, group
+
+    from worker.pipelines import round_plan
+
+    jobs = round_plan.next_to_send(round_id)
+    if not jobs:
+        return []
+    queue = get_settings().gpu_queue
+    if len(jobs) > 1:
+        header = group(score_shard_task.si(job_id).set(queue=queue) for job_id, _ in jobs)
+        chord(header)(advance_round_task.si(round_id).set(queue=queue))
+        log.info("round %s: sent %d scoring shards as a chord", round_id, len(jobs))
+    else:
+        job_id, kind = jobs[0]
+        enqueue(TaskName.RUN_ROUND if kind == JobKind.SELECT else TaskName.RUN_JOB, job_id)
+        log.info("round %s: sent job %s (%s)", round_id, job_id, kind)
+    return [job_id for job_id, _ in jobs]
 
 
 def task_for(job: Job) -> TaskName:
@@ -72,7 +120,25 @@ def requeue_abandoned_jobs() -> list[int]:
     for job_id, task in tasks:
         log.warning("job %s was left running by a dead worker; sending %s again", job_id, task)
         enqueue(task, job_id)
+    _nudge_quiet_rounds(cutoff)
     return [job_id for job_id, _ in tasks]
+
+
+def _nudge_quiet_rounds(cutoff: float) -> None:
+    """A running round with no running job and no activity since `cutoff` lost the send of its next stage (a worker
+    died between a stage's commit and the send): send it again."""
+    with session_scope() as session:
+        quiet = []
+        for round_ in session.scalars(select(Round).where(Round.status == RoundStatus.RUNNING)):
+            jobs = session.scalars(select(Job).where(Job.round_id == round_.id)).all()
+            if any(j.status == JobStatus.RUNNING for j in jobs):
+                continue
+            last = max(((j.finished_at or j.heartbeat_at or j.created_at).timestamp() for j in jobs), default=0.0)
+            if last < cutoff:
+                quiet.append(round_.id)
+    for round_id in quiet:
+        log.warning("round %s went quiet; sending its next stage again", round_id)
+        advance(round_id)
 
 
 def expire_overdue_leases() -> int:

@@ -87,6 +87,9 @@ class FrameRecord:
     name: str
     depth: Path | None = None
     pose: Path | None = None
+    # How `label` stores classes: "label_ids" (Cityscapes gtFine labelIds) or "train_ids" (values are the train
+    # ids themselves, 255 = ignore: the service's stored masks).
+    label_format: str = "label_ids"
 
 
 @dataclass(frozen=True)
@@ -231,9 +234,16 @@ def _load_single_channel(path: Path, size: tuple[int, int] | None) -> np.ndarray
             raise DataError(f"{path}: unreadable or truncated image ({err})") from err
 
 
-def load_label(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A gtFine labelIds PNG as train ids (H, W) uint8, 255 = ignore; nearest resize to `size` if given."""
+def load_label(path: Path, size: tuple[int, int] | None = None, label_format: str = "label_ids") -> np.ndarray:
+    """A label PNG as train ids (H, W) uint8, 255 = ignore; nearest resize to `size` if given.
+
+    `label_format`: "label_ids" maps gtFine labelIds to train ids; "train_ids" takes the values as they are (a
+    single-channel PNG of train ids, as the service stores annotators' masks)."""
     ids = _load_single_channel(path, size)
+    if label_format == "train_ids":
+        return np.asarray(ids).astype(np.uint8)
+    if label_format != "label_ids":
+        raise ValueError(f"unknown label format {label_format!r}; expected 'label_ids' or 'train_ids'")
     try:
         return label_ids_to_train_ids(ids)
     except ValueError as err:

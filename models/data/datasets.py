@@ -217,7 +217,8 @@ class LabeledDataset(_Base):
         rec = self.records[index]
         size, _, x1, y1, flip = self._geometry(rec, self._generator(index))
         image = _to_tensor(self._apply(load_image(rec.image, size), x1, y1, flip))
-        label = torch.from_numpy(np.ascontiguousarray(self._apply(load_label(rec.label, size), x1, y1, flip)))
+        label_np = self._apply(load_label(rec.label, size, rec.label_format), x1, y1, flip)
+        label = torch.from_numpy(np.ascontiguousarray(label_np))
         return LabeledBatch(image=image, label=label.long(), index=torch.tensor(index, dtype=torch.int64))
 
 
@@ -250,7 +251,7 @@ class UnlabeledDataset(_Base):
         if self.is_labeled is not None:
             labeled = self.is_labeled[index]
             h, w = out["image"].shape[1:]
-            label = self._apply(load_label(rec.label, size), x1, y1, flip) if labeled else None
+            label = self._apply(load_label(rec.label, size, rec.label_format), x1, y1, flip) if labeled else None
             out["label"] = (torch.from_numpy(np.ascontiguousarray(label)).long() if labeled
                             else torch.full((h, w), IGNORE_INDEX, dtype=torch.int64))  # fmt: skip
             out["is_labeled"] = torch.tensor(labeled)

@@ -13,12 +13,27 @@ from service.db.tables import Job, JobKind, JobStatus, Project, Round, RoundStat
 from service.errors import Conflict, Invalid, NotFound
 
 ACTIVE_ROUND = (RoundStatus.PENDING, RoundStatus.RUNNING)
+# The model pipeline's strategy names (models.round_config.STRATEGY_NAMES; a test keeps the two equal, since the
+# API must not import torch-side modules).
+MODEL_STRATEGIES = ("random", "entropy", "diversity", "difficulty", "diversity+difficulty")
+DEFAULT_STRATEGY = "diversity+difficulty"
+
+
+def resolve_strategy(project: Project, strategy: str | None) -> str:
+    """The request's strategy, else the project's `settings.strategy`, else the method's; unknown names are refused
+    for the model pipeline (the "plain" pipeline's worker-side names are checked by the worker)."""
+    settings = project.settings or {}
+    name = strategy or settings.get("strategy") or DEFAULT_STRATEGY
+    if settings.get("pipeline", "model") == "model" and name not in MODEL_STRATEGIES:
+        raise Invalid(f"unknown selection strategy {name!r}; known: {', '.join(MODEL_STRATEGIES)}")
+    return str(name)
 ACTIVE_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-def start_round(*, session: Session, project: Project, batch_size: int | None, strategy: str) -> Round:
+def start_round(*, session: Session, project: Project, batch_size: int | None, strategy: str | None) -> Round:
     """Create round k and its job (status pending/queued) and commit. A requested batch larger than the remaining
     budget is refused; a batch taken from the schedule is cut to it."""
+    strategy = resolve_strategy(project, strategy)
     session.scalars(select(Project.id).where(Project.id == project.id).with_for_update()).one()  # one start at a time
     active = session.scalars(
         select(Round).where(Round.project_id == project.id, Round.status.in_(ACTIVE_ROUND)).limit(1)

@@ -21,8 +21,12 @@ class Client:
         assert response.status_code in (codes or (200, 201, 202)), f"{response.status_code}: {response.text}"
         return response.json() if response.content else None
 
-    def create_project(self, name: str, budget: int = 10) -> dict[str, Any]:
-        return self.ok(self.http.post("/projects", json={"name": name, "label_budget": budget}), 201)
+    def create_project(self, name: str, budget: int = 10, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        # Default: the model-free round, for tests about the service around it (tests/e2e/test_rounds.py runs the
+        # model round).
+        settings = {"pipeline": "plain"} if settings is None else settings
+        body = {"name": name, "label_budget": budget, "settings": settings}
+        return self.ok(self.http.post("/projects", json=body), 201)
 
     def upload_images(self, project_id: int, n: int, *, broken: int | None = None) -> list[dict[str, Any]]:
         images = []

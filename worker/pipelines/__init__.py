@@ -7,10 +7,11 @@ by later issues and import torch inside their modules, never here at import time
 from __future__ import annotations
 
 from service.db.tables import JobKind
-from worker.pipelines import rounds, validate_images
+from worker.pipelines import round_stages, rounds, validate_images
 from worker.runner import Pipeline
 
 BY_KIND: dict[str, Pipeline] = {
     JobKind.VALIDATE_IMAGES: validate_images.run,
     JobKind.SELECT: rounds.run,
+    **round_stages.STAGES,
 }

@@ -1,8 +1,11 @@
 """The round pipeline (`TaskName.RUN_ROUND`): choose the round's batch from the unlabeled pool and queue it.
 
-Strategies are plain functions registered by name in `STRATEGIES` (style principle 8); the round's `strategy`
-column picks one. `random` is the baseline and needs no model; the method's depth-driven strategies
-(method.md, design.md "The active-learning round") plug in here with the same signature.
+Two pipelines, chosen by the project setting `pipeline`:
+- "model" (default): the method's round, split into stage jobs (`round_plan` sequences them, `round_stages` runs
+  them over `models.active_round`); strategies by name from `models.strategies` (random, entropy, diversity,
+  difficulty, diversity+difficulty).
+- "plain": no model; strategies are plain functions registered by name in `STRATEGIES` (style principle 8), `random`
+  only by default (tests add slow ones).
 
 A strategy only *chooses*; this module does the bookkeeping in one transaction that also marks the job
 succeeded: `score` rows with ranks, images `queued` with `queue_rank` and `queued_round_id`, the round
@@ -17,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.db.base import utcnow
-from service.db.tables import Image, ImageRole, ImageState, Project, Round, RoundStatus, Score
 from service.db.session import session_scope
-from worker.runner import JobContext, PipelineError
+from service.db.tables import Image, ImageRole, ImageState, JobKind, JobStatus, Project, Round, RoundStatus, Score
+from worker.runner import JobContext, JobDeferred, PipelineError
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,36 @@ STRATEGIES: dict[str, Strategy] = {"random": random_strategy}
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
-    """Select and queue the batch of the job's round."""
+    """The round's select job. `settings.pipeline == "plain"`: choose with a `STRATEGIES` function (no model) and
+    queue at once. Otherwise (the default) the model-driven round (`round_plan`, `round_stages`): the first run
+    plans the stage jobs and defers until they are done; the next run selects."""
     if ctx.round_id is None:
         raise PipelineError(f"job {ctx.job_id} belongs to no round")
+    with session_scope() as session:
+        project = session.get(Project, ctx.project_id)
+        assert project is not None
+        pipeline = (project.settings or {}).get("pipeline", "model")
+    if pipeline == "plain":
+        return run_plain(ctx)
+    if pipeline != "model":
+        raise PipelineError(f"unknown pipeline setting {pipeline!r}; use 'model' (default) or 'plain'")
+    from worker.pipelines import round_plan
+
+    round_plan.plan(ctx.round_id)
+    with session_scope() as session:
+        earlier = [j for j in round_plan.stage_jobs(session, ctx.round_id)
+                   if round_plan.STAGE_ORDER.index(JobKind(j.kind)) < round_plan.STAGE_ORDER.index(JobKind.SELECT)]
+        pending = [j.kind for j in earlier if j.status != JobStatus.SUCCEEDED]
+    if pending:
+        raise JobDeferred(f"waiting for {', '.join(sorted(set(pending)))}")
+    from worker.pipelines.round_stages import select_batch
+
+    return select_batch(ctx)
+
+
+def run_plain(ctx: JobContext) -> dict[str, Any]:
+    """Select and queue the batch of the job's round with a model-free strategy from `STRATEGIES`."""
+    assert ctx.round_id is not None
     with session_scope() as session:
         round_ = session.get(Round, ctx.round_id)
         project = session.get(Project, ctx.project_id)
@@ -96,28 +127,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     _check_picks(picks, set(candidates), batch_size)
     ctx.progress("queueing", 0.0, f"queueing {len(picks)} images")
     with ctx.finishing() as session:
-        # Still unlabeled? An import or a lead could have touched the pool while the strategy ran.
         chosen = [p.image_id for p in picks]
-        images = {
-            i.id: i
-            for i in session.scalars(
-                select(Image).where(Image.id.in_(chosen), Image.state == ImageState.UNLABELED).with_for_update()
-            )
-        }
-        if len(images) != len(chosen):
-            raise PipelineError(f"{len(chosen) - len(images)} chosen images left the unlabeled pool during the round")
-        # New batches queue behind whatever earlier rounds left in the queue.
-        base = session.scalar(
-            select(func.max(Image.queue_rank)).where(
-                Image.project_id == ctx.project_id, Image.state.in_([ImageState.QUEUED, ImageState.LEASED])
-            )
-        )
-        start = 0.0 if base is None else float(base) + 1.0
         for rank, pick in enumerate(picks):
-            image = images[pick.image_id]
-            image.state = ImageState.QUEUED
-            image.queue_rank = start + rank
-            image.queued_round_id = ctx.round_id
             session.add(
                 Score(
                     round_id=ctx.round_id,
@@ -129,13 +140,43 @@ def run(ctx: JobContext) -> dict[str, Any]:
                     rank=rank,
                 )
             )
-        round_ = session.get(Round, ctx.round_id, with_for_update=True)
-        assert round_ is not None
-        round_.status = RoundStatus.SUCCEEDED
-        round_.finished_at = utcnow()
-        round_.metrics = {**(round_.metrics or {}), "queued": len(picks), "pool_unlabeled": len(candidates)}
+        queue_images(session, ctx.project_id, ctx.round_id, chosen, len(candidates))
         ctx.result = {"strategy": strategy_name, "queued": chosen, "pool_unlabeled": len(candidates)}
     return ctx.result
+
+
+def queue_images(session: Session, project_id: int, round_id: int, chosen: list[int], pool_unlabeled: int) -> None:
+    """Queue `chosen` in pick order behind whatever is queued already and mark the round succeeded. Runs inside a
+    job's finishing transaction, so it happens exactly once per round."""
+    # Still unlabeled? An import or a lead could have touched the pool while the round ran.
+    images = {
+        i.id: i
+        for i in session.scalars(
+            select(Image).where(Image.id.in_(chosen), Image.state == ImageState.UNLABELED).with_for_update()
+        )
+    }
+    if len(images) != len(chosen):
+        raise PipelineError(f"{len(chosen) - len(images)} chosen images left the unlabeled pool during the round")
+    # New batches queue behind whatever earlier rounds left in the queue.
+    base = session.scalar(
+        select(func.max(Image.queue_rank)).where(
+            Image.project_id == project_id, Image.state.in_([ImageState.QUEUED, ImageState.LEASED])
+        )
+    )
+    start = 0.0 if base is None else float(base) + 1.0
+    for rank, image_id in enumerate(chosen):
+        image = images[image_id]
+        image.state = ImageState.QUEUED
+        image.queue_rank = start + rank
+        image.queued_round_id = round_id
+    round_ = session.get(Round, round_id, with_for_update=True)
+    assert round_ is not None
+    from worker.pipelines.round_stages import stage_seconds
+
+    round_.status = RoundStatus.SUCCEEDED
+    round_.finished_at = utcnow()
+    round_.metrics = {**(round_.metrics or {}), "queued": len(chosen), "pool_unlabeled": pool_unlabeled,
+                      "stage_seconds": stage_seconds(session, round_id)}  # fmt: skip
 
 
 def _check_picks(picks: list[Pick], candidates: set[int], batch_size: int) -> None:

@@ -126,6 +126,18 @@ def download_prelabel(session: SessionDep, _user: CurrentUser, image_id: int) ->
     return FileResponse(storage.absolute(image.prelabel_path), media_type="image/png")
 
 
+@router.get("/images/{image_id}/prelabel/overlay", response_class=FileResponse)
+def download_prelabel_overlay(session: SessionDep, _user: CurrentUser, image_id: int) -> FileResponse:
+    """The pre-label as a picture: the image blended with the predicted class colours (RGB PNG)."""
+    image = crud.get_image(session=session, image_id=image_id)
+    if image.prelabel_path is None:
+        raise NotFound(f"image {image_id} has no pre-label yet")
+    path = storage.absolute(storage.overlay_of(image.prelabel_path))
+    if not path.is_file():
+        raise NotFound(f"image {image_id} has a pre-label but no overlay")
+    return FileResponse(path, media_type="image/png")
+
+
 @router.get("/images/{image_id}/mask", response_class=Response)
 def download_mask(
     session: SessionDep,

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from service import queue
 from service.api.deps import CurrentUser, SessionDep
-from service.schemas import ImagePublic, LeasePublic, LeaseWithImage
+from service.schemas import ImagePublic, LeasePublic, LeaseWithImage, PrelabelLinks
 
 router = APIRouter(tags=["queue"])
 
@@ -20,10 +20,16 @@ def next_image(session: SessionDep, user: CurrentUser, project_id: int) -> Lease
     if got is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     lease, image = got
+    links = None
+    if image.prelabel_path is not None:
+        links = PrelabelLinks(class_ids_url=f"/images/{image.id}/prelabel",
+                              overlay_url=f"/images/{image.id}/prelabel/overlay")  # fmt: skip
     return LeaseWithImage(
         **LeasePublic.model_validate(lease).model_dump(),
         image=ImagePublic.model_validate(image),
         has_prelabel=image.prelabel_path is not None,
+        prelabel=links,
+        reason=queue.selection_reason(session, image),
     )
 
 

@@ -1,0 +1,210 @@
+"""Ablation of the method's contributions on the synthetic world: mIoU (mean ± std over seeds) per row.
+
+Rows (each adds one thing to the row above, as in method.md §1.6 / §5.2), all with the same label budget and the
+same number of iterations:
+  1. supervised baseline       random encoder and decoder, CE on the labeled images only
+  2. + transfer from depth     encoder and decoder initialised from the self-supervised depth model
+  3. + mean teacher, ClassMix  EMA teacher pseudo-labels on unlabeled images mixed with ClassMix
+  4. + DepthMix                mix masks from the depth model's disparity instead of classes
+  5. + multi-task              PAD multi-task net, online depth for DepthMix, depth loss on sequences
+
+Steps: generate the synthetic world (`models.data.synth`) and train one depth model on its train sequences
+(`models.depth_train`), both cached under --work; then every (row, seed) run, cached in results.json so an
+interrupted run continues. Writes ablation.md (table) and ablation.png (bar plot) under --work and prints the table.
+
+    python benchmarks/ablation.py [--quick] [--work DIR] [--seeds 0 1 2] [--iterations N] [--labels N]
+
+The method's baseline uses an ImageNet encoder; no weights can be downloaded here, so row 1 starts from random
+weights, which makes "transfer" a larger step than in the paper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+log = logging.getLogger("ablation")
+
+# row name → (variant, mean teacher, mix)
+ROWS: dict[str, tuple[str, bool, str]] = {
+    "supervised baseline": ("scratch", False, "none"),
+    "+ transfer from depth": ("transfer", False, "none"),
+    "+ mean teacher, ClassMix": ("transfer", True, "classmix"),
+    "+ DepthMix": ("transfer", True, "depthmix"),
+    "+ multi-task": ("multitask", True, "depthmix"),
+}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Sizes of one ablation; `quick()` is the CI smoke version."""
+
+    sequences: int = 100  # synthetic sequences (80% train, 20% val)
+    size: tuple[int, int] = (64, 128)
+    num_ch_dec: tuple[int, ...] = (16, 32, 32, 64, 64)  # narrow decoders: a shared 2-core CPU, not the method's widths
+    depth_iters: int = 500
+    labels: int = 10
+    iterations: int = 200
+    seeds: tuple[int, ...] = (0, 1, 2)
+    lr_step_at: float = 0.75
+
+    @classmethod
+    def quick(cls) -> Setup:
+        return cls(sequences=10, size=(32, 64), num_ch_dec=(8, 8, 16, 16, 16), depth_iters=2, labels=2, iterations=2,
+                   seeds=(0,))  # fmt: skip
+
+
+def make_world(work: Path, setup: Setup) -> Path:
+    from models.data.synth import generate_world
+
+    world = work / f"world_{setup.sequences}_{setup.size[0]}x{setup.size[1]}"
+    if not (world / "world.json").exists():
+        generate_world(world, sequences=setup.sequences, size=setup.size, seed=0, val_fraction=0.2, frames=3)
+    return world
+
+
+def make_depth(work: Path, world: Path, setup: Setup, device: str) -> Path:
+    """One small self-supervised depth model on the world's train sequences (cached; resumes when interrupted)."""
+    from models.data.cityscapes import find_frames
+    from models.data.datasets import SequenceDataset
+    from models.depth_model import DepthConfig
+    from models.depth_train import train_depth
+
+    widths = "-".join(map(str, setup.num_ch_dec))
+    path = work / f"{world.name}_depth{setup.depth_iters}_dec{widths}.pt"
+    done = path.with_suffix(".done")
+    if not done.exists():
+        cfg = DepthConfig.small(finetune_iters=setup.depth_iters, num_ch_dec=setup.num_ch_dec, checkpoint_every=100,
+                                log_every=50)  # fmt: skip
+        data = SequenceDataset(find_frames(world, "train"))
+        t0 = time.perf_counter()
+        train_depth(cfg, data, device=device, checkpoint_path=path,
+                    progress=lambda stage, f, msg: log.info("depth %s", msg))  # fmt: skip
+        done.write_text(f"{time.perf_counter() - t0:.1f} s\n")
+    return path
+
+
+def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device: str) -> float:
+    """Train one (row, seed) and return its val mIoU."""
+    from models.checkpoint import load_checkpoint
+    from models.depth_model import load_depth_model
+    from models.seg_data import seg_datasets
+    from models.seg_net import config_from_depth
+    from models.seg_train import SegTrainConfig, train_segmentation
+
+    variant, mean_teacher, mix = ROWS[row]
+    net = config_from_depth(load_checkpoint(depth)["config"], variant, 19)
+    cfg = SegTrainConfig(net=net, iterations=setup.iterations, mean_teacher=mean_teacher, mix=mix, seed=seed,
+                         lr_step_at=setup.lr_step_at, checkpoint_every=0)  # fmt: skip
+    multitask = variant == "multitask"
+    data = seg_datasets(world, setup.labels, seed=seed, mix=mix, with_sequences=multitask)
+    depth_net = None
+    if mean_teacher and mix == "depthmix" and not multitask:
+        depth_net = load_depth_model(depth, device)[0].requires_grad_(False)
+    result = train_segmentation(
+        cfg, data.labeled, data.unlabeled if mean_teacher else None, device=device,
+        init=None if variant == "scratch" else depth, val_ds=data.val, sequence_ds=data.sequences,
+        depth_net=depth_net, log_every=max(1, setup.iterations // 5),
+    )  # fmt: skip
+    return result.miou
+
+
+def summarise(results: dict[str, dict[str, float]]) -> list[tuple[str, float, float, int]]:
+    """(row, mean, std, n) in row order; std is the sample std (0 for one seed)."""
+    out = []
+    for row in ROWS:
+        vals = list(results.get(row, {}).values())
+        if vals:
+            out.append((row, statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0, len(vals)))
+    return out
+
+
+def markdown_table(summary: list[tuple[str, float, float, int]], setup: Setup) -> str:
+    lines = [
+        f"{setup.labels} labels, {setup.iterations} iterations, {setup.size[0]}×{setup.size[1]} synthetic world "
+        f"({setup.sequences} sequences), seeds {list(setup.seeds)}",
+        "",
+        "| row | val mIoU (%) mean ± std | seeds |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {row} | {100 * m:.2f} ± {100 * s:.2f} | {n} |" for row, m, s, n in summary]
+    return "\n".join(lines) + "\n"
+
+
+def bar_plot(summary: list[tuple[str, float, float, int]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    names = [r[0] for r in summary]
+    ax.bar(range(len(summary)), [100 * r[1] for r in summary], yerr=[100 * r[2] for r in summary], capsize=4)
+    ax.set_xticks(range(len(summary)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("val mIoU (%)")
+    ax.set_title("Ablation on the synthetic world")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_ablation(work: Path, setup: Setup, device: str = "cpu") -> tuple[str, Path]:
+    """Everything: world, depth model, all (row, seed) runs, table and plot. Returns (markdown, plot path)."""
+    work.mkdir(parents=True, exist_ok=True)
+    world = make_world(work, setup)
+    depth = make_depth(work, world, setup, device)
+    results_path = work / "results.json"
+    key = json.dumps({k: v for k, v in setup.__dict__.items() if k != "seeds"})  # runs of other sizes don't mix
+    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results: dict[str, dict[str, float]] = stored.get("runs", {}) if stored.get("setup") == key else {}
+    for seed in setup.seeds:
+        for row in ROWS:
+            if str(seed) in results.get(row, {}):
+                continue
+            t0 = time.perf_counter()
+            miou = run_row(row, seed, world, depth, setup, device)
+            log.info("%s seed %d: mIoU %.4f (%.0f s)", row, seed, miou, time.perf_counter() - t0)
+            results.setdefault(row, {})[str(seed)] = miou
+            results_path.write_text(json.dumps({"setup": key, "runs": results}, indent=1))
+    summary = summarise({r: {s: v for s, v in d.items() if int(s) in setup.seeds} for r, d in results.items()})
+    table = markdown_table(summary, setup)
+    (work / "ablation.md").write_text(table)
+    plot = work / "ablation.png"
+    bar_plot(summary, plot)
+    return table, plot
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny world, 2 iterations, 1 seed (the CI smoke test)")
+    ap.add_argument("--work", type=Path, default=Path("benchmarks/out/ablation"))
+    ap.add_argument("--seeds", type=int, nargs="+")
+    ap.add_argument("--iterations", type=int)
+    ap.add_argument("--labels", type=int)
+    ap.add_argument("--depth-iters", type=int)
+    ap.add_argument("--device", default=None)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    import torch
+
+    setup = Setup.quick() if args.quick else Setup()
+    overrides = {"seeds": tuple(args.seeds) if args.seeds else None, "iterations": args.iterations,
+                 "labels": args.labels, "depth_iters": args.depth_iters}  # fmt: skip
+    setup = Setup(**{**setup.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    table, plot = run_ablation(args.work, setup, device)
+    print(table)
+    print(f"plot: {plot}")
+
+
+if __name__ == "__main__":
+    main()

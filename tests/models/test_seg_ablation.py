@@ -1,0 +1,83 @@
+"""Smoke test of the ablation benchmark (1 seed, 2 iterations, tiny world) and `depthal train-seg` on its outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.checkpoint import load_checkpoint
+from models.seg_data import label_subset, seg_datasets
+from service.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ablation_module():
+    spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks" / "ablation.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["ablation"] = mod  # dataclasses look their module up in sys.modules
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    ablation = _ablation_module()
+    work = tmp_path_factory.mktemp("ablation")
+    setup = ablation.Setup.quick()
+    table, plot = ablation.run_ablation(work, setup, "cpu")
+    return ablation, setup, work, table, plot
+
+
+@pytest.mark.slow
+def test_quick_ablation_writes_a_finite_table_and_a_plot(quick):
+    ablation, setup, work, table, plot = quick
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| row")]
+    assert [r.split(" | ")[0][2:] for r in rows] == list(ablation.ROWS)
+    for r in rows:
+        mean, std = (float(x) for x in r.split(" | ")[1].split(" ± "))
+        assert math.isfinite(mean) and 0.0 <= mean <= 100.0 and std == 0.0
+    assert (work / "ablation.md").read_text() == table
+    assert plot.exists() and plot.stat().st_size > 1000
+    runs = json.loads((work / "results.json").read_text())["runs"]
+    assert set(runs) == set(ablation.ROWS) and all(set(v) == {"0"} for v in runs.values())
+
+
+def test_label_subset_is_the_methods_permutation():
+    import numpy as np
+
+    assert label_subset(10, 3, 7) == sorted(np.random.RandomState(7).permutation(10)[:3].tolist())
+    assert label_subset(10, 3, 7) == label_subset(10, 3, 7) != label_subset(10, 3, 8)
+    with pytest.raises(ValueError, match="labels"):
+        label_subset(10, 11, 0)
+
+
+@pytest.mark.slow
+def test_seg_datasets_and_train_seg_cli(quick, tmp_path, capsys):
+    ablation, setup, work, _, _ = quick
+    world = work / f"world_{setup.sequences}_{setup.size[0]}x{setup.size[1]}"
+    depth = next(work.glob("*_depth*.pt"))
+    data = seg_datasets(world, 2, seed=0, mix="depthmix")
+    n_train = len(data.unlabeled)
+    assert len(data.labeled) == 2 and sum(bool(data.unlabeled[i]["is_labeled"]) for i in range(n_train)) == 2
+    assert len(seg_datasets(world, 2, seed=0, mix="classmix").unlabeled) == n_train - 2
+    sample = data.unlabeled[0]
+    assert sample["label"].shape == sample["image"].shape[1:]
+
+    out = tmp_path / "seg.pt"
+    argv = ["train-seg", "--data", str(world), "--labels", "2", "--depth", str(depth), "--iterations", "1",
+            "--num-classes", "19", "--out", str(out), "--device", "cpu"]  # fmt: skip
+    assert cli_main(argv) == 0
+    blob = load_checkpoint(out)
+    assert blob["step"] == 1 and blob["config"]["mix"] == "depthmix" and blob["config"]["net"]["variant"] == "transfer"
+    assert "val mIoU" in capsys.readouterr().out
+    assert cli_main([*argv[:5], "--variant", "transfer", "--out", str(tmp_path / "x.pt")]) == 2  # transfer, no depth
+    assert "needs --depth" in capsys.readouterr().err
+    assert cli_main(["train-seg", "--data", str(world), "--labels", "999", "--depth", str(depth), "--iterations",
+                     "1", "--out", str(tmp_path / "y.pt")]) == 2  # fmt: skip
+    assert "--labels must be in" in capsys.readouterr().err
