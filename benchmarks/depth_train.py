@@ -4,7 +4,8 @@ fp32 loop (same model, same loss, no checkpointing/progress/AMP machinery) measu
     python benchmarks/depth_train.py [--quick] [--size 96x192] [--layers 18] [--batch 4] [--iters 20]
 
 Each configuration runs in its own subprocess so that peak memory is its own: CPU = the child's max RSS (includes
-the Python/torch baseline, ~0.3-0.4 GB), CUDA = torch.cuda.max_memory_allocated. CUDA rows (fp32 vs AMP,
+the Python/torch baseline, ~0.3-0.4 GB), CUDA = torch.cuda.max_memory_allocated. "CPU s/it" is the process's CPU
+time per iteration (all threads), a steadier figure than wall-clock on a shared machine. CUDA rows (fp32 vs AMP,
 channels-last on/off) appear only when a GPU is present. Frames are random smooth images (throughput does not
 depend on content).
 """
@@ -86,7 +87,7 @@ def child(spec: dict) -> dict:
             if i == warmup:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
             b = {k: v.to(device) for k, v in next(batches).items()}
             disps = model(b["image_aug"])["disp"]
             poses = model.poses(b["prev_aug"], b["image_aug"], b["next_aug"])
@@ -96,18 +97,19 @@ def child(spec: dict) -> dict:
             opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     else:
-        stamps: list[float] = []
+        stamps: list[tuple[float, float]] = []
 
         def progress(stage: str, fraction: float, message: str) -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            stamps.append(time.perf_counter())
+            stamps.append((time.perf_counter(), time.process_time()))
 
         train_depth(cfg, data, device=device, progress=progress)
-        elapsed = stamps[-1] - stamps[warmup - 1]
-    return {"it_s": iters / elapsed, "peak_mb": _peak_mb(device)}
+        elapsed = stamps[-1][0] - stamps[warmup - 1][0]
+        cpu = stamps[-1][1] - stamps[warmup - 1][1]
+    return {"it_s": iters / elapsed, "cpu_s_it": cpu / iters, "peak_mb": _peak_mb(device)}
 
 
 def main() -> None:
@@ -136,8 +138,8 @@ def main() -> None:
     threads = os.environ.get("OMP_NUM_THREADS", str(torch.get_num_threads()))
     print(f"ResNet-{args.layers} depth + ResNet-18 pose, batch {args.batch}, {h}×{w}, {iters} timed iterations, "
           f"OMP_NUM_THREADS={threads}\n")  # fmt: skip
-    print("| device | loop | precision | channels-last | it/s | peak memory (MB) |")
-    print("|---|---|---|---|---|---|")
+    print("| device | loop | precision | channels-last | it/s (wall) | CPU s/it | peak memory (MB) |")
+    print("|---|---|---|---|---|---|---|")
     for device, loop, amp, cl in rows:
         spec = dict(base, device=device, loop=loop, amp=amp, channels_last=cl)
         out = subprocess.run(
@@ -145,7 +147,9 @@ def main() -> None:
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
         precision = "AMP fp16" if amp else "fp32"
-        print(f"| {device} | {loop} | {precision} | {'on' if cl else 'off'} | {res['it_s']:.2f} | {res['peak_mb']:.0f} |")
+        cells = [device, loop, precision, "on" if cl else "off", f"{res['it_s']:.2f}", f"{res['cpu_s_it']:.2f}",
+                 f"{res['peak_mb']:.0f}"]  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

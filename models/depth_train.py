@@ -64,6 +64,8 @@ def train_depth(
             last checkpoint stays valid), which is how a worker cancels a job.
         checkpoint_path: written every `cfg.checkpoint_every` iterations, at the phase change and at the end.
         resume: continue from `checkpoint_path` when it exists (its config must match `cfg`).
+
+    Seeds torch's global generator with `cfg.seed` (model init, tie noise), so a run is reproducible on one machine.
     """
     device = torch.device(device)
     torch.manual_seed(cfg.seed)

@@ -14,6 +14,11 @@ import sys
 
 # Dotted names of the command modules, in the order `depthal --help` lists them.
 COMMAND_MODULES: list[str] = [
+    "service.commands.up",
+    "service.commands.serve",
+    "service.commands.worker",
+    "service.commands.db",
+    "service.commands.users",
     "models.commands.synth",
     "models.commands.pretrain_depth",
     "models.commands.train_seg",

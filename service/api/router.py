@@ -1,0 +1,9 @@
+"""All routers of the API."""
+
+from fastapi import APIRouter
+
+from service.api.routes import export, health, images, jobs, masks, projects, queue, rounds, users
+
+api_router = APIRouter()
+for module in (health, users, projects, images, queue, masks, rounds, jobs, export):
+    api_router.include_router(module.router)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
+
+from service import task_queue
+from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.crud import rounds as crud
+from service.db.tables import JobKind
+from service.schemas import JobCreate, JobPublic, JobsPublic
+
+router = APIRouter(tags=["jobs"])
+
+_TASKS = {JobKind.VALIDATE_IMAGES: task_queue.TaskName.VALIDATE_IMAGES}
+
+
+@router.post("/projects/{project_id}/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
+def create_job(session: SessionDep, project: ProjectDep, _lead: LeadUser, body: JobCreate) -> JobPublic | JSONResponse:
+    """Start a standalone job (`validate_images`: decode every image, write thumbnails); returns at once (202)."""
+    job = crud.create_job(session=session, project=project, kind=JobKind(body.kind), params=body.params)
+    try:
+        crud.record_enqueued(session=session, job=job, task_id=task_queue.enqueue(_TASKS[JobKind(body.kind)], job.id))
+    except Exception as err:
+        crud.record_enqueue_failure(session=session, job=job, error=f"{type(err).__name__}: {err}")
+        detail = f"job {job.id} created but the broker is unreachable; job marked failed ({err})"
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JobPublic.model_validate(job)
+
+
+@router.get("/projects/{project_id}/jobs")
+def read_jobs(
+    session: SessionDep, project: ProjectDep, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)
+) -> JobsPublic:
+    """A project's jobs, newest first."""
+    jobs, count = crud.list_jobs(session=session, project_id=project.id, offset=offset, limit=limit)
+    return JobsPublic(data=[JobPublic.model_validate(j) for j in jobs], count=count)
+
+
+@router.get("/jobs/{job_id}")
+def read_job(session: SessionDep, _user: CurrentUser, job_id: int) -> JobPublic:
+    """A job's status, stage, progress and error."""
+    return JobPublic.model_validate(crud.get_job(session=session, job_id=job_id))
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(session: SessionDep, _lead: LeadUser, job_id: int) -> JobPublic:
+    """Cancel a queued or running job (and its round); the worker sees the status and stops."""
+    return JobPublic.model_validate(crud.cancel_job(session=session, job_id=job_id))

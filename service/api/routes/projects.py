@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+
+from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.crud import progress as progress_crud
+from service.crud import projects as crud
+from service.schemas import ProgressPublic, ProjectCreate, ProjectPublic, ProjectsPublic
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_project(session: SessionDep, _lead: LeadUser, project_in: ProjectCreate) -> ProjectPublic:
+    """Create a project; classes default to Cityscapes' 19 with their colours."""
+    return ProjectPublic.model_validate(crud.create_project(session=session, project_in=project_in))
+
+
+@router.get("")
+def read_projects(
+    session: SessionDep, _user: CurrentUser, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)
+) -> ProjectsPublic:
+    """List projects."""
+    projects, count = crud.list_projects(session=session, offset=offset, limit=limit)
+    return ProjectsPublic(data=[ProjectPublic.model_validate(p) for p in projects], count=count)
+
+
+@router.get("/{project_id}")
+def read_project(project: ProjectDep) -> ProjectPublic:
+    """One project with its classes."""
+    return ProjectPublic.model_validate(project)
+
+
+@router.get("/{project_id}/progress")
+def read_progress(session: SessionDep, project: ProjectDep) -> ProgressPublic:
+    """Budget total / labeled / queued / leased / remaining, per-round metrics, per-annotator counts."""
+    return progress_crud.project_progress(session=session, project=project)

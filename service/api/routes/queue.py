@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from service import queue
+from service.api.deps import CurrentUser, SessionDep
+from service.schemas import ImagePublic, LeasePublic, LeaseWithImage, PrelabelLinks
+
+router = APIRouter(tags=["queue"])
+
+
+@router.post(
+    "/projects/{project_id}/queue/next",
+    response_model=LeaseWithImage,
+    responses={204: {"description": "nothing is queued"}},
+)
+def next_image(session: SessionDep, user: CurrentUser, project_id: int) -> LeaseWithImage | Response:
+    """Your open lease in this project if you have one, else a new lease on the best-ranked queued image."""
+    got = queue.next_lease(session, project_id=project_id, annotator_id=user.id)
+    if got is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    lease, image = got
+    links = None
+    if image.prelabel_path is not None:
+        links = PrelabelLinks(class_ids_url=f"/images/{image.id}/prelabel",
+                              overlay_url=f"/images/{image.id}/prelabel/overlay")  # fmt: skip
+    return LeaseWithImage(
+        **LeasePublic.model_validate(lease).model_dump(),
+        image=ImagePublic.model_validate(image),
+        has_prelabel=image.prelabel_path is not None,
+        prelabel=links,
+        reason=queue.selection_reason(session, image),
+    )
+
+
+@router.post("/leases/{lease_id}/heartbeat")
+def heartbeat(session: SessionDep, user: CurrentUser, lease_id: int) -> LeasePublic:
+    """Extend your open lease by the lease TTL from now."""
+    return LeasePublic.model_validate(queue.heartbeat(session, lease_id=lease_id, user_id=user.id))
+
+
+@router.post("/leases/{lease_id}/release")
+def release(session: SessionDep, user: CurrentUser, lease_id: int) -> LeasePublic:
+    """Give the image back to the queue."""
+    return LeasePublic.model_validate(queue.release(session, lease_id=lease_id, user_id=user.id))
+
+
+@router.post("/leases/{lease_id}/skip")
+def skip(session: SessionDep, user: CurrentUser, lease_id: int) -> LeasePublic:
+    """Answer "cannot label this image": it leaves the queue as `skipped`."""
+    return LeasePublic.model_validate(queue.skip(session, lease_id=lease_id, user_id=user.id))

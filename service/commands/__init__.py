@@ -1,0 +1,1 @@
+"""Service sub-commands of `depthal` (torch-free): db, serve, worker, up, users."""

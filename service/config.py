@@ -1,0 +1,70 @@
+"""Settings: one typed object, read from `DEPTHAL_*` environment variables (and `.env`), validated at start-up.
+
+Embedded defaults put everything under one data directory: a SQLite database, kombu's SQLite broker and the
+storage folder. Production points `DEPTHAL_DATABASE_URL` at PostgreSQL and `DEPTHAL_BROKER_URL` at Redis.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEPTHAL_", env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("depthal-data")
+    database_url: str | None = None  # default: sqlite under data_dir
+    broker_url: str | None = None  # default: kombu's SQLite transport under data_dir
+    storage_dir: Path | None = None  # default: data_dir / "storage"
+    import_root: Path | None = None  # server folders that may be registered; default: data_dir / "import"
+    lease_ttl_seconds: int = Field(default=900, gt=0)
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    secret_key: str = "changethis"  # salts token hashes
+    admin_token: str = "changethis"  # bootstrap admin's API token, created on first start
+    gpu_queue: str = "gpu"
+    broker_poll_seconds: float = Field(default=0.05, gt=0)  # SQLite broker only: latency vs. idle CPU
+    # Redis broker: an unacknowledged task (its worker died) is delivered again after this many seconds.
+    broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
+    job_heartbeat_seconds: float = Field(default=10.0, gt=0)  # a running job's worker touches its row this often
+    job_stale_seconds: float = Field(default=60.0, gt=0)  # a running job silent this long has lost its worker
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_check_secrets(self) -> Settings:
+        data = self.data_dir.expanduser().resolve()
+        self.data_dir = data
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{data / 'depthal.sqlite'}"
+        if self.broker_url is None:
+            self.broker_url = f"sqla+sqlite:///{data / 'broker.sqlite'}"
+        self.storage_dir = (self.storage_dir or data / "storage").expanduser().resolve()
+        self.import_root = (self.import_root or data / "import").expanduser().resolve()
+        if self.env != "development":
+            for name in ("secret_key", "admin_token"):
+                if getattr(self, name).strip().lower() in PLACEHOLDER_SECRETS:
+                    raise ValueError(
+                        f"DEPTHAL_{name.upper()} is a placeholder; set a real secret when DEPTHAL_ENV={self.env}"
+                    )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return str(self.database_url).startswith("sqlite")
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.storage_dir, self.import_root):
+            assert path is not None
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests call `get_settings.cache_clear()` after changing the environment."""
+    return Settings()

@@ -1,0 +1,136 @@
+"""Mask submission: validate, then store a new annotation version (never overwrite).
+
+Kept to a few Core statements (it is half of every annotator's round trip): read the image and its classes,
+decode outside any lock, then lock lease → image (the order service/queue.py uses), compare with the newest
+version, insert, update, commit.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from service import masks, queue, storage
+from service.db.base import utcnow
+from service.db.tables import Annotation, Image, ImageState, LabelClass, Lease, LeaseStatus, Role, User
+from service.errors import Conflict, Forbidden, Gone, NotFound
+
+IMAGE = Image.__table__
+CLASS = LabelClass.__table__
+ANNOTATION = Annotation.__table__
+
+
+def latest_annotation(*, session: Session, image_id: int) -> Annotation | None:
+    return session.scalars(
+        select(Annotation).where(Annotation.image_id == image_id).order_by(Annotation.version.desc()).limit(1)
+    ).first()
+
+
+def get_annotation(*, session: Session, image_id: int, version: int | None) -> Annotation:
+    if version is None:
+        annotation = latest_annotation(session=session, image_id=image_id)
+    else:
+        annotation = session.scalars(
+            select(Annotation).where(Annotation.image_id == image_id, Annotation.version == version)
+        ).first()
+    if annotation is None:
+        which = "no mask" if version is None else f"no mask version {version}"
+        raise NotFound(f"image {image_id} has {which}")
+    return annotation
+
+
+def submit_mask(
+    *,
+    session: Session,
+    image_id: int,
+    user: User,
+    data: bytes,
+    fmt: masks.MaskFormat | None,
+    now: datetime | None = None,
+) -> tuple[Annotation, bool]:
+    """Validate and store a mask; returns (annotation, created). An identical retry returns the newest version
+    unchanged with created=False. Annotators need their own open, unexpired lease; leads and admins do not."""
+    conn = session.connection()
+    rows = conn.execute(
+        select(IMAGE.c.width, IMAGE.c.height, IMAGE.c.project_id, CLASS.c.train_id, CLASS.c.color)
+        .join(CLASS, CLASS.c.project_id == IMAGE.c.project_id)
+        .where(IMAGE.c.id == image_id)
+        .order_by(CLASS.c.train_id)
+    ).all()
+    if not rows:
+        raise NotFound(f"image {image_id} does not exist")
+    width, height, project_id = rows[0][:3]
+    if conn.dialect.name == "sqlite":
+        session.rollback()  # decode outside the transaction: on SQLite an open one holds the database's write lock
+    ids = masks.decode_mask(
+        data, width=width, height=height, class_ids=[r[3] for r in rows], colors=[r[4] for r in rows], fmt=fmt
+    )
+    digest = masks.checksum(ids)
+
+    now = now or utcnow()
+    lease = queue.open_lease_for_update(session, image_id)  # lease first, then image: see service/queue.py
+    conn = session.connection()
+    conn.execute(update(IMAGE).where(IMAGE.c.id == image_id).values(state=ImageState.LABELED.value))  # locks it
+    latest = conn.execute(
+        select(ANNOTATION).where(ANNOTATION.c.image_id == image_id).order_by(ANNOTATION.c.version.desc()).limit(1)
+    ).first()
+    is_lead = user.role in (Role.LEAD, Role.ADMIN)
+    own_lease = lease if lease is not None and lease.annotator_id == user.id else None
+    if latest is not None and latest.checksum == digest and (is_lead or latest.annotator_id == user.id):
+        _close_lease(session, own_lease)
+        session.commit()
+        return Annotation(**latest._mapping), False
+    if not is_lead:
+        _check_lease(session, lease=lease, image_id=image_id, user_id=user.id, now=now)
+
+    version = (latest.version + 1) if latest is not None else 1
+    relative = storage.mask_file(project_id, image_id, version)
+    payload = data if masks.stored_as_sent(data, fmt) else masks.encode_png(ids)
+    _write_atomic(storage.absolute(relative), payload)
+    values = {
+        "image_id": image_id,
+        "annotator_id": user.id,
+        "lease_id": own_lease.id if own_lease is not None else None,
+        "version": version,
+        "mask_path": relative.as_posix(),
+        "checksum": digest,
+        "created_at": now,
+    }
+    annotation_id = conn.execute(insert(ANNOTATION).values(**values).returning(ANNOTATION.c.id)).scalar_one()
+    _close_lease(session, own_lease)
+    session.commit()
+    return Annotation(id=annotation_id, **values), True
+
+
+def _close_lease(session: Session, lease: Lease | None) -> None:
+    if lease is not None:
+        session.connection().execute(
+            update(queue.LEASE).where(queue.LEASE.c.id == lease.id).values(status=LeaseStatus.SUBMITTED.value)
+        )
+
+
+def _check_lease(session: Session, *, lease: Lease | None, image_id: int, user_id: int, now: datetime) -> None:
+    if lease is not None and lease.annotator_id != user_id:
+        raise Forbidden(f"image {image_id} is leased to another annotator")
+    if lease is not None and lease.expires_at <= now:
+        raise Gone(f"your lease {lease.id} on image {image_id} expired at {lease.expires_at.isoformat()}")
+    if lease is None:
+        previous = queue.latest_lease(session, image_id=image_id, user_id=user_id)
+        if previous is not None and previous.status == LeaseStatus.EXPIRED:
+            raise Gone(f"your lease {previous.id} on image {image_id} expired at {previous.expires_at.isoformat()}")
+        if previous is not None:
+            raise Conflict(f"your lease {previous.id} on image {image_id} is {previous.status}; ask for the next image")
+        raise Forbidden(f"you hold no lease on image {image_id}")
+
+
+def _write_atomic(path: os.PathLike[str], payload: bytes) -> None:
+    target = os.fspath(path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = f"{target}.tmp{os.getpid()}-{threading.get_ident()}"
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
+    os.replace(tmp, target)

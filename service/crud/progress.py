@@ -1,0 +1,97 @@
+"""Budget arithmetic and the progress report, each a handful of grouped queries (no per-row queries)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.db.tables import Annotation, Image, ImageRole, ImageState, Lease, LeaseStatus, Project, Round, User
+from service.schemas import AnnotatorProgress, ProgressPublic, RoundProgress
+
+# Pool images in these states have been chosen for labeling and count against the budget.
+SPENT_STATES = (ImageState.QUEUED, ImageState.LEASED, ImageState.LABELED)
+
+
+def state_counts(*, session: Session, project_id: int) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        select(Image.role, Image.state, func.count())
+        .where(Image.project_id == project_id)
+        .group_by(Image.role, Image.state)
+    ).all()
+    return {(role, state): n for role, state, n in rows}
+
+
+def remaining_budget(*, session: Session, project: Project) -> int:
+    counts = state_counts(session=session, project_id=project.id)
+    spent = sum(counts.get((ImageRole.POOL.value, s.value), 0) for s in SPENT_STATES)
+    return max(project.label_budget - spent, 0)
+
+
+def project_progress(*, session: Session, project: Project) -> ProgressPublic:
+    counts = state_counts(session=session, project_id=project.id)
+
+    def pool(state: ImageState) -> int:
+        return counts.get((ImageRole.POOL.value, state.value), 0)
+
+    spent = sum(pool(s) for s in SPENT_STATES)
+    rounds = session.scalars(select(Round).where(Round.project_id == project.id).order_by(Round.index)).all()
+
+    newest = (
+        select(Annotation.image_id, func.max(Annotation.version).label("version"))
+        .join(Image, Image.id == Annotation.image_id)
+        .where(Image.project_id == project.id)
+        .group_by(Annotation.image_id)
+        .subquery()
+    )
+    labeled_by = dict(
+        session.execute(
+            select(Annotation.annotator_id, func.count())
+            .join(newest, (newest.c.image_id == Annotation.image_id) & (newest.c.version == Annotation.version))
+            .group_by(Annotation.annotator_id)
+        ).all()
+    )
+    submissions = dict(
+        session.execute(
+            select(Annotation.annotator_id, func.count())
+            .join(Image, Image.id == Annotation.image_id)
+            .where(Image.project_id == project.id)
+            .group_by(Annotation.annotator_id)
+        ).all()
+    )
+    leases: dict[tuple[int, str], int] = {
+        (uid, status): n
+        for uid, status, n in session.execute(
+            select(Lease.annotator_id, Lease.status, func.count())
+            .join(Image, Image.id == Lease.image_id)
+            .where(Image.project_id == project.id)
+            .group_by(Lease.annotator_id, Lease.status)
+        ).all()
+    }
+    user_ids = {u for u in (*submissions, *(uid for uid, _ in leases)) if u is not None}
+    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all()) if user_ids else {}
+    annotators = [
+        AnnotatorProgress(
+            user_id=uid,
+            name=names.get(uid, "?"),
+            labeled=labeled_by.get(uid, 0),
+            submissions=submissions.get(uid, 0),
+            open_leases=leases.get((uid, LeaseStatus.OPEN.value), 0),
+            expired_leases=leases.get((uid, LeaseStatus.EXPIRED.value), 0),
+        )
+        for uid in sorted(user_ids)
+    ]
+    return ProgressPublic(
+        budget_total=project.label_budget,
+        labeled=pool(ImageState.LABELED),
+        queued=pool(ImageState.QUEUED),
+        leased=pool(ImageState.LEASED),
+        remaining=max(project.label_budget - spent, 0),
+        unlabeled=pool(ImageState.UNLABELED),
+        skipped=pool(ImageState.SKIPPED),
+        val_labeled=counts.get((ImageRole.VAL.value, ImageState.LABELED.value), 0),
+        val_total=sum(n for (role, _), n in counts.items() if role == ImageRole.VAL.value),
+        rounds=[
+            RoundProgress(index=r.index, status=r.status, batch_size=r.batch_size, metrics=r.metrics) for r in rounds
+        ],
+        annotators=annotators,
+    )

@@ -1,0 +1,1 @@
+"""Database layer: declarative base, tables, engine and sessions."""

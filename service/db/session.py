@@ -1,0 +1,72 @@
+"""Engine and sessions. One engine per database URL per process.
+
+SQLite (embedded mode) gets WAL, foreign keys, a busy timeout, and `BEGIN IMMEDIATE` for every transaction: writers
+are serialised by the database itself, which is how the annotation queue stays correct without row locks there.
+PostgreSQL uses `SELECT … FOR UPDATE SKIP LOCKED` in the queue instead (service/queue.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import get_settings
+
+
+@lru_cache(maxsize=8)
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event below emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin_immediate(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def get_engine() -> Engine:
+    url = get_settings().database_url
+    assert url is not None
+    return make_engine(url)
+
+
+@lru_cache(maxsize=8)
+def _session_factory(url: str) -> sessionmaker[Session]:
+    return sessionmaker(bind=make_engine(url), expire_on_commit=False)
+
+
+def get_session() -> Iterator[Session]:
+    """FastAPI dependency: one session per request."""
+    url = get_settings().database_url
+    assert url is not None
+    with _session_factory(url)() as session:
+        yield session
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """For the worker and the CLI: commit on success, roll back on error."""
+    url = get_settings().database_url
+    assert url is not None
+    with _session_factory(url)() as session, session.begin():
+        yield session

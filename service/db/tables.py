@@ -1,0 +1,305 @@
+"""The tables of design.md's data model. ORM classes are named after the thing they hold (never "models":
+`models/` is the neural-network package).
+
+States are plain strings checked by CHECK constraints; the allowed values live in the StrEnums below.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.db.base import Base, CreatedMixin, UTCDateTime
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    LEAD = "lead"
+    ANNOTATOR = "annotator"
+
+
+class ImageRole(StrEnum):
+    POOL = "pool"
+    VAL = "val"
+
+
+class ImageState(StrEnum):
+    UNLABELED = "unlabeled"
+    QUEUED = "queued"
+    LEASED = "leased"
+    LABELED = "labeled"
+    SKIPPED = "skipped"
+
+
+class LeaseStatus(StrEnum):
+    OPEN = "open"
+    SUBMITTED = "submitted"
+    EXPIRED = "expired"
+    RELEASED = "released"
+
+
+class RoundStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobKind(StrEnum):
+    PRETRAIN_DEPTH = "pretrain_depth"
+    TRAIN = "train"
+    SCORE = "score"
+    SELECT = "select"
+    PREDICT = "predict"
+    VALIDATE_IMAGES = "validate_images"  # cheap job: checks files and writes thumbnails
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ModelKind(StrEnum):
+    DEPTH = "depth"
+    SEGMENTATION = "segmentation"
+
+
+def _check_in(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    values = ", ".join(f"'{v.value}'" for v in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
+
+
+class User(CreatedMixin, Base):
+    __tablename__ = "user"
+    __table_args__ = (_check_in("role", Role),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+
+class ApiToken(CreatedMixin, Base):
+    """An API token, stored only as a salted SHA-256 hash; `prefix` lets people tell tokens apart."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Project(CreatedMixin, Base):
+    __tablename__ = "project"
+    __table_args__ = (CheckConstraint("label_budget >= 0", name="budget_nonnegative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    label_budget: Mapped[int] = mapped_column(Integer)
+    round_schedule: Mapped[list[int]] = mapped_column(JSON, default=list)  # batch size of round 0, 1, ...
+    image_height: Mapped[int] = mapped_column(Integer, default=256)  # training size
+    image_width: Mapped[int] = mapped_column(Integer, default=512)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # strategy, depthmix, iterations, ...
+
+    classes: Mapped[list[LabelClass]] = relationship(
+        back_populates="project", order_by="LabelClass.train_id", cascade="all, delete-orphan"
+    )
+
+
+class LabelClass(Base):
+    __tablename__ = "label_class"
+    __table_args__ = (
+        UniqueConstraint("project_id", "train_id"),
+        CheckConstraint("train_id >= 0 AND train_id < 255", name="train_id_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    train_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    color: Mapped[list[int]] = mapped_column(JSON)  # [r, g, b]
+
+    project: Mapped[Project] = relationship(back_populates="classes")
+
+
+class Image(CreatedMixin, Base):
+    """A pool or validation image. Paths are relative to the storage directory; neighbour frames (t-1, t+1) are
+    present when the image is part of a sequence (needed for self-supervised depth)."""
+
+    __tablename__ = "image"
+    __table_args__ = (
+        UniqueConstraint("project_id", "checksum"),
+        _check_in("role", ImageRole),
+        _check_in("state", ImageState),
+        Index("ix_image_queue", "project_id", "state", "queue_rank"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(8), default=ImageRole.POOL)
+    name: Mapped[str] = mapped_column(String(255))  # original file name, for people
+    path: Mapped[str] = mapped_column(String(1024))
+    prev_path: Mapped[str | None] = mapped_column(String(1024))
+    next_path: Mapped[str | None] = mapped_column(String(1024))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    intrinsics: Mapped[dict[str, float] | None] = mapped_column(JSON)  # fx, fy, u0, v0 in pixels of this image
+    checksum: Mapped[str] = mapped_column(String(64))  # sha256 of the file: duplicate detection
+    state: Mapped[str] = mapped_column(String(12), default=ImageState.UNLABELED)
+    queue_rank: Mapped[float | None] = mapped_column(Float)  # lower = served first
+    queued_round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL"))
+    prelabel_path: Mapped[str | None] = mapped_column(String(1024))  # model prediction shown with `next`
+
+    @property
+    def has_prev(self) -> bool:
+        return self.prev_path is not None
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_path is not None
+
+
+class Lease(CreatedMixin, Base):
+    """An annotator's hold on an image. At most one open lease per image, enforced by a partial unique index."""
+
+    __tablename__ = "lease"
+    __table_args__ = (
+        _check_in("status", LeaseStatus),
+        Index(
+            "uq_lease_open_image",
+            "image_id",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index("ix_lease_annotator_status", "annotator_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(12), default=LeaseStatus.OPEN)
+
+
+class Annotation(CreatedMixin, Base):
+    """One version of an image's mask; the highest version is the label. Never updated in place."""
+
+    __tablename__ = "annotation"
+    __table_args__ = (UniqueConstraint("image_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    annotator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    lease_id: Mapped[int | None] = mapped_column(ForeignKey("lease.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(Integer)
+    mask_path: Mapped[str] = mapped_column(String(1024))  # single-channel PNG of train ids, 255 = ignore
+    checksum: Mapped[str] = mapped_column(String(64))  # sha256 of the stored mask: idempotent retries
+
+
+class Round(CreatedMixin, Base):
+    __tablename__ = "round"
+    __table_args__ = (UniqueConstraint("project_id", "index"), _check_in("status", RoundStatus))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default=RoundStatus.PENDING)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    strategy: Mapped[str] = mapped_column(String(32))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_version.id", ondelete="SET NULL"))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # miou, per-class IoU, labels used
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    jobs: Mapped[list[Job]] = relationship(back_populates="round", order_by="Job.id")
+
+
+class Job(CreatedMixin, Base):
+    """A unit of worker work. The worker writes status, stage and progress here; the API only reads it."""
+
+    __tablename__ = "job"
+    __table_args__ = (
+        _check_in("kind", JobKind),
+        _check_in("status", JobStatus),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default=JobStatus.QUEUED)
+    stage: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    celery_task_id: Mapped[str | None] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    round: Mapped[Round | None] = relationship(back_populates="jobs")
+
+
+class ModelVersion(CreatedMixin, Base):
+    __tablename__ = "model_version"
+    __table_args__ = (_check_in("kind", ModelKind),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    checkpoint_path: Mapped[str] = mapped_column(String(1024))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL", use_alter=True))
+
+
+class Score(Base):
+    """Per-image selection scores of one round. Diversity features themselves live in storage (one array per
+    round), not here."""
+
+    __tablename__ = "score"
+    __table_args__ = (UniqueConstraint("round_id", "image_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    diversity: Mapped[float | None] = mapped_column(Float)  # distance to the labeled set in feature space
+    difficulty: Mapped[float | None] = mapped_column(Float)  # student-vs-teacher depth error
+    entropy: Mapped[float | None] = mapped_column(Float)
+    combined: Mapped[float | None] = mapped_column(Float)
+    rank: Mapped[int | None] = mapped_column(Integer)  # pick order; None when not picked

@@ -1,0 +1,48 @@
+"""The FastAPI application: `create_app()` builds it; `app` is what uvicorn serves (`service.main:app`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from service.api.limits import BodySizeLimit
+from service.api.router import api_router
+from service.config import get_settings
+from service.crud.users import ensure_admin
+from service.db.session import session_scope
+from service.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    settings.ensure_dirs()
+    with session_scope() as session:
+        ensure_admin(session=session, token=settings.admin_token)
+    yield
+
+
+async def _service_error(_request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, ServiceError)
+    return JSONResponse({"detail": err.detail}, status_code=err.status_code)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="depthal",
+        summary="Active-learning annotation service for semantic segmentation, driven by self-supervised depth",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_middleware(BodySizeLimit)
+    app.include_router(api_router)
+    return app
+
+
+app = create_app()

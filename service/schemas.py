@@ -1,0 +1,284 @@
+"""Pydantic request and response bodies, named by role: XCreate (in), XPublic (out), XsPublic(data, count)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service.db.tables import ImageRole, JobKind, Role
+
+
+class _ORM(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class UserCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    role: Role
+
+
+class UserPublic(_ORM):
+    id: int
+    name: str
+    role: Role
+    is_active: bool
+
+
+class UserCreated(UserPublic):
+    token: str = Field(description="The user's API token; shown only once")
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+    count: int
+
+
+class LabelClassIn(BaseModel):
+    train_id: int = Field(ge=0, lt=255)
+    name: str = Field(min_length=1, max_length=64)
+    color: tuple[int, int, int]
+
+    @field_validator("color")
+    @classmethod
+    def _rgb(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(not 0 <= c <= 255 for c in value):
+            raise ValueError("colour components must be 0..255")
+        return value
+
+
+class LabelClassPublic(_ORM):
+    train_id: int
+    name: str
+    color: list[int]
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    label_budget: int = Field(ge=0)
+    round_schedule: list[int] = Field(default_factory=list, description="batch size of round 0, 1, ...")
+    classes: list[LabelClassIn] | None = Field(default=None, description="default: Cityscapes' 19 classes")
+    image_height: int = Field(default=256, gt=0)
+    image_width: int = Field(default=512, gt=0)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("round_schedule")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value):
+            raise ValueError("round batch sizes must be positive")
+        return value
+
+    @field_validator("classes")
+    @classmethod
+    def _unique(cls, value: list[LabelClassIn] | None) -> list[LabelClassIn] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("a project needs at least one class")
+            for attr in ("train_id", "name"):
+                seen = [getattr(c, attr) for c in value]
+                if len(set(seen)) != len(seen):
+                    raise ValueError(f"class {attr}s must be unique")
+            colors = [c.color for c in value]
+            if len(set(colors)) != len(colors):
+                raise ValueError("class colours must be unique (palette masks are decoded by colour)")
+        return value
+
+
+class ProjectPublic(_ORM):
+    id: int
+    name: str
+    label_budget: int
+    round_schedule: list[int]
+    image_height: int
+    image_width: int
+    settings: dict[str, Any]
+    classes: list[LabelClassPublic]
+    created_at: datetime
+
+
+class ProjectsPublic(BaseModel):
+    data: list[ProjectPublic]
+    count: int
+
+
+class ImageImport(BaseModel):
+    path: str = Field(description="folder under the server's import root (relative, or absolute inside it)")
+    layout: Literal["auto", "plain", "cityscapes"] = "auto"
+    role: ImageRole | None = Field(default=None, description="default: pool; Cityscapes val split → val")
+    queue: bool = Field(default=False, description="queue the pool images at once, in name order (no model)")
+    skip_duplicates: bool = Field(default=False, description="skip images already in the project instead of refusing")
+    missing_camera: Literal["error", "cityscapes"] = Field(
+        default="error", description="Cityscapes layout without camera/: refuse, or use Cityscapes' fixed intrinsics"
+    )
+
+
+class ImagePublic(_ORM):
+    id: int
+    project_id: int
+    role: ImageRole
+    name: str
+    width: int
+    height: int
+    state: str
+    queue_rank: float | None
+    has_prev: bool
+    has_next: bool
+    intrinsics: dict[str, float] | None
+    checksum: str
+
+
+class ImagesPublic(BaseModel):
+    data: list[ImagePublic]
+    count: int
+
+
+class ImportResult(BaseModel):
+    imported: int
+    skipped_duplicates: int
+    images: list[ImagePublic]
+
+
+class LeasePublic(_ORM):
+    id: int
+    image_id: int
+    annotator_id: int
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+    heartbeat_at: datetime | None
+
+
+class PrelabelLinks(BaseModel):
+    """Where to fetch the model's prediction for a leased image."""
+
+    class_ids_url: str = Field(description="single-channel PNG of class ids (255 = ignore), the image's size")
+    overlay_url: str = Field(description="RGB PNG: the image blended with the predicted class colours")
+
+
+class SelectionReason(BaseModel):
+    """Why the round chose this image (its `score` row): pick order, feature distance to the nearest labeled or
+    earlier chosen image, and the depth difficulty / segmentation entropy where the strategy computed them."""
+
+    round_index: int
+    strategy: str
+    rank: int | None
+    distance: float | None
+    difficulty: float | None
+    entropy: float | None
+    combined: float | None
+
+
+class LeaseWithImage(LeasePublic):
+    image: ImagePublic
+    has_prelabel: bool
+    prelabel: PrelabelLinks | None = None
+    reason: SelectionReason | None = None
+
+
+class AnnotationPublic(_ORM):
+    id: int
+    image_id: int
+    annotator_id: int | None
+    lease_id: int | None
+    version: int
+    checksum: str
+    created_at: datetime
+
+
+class RoundCreate(BaseModel):
+    batch_size: int | None = Field(default=None, gt=0, description="default: the project's round schedule")
+    strategy: str | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="random, entropy, diversity, difficulty or diversity+difficulty (the method); default: the "
+        "project's settings.strategy, else diversity+difficulty",
+    )
+
+
+class JobPublic(_ORM):
+    id: int
+    project_id: int
+    round_id: int | None
+    kind: JobKind
+    status: str
+    stage: str | None
+    progress: float
+    message: str | None
+    error: str | None
+    params: dict[str, Any]
+    result: dict[str, Any]
+    attempt: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
+class JobCreate(BaseModel):
+    kind: Literal[JobKind.VALIDATE_IMAGES] = JobKind.VALIDATE_IMAGES
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RoundPublic(_ORM):
+    id: int
+    project_id: int
+    index: int
+    status: str
+    batch_size: int
+    strategy: str
+    model_version_id: int | None
+    metrics: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    jobs: list[JobPublic]
+
+
+class RoundsPublic(BaseModel):
+    data: list[RoundPublic]
+    count: int
+
+
+class AnnotatorProgress(BaseModel):
+    user_id: int
+    name: str
+    labeled: int = Field(description="images whose newest mask is theirs")
+    submissions: int = Field(description="mask versions they stored")
+    open_leases: int
+    expired_leases: int = Field(description="leases they let run out")
+
+
+class RoundProgress(BaseModel):
+    index: int
+    status: str
+    batch_size: int
+    metrics: dict[str, Any]
+
+
+class ProgressPublic(BaseModel):
+    budget_total: int
+    labeled: int = Field(description="pool images labeled (count against the budget)")
+    queued: int
+    leased: int
+    remaining: int = Field(description="budget not yet labeled, queued or leased")
+    unlabeled: int
+    skipped: int
+    val_labeled: int
+    val_total: int
+    rounds: list[RoundProgress]
+    annotators: list[AnnotatorProgress]
+
+
+class HealthPublic(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

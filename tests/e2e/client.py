@@ -1,0 +1,65 @@
+"""A small HTTP client for the end-to-end tests and the demo path: project, images, jobs, rounds, annotation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.e2e.server import mask_png
+from tests.worker.factories import png_bytes
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+class Client:
+    def __init__(self, base: str, token: str) -> None:
+        self.http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def ok(self, response: httpx.Response, *codes: int) -> Any:
+        assert response.status_code in (codes or (200, 201, 202)), f"{response.status_code}: {response.text}"
+        return response.json() if response.content else None
+
+    def create_project(self, name: str, budget: int = 10, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        # Default: the model-free round, for tests about the service around it (tests/e2e/test_rounds.py runs the
+        # model round).
+        settings = {"pipeline": "plain"} if settings is None else settings
+        body = {"name": name, "label_budget": budget, "settings": settings}
+        return self.ok(self.http.post("/projects", json=body), 201)
+
+    def upload_images(self, project_id: int, n: int, *, broken: int | None = None) -> list[dict[str, Any]]:
+        images = []
+        for k in range(n):
+            data = png_bytes(32, 16, seed=k)
+            prev, nxt = png_bytes(32, 16, seed=100 + k), png_bytes(32, 16, seed=200 + k)
+            files = {"file": (f"img{k}.png", data, "image/png"), "prev": ("p.png", prev, "image/png"),
+                     "next": ("n.png", nxt, "image/png")}  # fmt: skip
+            images.append(self.ok(self.http.post(f"/projects/{project_id}/images", files=files), 201))
+        return images
+
+    def wait_job(self, job_id: int, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.ok(self.http.get(f"/jobs/{job_id}"), 200)
+            if job["status"] in FINISHED:
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+    def validate(self, project_id: int) -> dict[str, Any]:
+        job = self.ok(self.http.post(f"/projects/{project_id}/jobs", json={"kind": "validate_images"}), 202)
+        return self.wait_job(job["id"])
+
+    def random_round(self, project_id: int, batch_size: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        body = {"batch_size": batch_size, "strategy": "random"}
+        round_ = self.ok(self.http.post(f"/projects/{project_id}/rounds", json=body), 202)
+        job = self.wait_job(round_["jobs"][0]["id"])
+        return self.ok(self.http.get(f"/rounds/{round_['id']}"), 200), job
+
+    def annotate_one(self, project_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        lease = self.ok(self.http.post(f"/projects/{project_id}/queue/next"), 200)
+        image = lease["image"]
+        png = mask_png(image["width"], image["height"], 1)
+        mask = self.ok(self.http.put(f"/images/{image['id']}/mask", files={"file": ("m.png", png, "image/png")}), 201)
+        return lease, mask

@@ -1,0 +1,116 @@
+"""API fixtures: a TestClient on the `database` backend (sqlite and postgres), users of each role, helpers."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image as PILImage
+
+from tests.conftest import Database
+
+ADMIN_TOKEN = "test-admin-token"  # set by tests/conftest.py::_configure
+
+
+@dataclass
+class Api:
+    """A TestClient plus a token per role."""
+
+    client: TestClient
+    db: Database
+    admin: dict[str, str]
+    lead: dict[str, str]
+    annotator: dict[str, str]
+    annotator2: dict[str, str]
+
+    def user(self, name: str, role: str) -> dict[str, str]:
+        res = self.client.post("/users", json={"name": name, "role": role}, headers=self.admin)
+        assert res.status_code == 201, res.text
+        return {"Authorization": f"Bearer {res.json()['token']}"}
+
+    def project(self, **overrides: Any) -> dict[str, Any]:
+        body = {"name": "p", "label_budget": 10, "round_schedule": [2, 3]} | overrides
+        res = self.client.post("/projects", json=body, headers=self.lead)
+        assert res.status_code == 201, res.text
+        return res.json()
+
+    def upload(self, project_id: int, png: bytes, *, queue: bool = True, **files: bytes) -> dict[str, Any]:
+        parts = {"file": ("img.png", png, "image/png")} | {k: (f"{k}.png", v, "image/png") for k, v in files.items()}
+        res = self.client.post(
+            f"/projects/{project_id}/images", files=parts, data={"queue": str(queue).lower()}, headers=self.lead
+        )
+        assert res.status_code == 201, res.text
+        return res.json()
+
+    def put_mask(self, image_id: int, png: bytes, headers: dict[str, str], fmt: str | None = None) -> Any:
+        params = {"format": fmt} if fmt else {}
+        return self.client.put(
+            f"/images/{image_id}/mask", files={"file": ("m.png", png, "image/png")}, params=params, headers=headers
+        )
+
+
+def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    PILImage.fromarray(array, mode=mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def rgb_image(seed: int, h: int = 8, w: int = 12) -> bytes:
+    """A distinct random RGB PNG per seed (distinct checksums)."""
+    rng = np.random.default_rng(seed)
+    return png_bytes(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def id_mask(value: int | np.ndarray, h: int = 8, w: int = 12) -> bytes:
+    arr = np.full((h, w), value, dtype=np.uint8) if np.isscalar(value) else np.asarray(value, dtype=np.uint8)
+    return png_bytes(arr)
+
+
+@pytest.fixture
+def api(database: Database) -> Iterator[Api]:
+    from service.main import create_app
+
+    with TestClient(create_app()) as client:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        api = Api(client, database, admin, {}, {}, {})
+        api.lead = api.user("lead", "lead")
+        api.annotator = api.user("ann", "annotator")
+        api.annotator2 = api.user("ann2", "annotator")
+        yield api
+
+
+@dataclass
+class Broker:
+    """The test Redis with a queue name of this test's own (so parallel runs never see each other's messages)."""
+
+    redis: Any
+    queue: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        import json
+
+        return [json.loads(raw)["headers"] for raw in self.redis.lrange(self.queue, 0, -1)]
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch, api: Api) -> Iterator[Broker]:
+    import uuid
+
+    import redis
+
+    from service.config import get_settings
+    from tests.conftest import REDIS_URL
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("DEPTHAL_BROKER_URL", REDIS_URL)
+    monkeypatch.setenv("DEPTHAL_GPU_QUEUE", queue)
+    get_settings.cache_clear()
+    client = redis.Redis.from_url(REDIS_URL)
+    yield Broker(client, queue)
+    client.delete(queue)
+    client.close()

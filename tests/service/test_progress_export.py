@@ -1,0 +1,85 @@
+"""Progress counts and the gtFine export."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+from PIL import Image as PILImage
+
+from service.config import get_settings
+from tests.service.conftest import Api, Broker, id_mask, rgb_image
+from tests.service.test_images import _cityscapes_tree
+
+
+def _lease(api: Api, pid: int, headers: dict[str, str]) -> dict:
+    res = api.client.post(f"/projects/{pid}/queue/next", headers=headers)
+    assert res.status_code == 200
+    return res.json()
+
+
+def test_progress_counts(api: Api, broker: Broker) -> None:
+    pid = api.project(label_budget=10, round_schedule=[2])["id"]
+    for i in range(5):
+        api.upload(pid, rgb_image(i), queue=i < 4)  # 4 queued, 1 unlabeled
+    a = _lease(api, pid, api.annotator)
+    assert api.put_mask(a["image"]["id"], id_mask(1), api.annotator).status_code == 201
+    a2 = _lease(api, pid, api.annotator)
+    assert api.put_mask(a2["image"]["id"], id_mask(1), api.annotator).status_code == 201
+    b = _lease(api, pid, api.annotator2)
+    assert api.put_mask(a["image"]["id"], id_mask(2), api.lead).status_code == 201  # lead corrects a's first
+    _lease(api, pid, api.annotator)  # open lease, not submitted
+    api.client.post(f"/leases/{b['id']}/skip", headers=api.annotator2)
+    api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)
+
+    res = api.client.get(f"/projects/{pid}/progress", headers=api.annotator)
+    assert res.status_code == 200
+    p = res.json()
+    counts = (p["budget_total"], p["labeled"], p["queued"], p["leased"], p["skipped"], p["unlabeled"])
+    assert counts == (10, 2, 0, 1, 1, 1)
+    assert p["remaining"] == 10 - 2 - 1
+    assert p["rounds"] == [{"index": 0, "status": "pending", "batch_size": 2, "metrics": {}}]
+    by_name = {a["name"]: a for a in p["annotators"]}
+    assert by_name["ann"] == {"user_id": by_name["ann"]["user_id"], "name": "ann", "labeled": 1, "submissions": 2,
+                              "open_leases": 1, "expired_leases": 0}
+    assert by_name["lead"]["labeled"] == 1 and by_name["lead"]["submissions"] == 1
+    assert by_name["ann2"]["labeled"] == 0 and by_name["ann2"]["open_leases"] == 0
+    assert api.client.get("/projects/999/progress", headers=api.lead).status_code == 404
+
+
+def test_export_gtfine_zip(api: Api) -> None:
+    _cityscapes_tree(get_settings().import_root / "cs")
+    pid = api.project()["id"]
+    images = api.client.post(f"/projects/{pid}/images/import", json={"path": "cs"}, headers=api.lead).json()["images"]
+    plain = api.upload(pid, rgb_image(99), queue=False)
+    by_name = {i["name"]: i["id"] for i in images}
+    mask = np.full((8, 12), 13, np.uint8)
+    mask[0] = 255
+    api.put_mask(by_name["aachen_000000_000019_leftImg8bit.png"], id_mask(mask), api.lead)
+    api.put_mask(by_name["lindau_000000_000019_leftImg8bit.png"], id_mask(0), api.lead)
+    api.put_mask(plain["id"], id_mask(3), api.lead)
+    api.put_mask(plain["id"], id_mask(4), api.lead)  # newest version wins
+    res = api.client.get(f"/projects/{pid}/export", headers=api.lead)
+    assert res.status_code == 200 and res.headers["content-type"] == "application/zip"
+    assert res.headers["x-labeled-images"] == "3"
+    zf = zipfile.ZipFile(io.BytesIO(res.content))
+    names = sorted(zf.namelist())
+    plain_stem = f"gtFine/train/depthal/img_{plain['id']:06d}_gtFine_"
+    assert names == sorted(
+        [
+            "gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png",
+            "gtFine/train/aachen/aachen_000000_000019_gtFine_color.png",
+            "gtFine/val/lindau/lindau_000000_000019_gtFine_labelTrainIds.png",
+            "gtFine/val/lindau/lindau_000000_000019_gtFine_color.png",
+            plain_stem + "labelTrainIds.png",
+            plain_stem + "color.png",
+        ]
+    )
+    read = lambda n: np.asarray(PILImage.open(io.BytesIO(zf.read(n))))  # noqa: E731
+    assert np.array_equal(read("gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png"), mask)
+    color = read("gtFine/train/aachen/aachen_000000_000019_gtFine_color.png")
+    assert color.shape == (8, 12, 3) and tuple(color[3, 3]) == (0, 0, 142) and tuple(color[0, 0]) == (0, 0, 0)
+    assert (read(plain_stem + "labelTrainIds.png") == 4).all()
+    assert api.client.get(f"/projects/{pid}/export", headers=api.annotator).status_code == 403
+    assert api.client.get("/projects/999/export", headers=api.lead).status_code == 404

@@ -1,0 +1,138 @@
+"""The leased queue over HTTP: order, own lease first, heartbeat, release, skip, expiry, bad lease ids."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from service import queue
+from service.db.base import utcnow
+from service.db.session import session_scope
+from service.db.tables import Image, Lease
+from tests.service.conftest import Api, id_mask, rgb_image
+
+
+def _queued(api: Api, n: int) -> tuple[int, list[int]]:
+    pid = api.project()["id"]
+    return pid, [api.upload(pid, rgb_image(i))["id"] for i in range(n)]
+
+
+def _next(api: Api, pid: int, headers: dict[str, str]) -> dict:
+    res = api.client.post(f"/projects/{pid}/queue/next", headers=headers)
+    assert res.status_code == 200, res.text
+    return res.json()
+
+
+def test_next_serves_rank_order_and_returns_own_lease_first(api: Api) -> None:
+    pid, ids = _queued(api, 3)
+    first = _next(api, pid, api.annotator)
+    assert first["image"]["id"] == ids[0] and first["status"] == "open" and first["image"]["state"] == "leased"
+    again = _next(api, pid, api.annotator)
+    assert again["id"] == first["id"]  # own open lease first, no second lease
+    other = _next(api, pid, api.annotator2)
+    assert other["image"]["id"] == ids[1]
+    with session_scope() as s:
+        assert s.query(Lease).count() == 2
+
+
+def test_next_with_empty_queue_is_204_and_unknown_project_404(api: Api) -> None:
+    pid = api.project()["id"]
+    assert api.client.post(f"/projects/{pid}/queue/next", headers=api.annotator).status_code == 204
+    res = api.client.post("/projects/999/queue/next", headers=api.annotator)
+    assert res.status_code == 404 and "project 999" in res.json()["detail"]
+
+
+def test_next_after_queue_drained_with_submissions(api: Api) -> None:
+    pid, ids = _queued(api, 2)
+    seen = []
+    for _ in range(2):
+        lease = _next(api, pid, api.annotator)
+        seen.append(lease["image"]["id"])
+        assert api.put_mask(lease["image"]["id"], id_mask(1), api.annotator).status_code == 201
+    assert seen == ids
+    assert api.client.post(f"/projects/{pid}/queue/next", headers=api.annotator).status_code == 204
+
+
+def test_heartbeat_extends_and_release_requeues(api: Api) -> None:
+    pid, ids = _queued(api, 2)
+    lease = _next(api, pid, api.annotator)
+    beat = api.client.post(f"/leases/{lease['id']}/heartbeat", headers=api.annotator)
+    assert beat.status_code == 200 and beat.json()["expires_at"] >= lease["expires_at"]
+    assert beat.json()["heartbeat_at"] is not None
+    rel = api.client.post(f"/leases/{lease['id']}/release", headers=api.annotator)
+    assert rel.status_code == 200 and rel.json()["status"] == "released"
+    assert api.client.get(f"/images/{ids[0]}", headers=api.annotator).json()["state"] == "queued"
+    # released image is served again (best rank)
+    assert _next(api, pid, api.annotator2)["image"]["id"] == ids[0]
+    # acting on a closed lease is refused and changes nothing
+    res = api.client.post(f"/leases/{lease['id']}/heartbeat", headers=api.annotator)
+    assert res.status_code == 409 and "released" in res.json()["detail"]
+
+
+def test_skip_takes_image_out_of_queue(api: Api) -> None:
+    pid, ids = _queued(api, 2)
+    lease = _next(api, pid, api.annotator)
+    assert api.client.post(f"/leases/{lease['id']}/skip", headers=api.annotator).status_code == 200
+    assert api.client.get(f"/images/{ids[0]}", headers=api.lead).json()["state"] == "skipped"
+    assert _next(api, pid, api.annotator)["image"]["id"] == ids[1]
+
+
+def test_foreign_and_unknown_lease_refused(api: Api) -> None:
+    pid, _ = _queued(api, 1)
+    lease = _next(api, pid, api.annotator)
+    for action in ("heartbeat", "release", "skip"):
+        res = api.client.post(f"/leases/{lease['id']}/{action}", headers=api.annotator2)
+        assert res.status_code == 403 and "another annotator" in res.json()["detail"]
+        res = api.client.post(f"/leases/4242/{action}", headers=api.annotator)
+        assert res.status_code == 404 and "lease 4242" in res.json()["detail"]
+    with session_scope() as s:
+        assert s.get(Lease, lease["id"]).status == "open"
+
+
+def test_expired_lease_returns_image_to_queue(api: Api) -> None:
+    pid, ids = _queued(api, 1)
+    lease = _next(api, pid, api.annotator)
+    with session_scope() as s:  # age the lease past its TTL
+        s.get(Lease, lease["id"]).expires_at = utcnow() - timedelta(seconds=1)
+    res = api.client.post(f"/leases/{lease['id']}/heartbeat", headers=api.annotator)
+    assert res.status_code == 410 and "expired" in res.json()["detail"]
+    # next (for someone else) expires it lazily and leases the same image again
+    other = _next(api, pid, api.annotator2)
+    assert other["image"]["id"] == ids[0] and other["id"] != lease["id"]
+    with session_scope() as s:
+        assert s.get(Lease, lease["id"]).status == "expired"
+    res = api.put_mask(ids[0], id_mask(0), api.annotator)
+    assert res.status_code == 403 and "another annotator" in res.json()["detail"]
+
+
+def test_expire_leases_function_for_the_worker(api: Api) -> None:
+    pid, ids = _queued(api, 2)
+    _next(api, pid, api.annotator)
+    _next(api, pid, api.annotator2)
+    with session_scope() as s:
+        assert queue.expire_leases(s, utcnow()) == 0
+        assert queue.expire_leases(s, utcnow() + timedelta(days=1)) == 2
+    with session_scope() as s:
+        states = s.scalars(select(Image.state).order_by(Image.id)).all()
+        assert states == ["queued", "queued"]
+        assert set(s.scalars(select(Lease.status)).all()) == {"expired"}
+    # the expired holder gets 410 on submit, naming the lease
+    res = api.put_mask(ids[0], id_mask(0), api.annotator)
+    assert res.status_code == 410 and "expired" in res.json()["detail"]
+
+
+def test_heartbeat_extends_by_the_ttl(api: Api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from service.config import get_settings
+
+    monkeypatch.setenv("DEPTHAL_LEASE_TTL_SECONDS", "120")
+    get_settings.cache_clear()
+    pid, _ = _queued(api, 1)
+    lease = _next(api, pid, api.annotator)
+    issued, expires = (datetime.fromisoformat(lease[k]) for k in ("issued_at", "expires_at"))
+    assert (expires - issued).total_seconds() == 120
+    beat = api.client.post(f"/leases/{lease['id']}/heartbeat", headers=api.annotator).json()
+    at, new_expiry = (datetime.fromisoformat(beat[k]) for k in ("heartbeat_at", "expires_at"))
+    assert (new_expiry - at).total_seconds() == 120 and new_expiry >= expires

@@ -1,0 +1,77 @@
+"""The service commands of the `depthal` CLI that need no API: db upgrade, worker, clear port errors."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from service.cli import main
+from service.commands.worker import celery_command
+from service.db.base import Base
+from tests.worker.procs import REPO, worker_env
+
+
+def test_db_upgrade_creates_every_table_on_a_fresh_sqlite(tmp_path) -> None:
+    data = tmp_path / "fresh"
+    env = worker_env(data_dir=str(data), env="development")
+    env.pop("DEPTHAL_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "db", "upgrade"], env=env, cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    engine = create_engine(f"sqlite:///{data / 'depthal.sqlite'}")
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    assert "is at revision head" in done.stderr
+
+
+def test_worker_command_is_celery_solo_on_the_gpu_queue(sqlite_database) -> None:
+    cmd = celery_command()
+    assert cmd[1:6] == ["-m", "celery", "-A", "worker.celery_app", "worker"]
+    assert {"--pool=solo", "--concurrency=1", "--prefetch-multiplier=1"} <= set(cmd)
+    assert cmd[cmd.index("-Q") + 1] == "gpu"
+
+
+@pytest.mark.parametrize("command", ["serve", "up"])
+def test_a_port_in_use_is_a_clear_error(command: str, sqlite_database, capsys) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([command, "--port", str(port)]) == 2
+    assert f"depthal: error: port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err
+
+
+def test_service_commands_do_not_import_torch_or_the_worker() -> None:
+    code = (
+        "import sys; from service.cli import build_parser; build_parser();"
+        "import service.commands.up, service.commands.worker, service.commands.serve;"
+        "print(sorted(m for m in ('torch', 'worker', 'worker.tasks', 'models.tv') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=worker_env(), cwd=REPO, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_users_create_prints_a_working_token_and_refuses_a_duplicate(tmp_path) -> None:
+    env = worker_env(data_dir=str(tmp_path / "d"), env="development")
+    env.pop("DEPTHAL_DATABASE_URL", None)
+    depthal = [sys.executable, "-m", "service"]
+    assert subprocess.run([*depthal, "db", "upgrade"], env=env, cwd=REPO, capture_output=True).returncode == 0
+    made = subprocess.run([*depthal, "users", "create", "lea", "--role", "lead"], env=env, cwd=REPO,
+                          capture_output=True, text=True)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.strip().splitlines()
+    assert lines[0].startswith("created lead 'lea'") and lines[1].startswith("dal_")
+    check = (
+        "from sqlalchemy.orm import Session; from service.db.session import get_engine;"
+        "from service.crud.users import user_for_token; import sys;"
+        "u = user_for_token(session=Session(get_engine()), token=sys.argv[1]); print(u.name, u.role)"
+    )
+    who = subprocess.run([sys.executable, "-c", check, lines[1]], env=env, cwd=REPO, capture_output=True, text=True)
+    assert who.stdout.strip() == "lea lead", who.stderr
+    again = subprocess.run([*depthal, "users", "create", "lea", "--role", "annotator"], env=env, cwd=REPO,
+                           capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 2 and "depthal: error: a user named 'lea' already exists" in again.stderr
