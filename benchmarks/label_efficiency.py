@@ -28,8 +28,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# Replace the script folder on the path by the repository root (benchmarks/queue.py would shadow the stdlib queue).
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+# Run as a script, replace the script folder on the path by the repository root (benchmarks/queue.py would shadow
+# the standard library's queue module, which torch imports).
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 STRATEGIES = ("random", "entropy", "diversity+difficulty")
 
