@@ -53,8 +53,8 @@ CONFIGS: dict[str, BenchConfig] = {
     # The CPU figures in benchmarks/README.md: sized for ≤ 35 min on 2 cores shared with other heavy jobs.
     "cpu": BenchConfig(
         size=(32, 64), sequences=125, budgets=(0.02, 0.04, 0.08, 0.16), seeds=(0, 1, 2),
-        settings={"preset": "tiny", "depth": {"finetune_iters": 60, "batch_size": 4, "checkpoint_every": 1000},
-                  "seg": {"iterations": 40, "checkpoint_every": 1000}, "student": {"iters": 10},
+        settings={"preset": "tiny", "depth": {"finetune_iters": 30, "batch_size": 4, "checkpoint_every": 10},
+                  "seg": {"iterations": 24, "checkpoint_every": 1000}, "student": {"iters": 6},
                   "score_batch_size": 16},
     ),  # fmt: skip
     # CI smoke: one seed, one budget step (cold start → 1 training → select → 1 training), a handful of iterations.
@@ -79,6 +79,7 @@ class Run:
     labels: list[int] = field(default_factory=list)  # labels at each budget
     miou: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    picked: list[str] = field(default_factory=list)  # image paths in pick order (for class-coverage diagnostics)
 
 
 def cpu_seconds() -> float:
@@ -179,6 +180,7 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
                 feats = features[torch.as_tensor(order)]
                 picks = ar.select(strategy, n_lab, batch, seed, features=feats, difficulty=difficulty, entropy=entropy)
                 labeled += [order[p.index] for p in picks]
+                run.picked = [str(pool[i].image) for i in labeled]
                 if n_lab:
                     run.seconds.append(time.perf_counter() - t)
             log(f"seed {seed} {strategy:<21} labels {run.labels} mIoU "
@@ -205,6 +207,47 @@ def table(runs: list[Run], counts: list[int], n_pool: int) -> str:
         best = max(range(len(cells)), key=lambda i: float(cells[i].split()[0]) if cells[i] != "-" else -1)
         cells[best] = f"**{cells[best]}**"
         lines.append(f"| {count} ({100 * count / n_pool:.0f}%) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def class_coverage(runs: list[Run], pool_records: list, val_records: list, num_classes: int = 19) -> str:
+    """Diagnostic table: per strategy and budget, how many of the classes present in val the labeled set contains,
+    and the share of its labeled pixels that belong to the classes rarer than the pool's median class (mean over
+    seeds). Selection can only beat random at small budgets by covering more (or rarer) classes per label."""
+    import numpy as np
+
+    from models.data.cityscapes import load_label
+
+    labels = {str(r.image): r.label for r in pool_records}
+    hist = {}
+    for path, label in labels.items():
+        ids = load_label(label).ravel()
+        hist[path] = np.bincount(ids[ids < num_classes], minlength=num_classes)
+    pool_hist = sum(hist.values())
+    present = pool_hist > 0
+    rare = present & (pool_hist < np.median(pool_hist[present]))
+    val_classes = np.zeros(num_classes, bool)
+    for r in val_records:
+        ids = load_label(r.label).ravel()
+        val_classes |= np.bincount(ids[ids < num_classes], minlength=num_classes) > 0
+    strategies = list(dict.fromkeys(r.strategy for r in runs))
+    lines = ["| labels | " + " | ".join(f"{s}: classes / rare px %" for s in strategies) + " |",
+             "|" + "---|" * (len(strategies) + 1)]  # fmt: skip
+    for k, count in enumerate(runs[0].labels):
+        cells = []
+        for s in strategies:
+            covered, rare_share = [], []
+            for r in runs:
+                if r.strategy != s or not r.picked:
+                    continue
+                h = sum(hist[p] for p in r.picked[:count])
+                covered.append(int(((h > 0) & val_classes).sum()))
+                rare_share.append(100 * h[rare].sum() / max(h.sum(), 1))
+            cells.append(f"{np.mean(covered):.1f} / {np.mean(rare_share):.1f}" if covered else "-")
+        lines.append(f"| {count} | " + " | ".join(cells) + " |")
+    lines.append(f"\n{int(val_classes.sum())} classes occur in val; rare = {int(rare.sum())} classes below the pool's "
+                 "median class pixel count; a uniform pick's expected rare-pixel share is "
+                 f"{100 * pool_hist[rare].sum() / pool_hist.sum():.1f} %")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -239,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cityscapes", type=Path, help="Cityscapes root for --config gpu-cityscapes")
     parser.add_argument("--seeds", type=int, help="use the first N seeds of the configuration")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild the table, plot and class-coverage diagnostic from --out's label_efficiency.json")
     args = parser.parse_args(argv)
     cfg = CONFIGS["quick" if args.quick else args.config]
     if args.seeds:
@@ -260,8 +305,17 @@ def main(argv: list[str] | None = None) -> int:
         plot(runs, args.out / "label_efficiency.png")
         return text
 
-    runs = run_benchmark(cfg, args.out, cityscapes=args.cityscapes, strategies=strategies, on_run=write)
-    print(write(runs, runs[0].labels, _n_pool(args.out)))
+    if args.report_only:
+        runs = [Run(**r) for r in json.loads((args.out / "label_efficiency.json").read_text())]
+        print(table(runs, runs[0].labels, _n_pool(args.out)))
+    else:
+        runs = run_benchmark(cfg, args.out, cityscapes=args.cityscapes, strategies=strategies, on_run=write)
+        print(write(runs, runs[0].labels, _n_pool(args.out)))
+    if not cfg.cityscapes and all(r.picked for r in runs):
+        pool, val = load_data(cfg, args.out, None)
+        coverage = class_coverage(runs, pool, val)
+        (args.out / "class_coverage.md").write_text(coverage + "\n")
+        print("\n" + coverage)
     bad = [m for r in runs for m in r.miou if not math.isfinite(m)]
     return 1 if bad else 0
 

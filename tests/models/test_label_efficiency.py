@@ -44,6 +44,9 @@ def test_quick_label_efficiency_writes_a_finite_table_and_a_plot(tmp_path: Path)
     assert all(0.0 <= m <= 1.0 for r in runs for m in r["miou"])
     by = {r["strategy"]: r for r in runs}
     assert by["random"]["miou"][0] == by["entropy"]["miou"][0]  # the same seeded cold start, trained once
+    assert all(len(r["picked"]) == 4 and len(set(r["picked"])) == 4 for r in runs)  # 4 distinct labeled images
+    coverage = (tmp_path / "class_coverage.md").read_text().splitlines()
+    assert coverage[0].startswith("| labels | random: classes / rare px %") and coverage[2].startswith("| 2 | ")
     plot = np.array(Image.open(tmp_path / "label_efficiency.png"))
     assert plot.ndim == 3 and plot.std() > 0
 
