@@ -145,7 +145,8 @@ def main() -> None:
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
         precision = "AMP fp16" if amp else "fp32"
-        print(f"| {device} | {loop} | {precision} | {'on' if cl else 'off'} | {res['it_s']:.2f} | {res['peak_mb']:.0f} |")
+        cells = [device, loop, precision, "on" if cl else "off", f"{res['it_s']:.2f}", f"{res['peak_mb']:.0f}"]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

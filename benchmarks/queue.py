@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -204,7 +205,8 @@ def main() -> int:
                     print(f"errors at {n} annotators: {r.errors[:3]}", file=sys.stderr)
             bare_rps, pair_rps = bare.done / bare.elapsed, work.done / work.elapsed
             rows.append(
-                f"| {n} | {bare_rps:.0f} | {pct(bare.latencies['bare'], 50):.1f} / {pct(bare.latencies['bare'], 99):.1f}"
+                f"| {n} | {bare_rps:.0f}"
+                f" | {pct(bare.latencies['bare'], 50):.1f} / {pct(bare.latencies['bare'], 99):.1f}"
                 f" | {pct(work.latencies['next'], 50):.1f} / {pct(work.latencies['next'], 99):.1f}"
                 f" | {pct(work.latencies['mask'], 50):.1f} / {pct(work.latencies['mask'], 99):.1f}"
                 f" | {pair_rps:.0f} | {pair_rps / bare_rps:.0%} |"
@@ -212,6 +214,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(data_dir, ignore_errors=True)
     print(f"\nQueue on PostgreSQL, uvicorn --workers {args.workers}, {seconds:g} s per measurement, "
           f"mask {WIDTH}x{HEIGHT} PNG, clients in-process threads on the same machine\n")  # fmt: skip
     print("| annotators | bare SELECT 1 req/s | bare p50 / p99 ms | next p50 / p99 ms | mask p50 / p99 ms "

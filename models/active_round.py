@@ -94,7 +94,9 @@ def check_labeled(cfg: RoundConfig, labeled: Sequence[FrameRecord]) -> None:
     if missing:
         raise RoundInputError(f"{len(missing)} labeled image(s) have no mask, first: {missing[0]}")
     if len(labeled) < cfg.min_labeled:
-        raise RoundInputError(f"training needs at least {cfg.min_labeled} labeled images, the project has {len(labeled)}")
+        raise RoundInputError(
+            f"training needs at least {cfg.min_labeled} labeled images, the project has {len(labeled)}"
+        )
 
 
 def train_segmentation_model(
@@ -138,16 +140,17 @@ def train_segmentation_model(
 
 
 class _TeacherDisp(Dataset):
-    """Labeled images with the depth teacher's disp_0 (min-max normalised per image, §3.1) as "pseudo_disp"."""
+    """Labeled images (read on demand) with the depth teacher's disp_0, min-max normalised per image (§3.1), as
+    "pseudo_disp" (kept in memory as float16: (N, 1, H, W))."""
 
-    def __init__(self, images: Tensor, disp: Tensor) -> None:
+    def __init__(self, images: Dataset, disp: Tensor) -> None:
         self.images, self.disp = images, disp
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return self.disp.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        return {"image": self.images[i], "pseudo_disp": self.disp[i].float()}
+        return {"image": self.images[i]["image"], "pseudo_disp": self.disp[i].float()}
 
 
 def train_student(
@@ -165,14 +168,13 @@ def train_student(
     if out.exists():
         return out  # a finished student from an earlier attempt
     teacher = load_depth_model(depth_checkpoint, device)[0]
-    loader = DataLoader(LabeledDataset(list(labeled), size=cfg.size), batch_size=cfg.score_batch_size)
-    images, disps = [], []
+    images = LabeledDataset(list(labeled), size=cfg.size)
+    disps = []
     with torch.no_grad():
-        for batch in loader:
-            images.append(batch["image"])
+        for batch in DataLoader(images, batch_size=cfg.score_batch_size, num_workers=cfg.seg.num_workers):
             disps.append(normalize_disp(teacher.predict_disp(batch["image"].to(device))).half().cpu())
     del teacher
-    data = _TeacherDisp(torch.cat(images), torch.cat(disps))
+    data = _TeacherDisp(images, torch.cat(disps))
     student, losses = train_difficulty_student(cfg.student, data, device=device, progress=progress)
     save_checkpoint(out, {"model": student.state_dict(), "config": asdict(cfg.student), "kind": "difficulty_student",
                           "final_loss": losses[-1] if losses else math.nan})  # fmt: skip
@@ -230,7 +232,7 @@ def score_range(
     student = load_student(student_checkpoint, device) if student_checkpoint is not None else None
     seg = load_seg_model(seg_checkpoint, device) if seg_checkpoint is not None else None
     data = UnlabeledDataset(list(pool[start:end]), size=cfg.size)  # raises DataError naming an unreadable image
-    loader = DataLoader(data, batch_size=cfg.score_batch_size)
+    loader = DataLoader(data, batch_size=cfg.score_batch_size, num_workers=cfg.seg.num_workers)
     feats = np.load(raw_features, mmap_mode="r+")
     n = end - start
     difficulty, entropy = np.full(n, np.nan), np.full(n, np.nan)

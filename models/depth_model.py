@@ -50,6 +50,10 @@ class DepthConfig:
     checkpoint_every: int = 1000
     log_every: int = 50
 
+    def __post_init__(self) -> None:
+        for name in ("num_ch_dec", "scales"):  # lists (JSON, CLI) become tuples so configs compare equal
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
     @property
     def total_iters(self) -> int:
         return self.frozen_iters + self.finetune_iters
@@ -72,7 +76,7 @@ class DepthConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown DepthConfig fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -50,9 +50,10 @@ class ResNetEncoder(nn.Module):
         if layers not in CHANNELS:
             raise ValueError(f"ResNet depth must be one of {sorted(CHANNELS)}, got {layers}")
         if dilate_last and layers == 18:
-            raise ValueError("dilate_last needs a Bottleneck ResNet (50 or 101); torchvision's BasicBlock cannot dilate")
+            raise ValueError("dilate_last needs a Bottleneck ResNet (50 or 101): BasicBlock cannot dilate")
         tv = import_torchvision()
-        net = getattr(tv.models, f"resnet{layers}")(weights=None, replace_stride_with_dilation=[False, False, dilate_last])
+        dilation = [False, False, dilate_last]
+        net = getattr(tv.models, f"resnet{layers}")(weights=None, replace_stride_with_dilation=dilation)
         if weights == "imagenet":
             enum = getattr(tv.models, _IMAGENET_WEIGHTS[layers]).IMAGENET1K_V1
             net.load_state_dict(enum.get_state_dict(progress=True))
@@ -75,7 +76,7 @@ class ResNetEncoder(nn.Module):
         return [f0, f1, f2, f3, f4]
 
     def load_weights_file(self, path: str | Path) -> None:
-        """Load encoder weights from a file, keeping only keys present in this encoder (method.md §1.1, utils.py:L34-42)."""
+        """Load encoder weights from a file, keeping only keys that exist here (method.md §1.1, utils.py:L34-42)."""
         blob = torch.load(path, map_location="cpu", weights_only=False)
         state = blob.get("model", blob) if isinstance(blob, dict) else blob
         if any(k.startswith("encoder.") for k in state):

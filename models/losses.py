@@ -48,18 +48,21 @@ def photometric_error(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def min_reprojection_loss(
-    warped: Sequence[Tensor], sources: Sequence[Tensor], target: Tensor, automask: bool = True
+    warped: Sequence[Tensor], sources: Sequence[Tensor], target: Tensor, automask: bool = True,
+    identity: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per-pixel minimum reprojection with auto-masking (method.md §2.2).
 
     warped: source frames synthesised into the target view; sources: the same frames unwarped; target: (B, 3, H, W).
     The identity errors pe(source, target) (+ tie noise) join the minimum, so pixels where an unwarped source
-    already matches (a static camera, objects moving with it) are effectively masked out.
+    already matches (a static camera, objects moving with it) are effectively masked out. `identity` may pass
+    those errors precomputed (B, n, H, W) (they do not depend on the scale); the noise is added here.
     Returns (mean of the per-pixel minimum, mask (B, 1, H, W) = 1 where a warped frame won).
     """
     reproj = torch.cat([photometric_error(w, target) for w in warped], dim=1)  # (B, n, H, W)
     if automask:
-        identity = torch.cat([photometric_error(s, target) for s in sources], dim=1)  # (B, n, H, W)
+        if identity is None:
+            identity = torch.cat([photometric_error(s, target) for s in sources], dim=1)  # (B, n, H, W)
         identity = identity + torch.randn_like(identity) * TIE_NOISE
         combined = torch.cat([identity, reproj], dim=1)  # (B, 2n, H, W): identity first
     else:
@@ -122,11 +125,13 @@ def sde_loss(
     total = target.new_zeros(())
     photo_sum = smooth_sum = target.new_zeros(())
     mask = target.new_ones(target.shape[0], 1, H, W)
+    # identity errors do not depend on the scale: computed once (the tie noise is still drawn per scale)
+    identity = torch.cat([photometric_error(sources[i], target) for i in ids], dim=1) if automask else None
     for s, disp in sorted(disps.items()):
         disp_full = F.interpolate(disp, size=(H, W), mode="bilinear", align_corners=False)
         _, depth = disp_to_depth(disp_full, min_depth, max_depth)  # (B, 1, H, W)
         warped = [warp(sources[i], depth, poses[i], K, inv_K) for i in ids]
-        photo, mask_s = min_reprojection_loss(warped, [sources[i] for i in ids], target, automask)
+        photo, mask_s = min_reprojection_loss(warped, [sources[i] for i in ids], target, automask, identity)
         target_s = target
         if disp.shape[-2:] != (H, W):  # the method's per-scale images are antialiased resizes (§2.1)
             target_s = F.interpolate(target, size=disp.shape[-2:], mode="bilinear", align_corners=False, antialias=True)

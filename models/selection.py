@@ -49,8 +49,9 @@ def _squared_norms(features: Tensor, chunk_rows: int) -> Tensor:
     """Per-row squared norms in float64, computed chunk by chunk."""
     out = torch.empty(features.shape[0], dtype=torch.float64, device=features.device)
     for start in range(0, features.shape[0], chunk_rows):
-        block = features[start : start + chunk_rows].to(torch.float64)  # (r, D)
-        out[start : start + chunk_rows] = (block * block).sum(1)
+        block = features[start : start + chunk_rows]  # (r, D)
+        # float64 accumulation without a float64 copy of the block; the extra ulp is far inside the error bounds
+        out[start : start + chunk_rows] = torch.linalg.vector_norm(block, dim=1, dtype=torch.float64) ** 2
     return out
 
 
@@ -146,12 +147,14 @@ def farthest_point_selection(
     total = len(centre_idx) + n_new
     centres = torch.empty((total, dim), dtype=dtype, device=device)  # kept upcast: reused by every update
     sq_c = torch.empty(total, dtype=torch.float64, device=device)
+    e2_c = torch.empty(total, dtype=torch.float64, device=device)  # e2 of each centre's own row
     n_centres = 0
 
     def add_centre(i: int) -> None:
         nonlocal n_centres
         centres[n_centres] = features[i]
         sq_c[n_centres] = sq[i]
+        e2_c[n_centres] = e2[i]
         n_centres += 1
 
     for i in centre_idx:
@@ -167,6 +170,9 @@ def farthest_point_selection(
 
     m = torch.full((n,), math.inf, dtype=torch.float64, device=device)  # min distance to centres[:seen]
     seen = torch.zeros(n, dtype=torch.int64, device=device)
+    nearest = torch.zeros(n, dtype=torch.int64, device=device)  # c(j): the centre attaining m_j
+    # Lower bound of min d(p, c(j)) over the centres p added since row j was last brought up to date.
+    since = torch.full((n,), math.inf, dtype=torch.float64, device=device)
 
     def update(rows: Tensor) -> None:
         """Bring m[rows] up to date against every centre each row has not seen yet, in staleness buckets."""
@@ -179,13 +185,30 @@ def farthest_point_selection(
             for r0 in range(0, grp.numel(), chunk_rows):
                 r = grp[r0 : r0 + chunk_rows]
                 x = features[r]  # (r, D) gathered
-                best = m[r]
+                best, arg = m[r], nearest[r]
                 for c0 in range(first_centre, n_centres, CHUNK_CENTRES):
                     c1 = min(c0 + CHUNK_CENTRES, n_centres)
                     dist = _approx_distances(x, sq[r], centres[c0:c1], sq_c[c0:c1], dtype)  # (r, t)
-                    best = torch.minimum(best, dist.min(1).values)
-                m[r] = best
+                    val, idx = dist.min(1)
+                    closer = val < best
+                    best = torch.where(closer, val, best)
+                    arg = torch.where(closer, idx + c0, arg)
+                m[r], nearest[r] = best, arg
             seen[grp] = n_centres
+            since[grp] = math.inf
+
+    def skip_unaffected() -> None:
+        """Triangle inequality: if d(p, c(j)) ≥ 2·m_j for every centre p that row j missed, then d(p, j) ≥
+        d(p, c(j)) − d(c(j), j) ≥ m_j, so m_j is unchanged: mark the row up to date without computing anything.
+        Rounding margins keep this exact: each approximate distance is off by at most its bound."""
+        p = n_centres - 1
+        dc = _approx_distances(centres[p : p + 1], sq_c[p : p + 1], centres[:p], sq_c[:p], dtype)[0]  # (p,)
+        e2_p = e2_c[p]
+        lower = dc - e2_p / torch.maximum(dc, e2_p.sqrt()).clamp_min(torch.finfo(torch.float64).tiny)
+        torch.minimum(since, lower[nearest], out=since)
+        unaffected = eligible & (since >= 2.0 * (m + _error_bound(e2, m)))
+        seen[unaffected] = n_centres
+        since[unaffected] = math.inf
 
     update(eligible.nonzero()[:, 0])  # one pass over the eligible rows against the initial centres
 
@@ -223,6 +246,8 @@ def farthest_point_selection(
         chosen.append(pick)
         eligible[pick] = False
         add_centre(pick)
+        if len(chosen) < n_new:
+            skip_unaffected()
     return chosen
 
 

@@ -23,7 +23,7 @@ from service import masks, storage
 from service.crud.projects import palette
 from service.db.tables import Annotation, Image, ImageRole, Project
 
-_CITYSCAPES = re.compile(r"^(?P<city>[^_/]+)_(?P<seq>\d+)_(?P<frame>\d+)_leftImg8bit\.png$")
+_CITYSCAPES = re.compile(r"^(?P<city>[^/]+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.(png|jpg)$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -31,7 +31,7 @@ def _place(image: Image) -> tuple[str, str]:
     """(city, stem) of an image's label files."""
     match = _CITYSCAPES.match(image.name)
     if match:
-        return match["city"], image.name.removesuffix("_leftImg8bit.png")
+        return match["city"], image.name.rsplit("_leftImg8bit", 1)[0]
     stem = _UNSAFE.sub("_", PurePosixPath(image.name).stem) or "image"
     return "depthal", f"{stem}_{image.id:06d}"
 

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image as PILImage
 
+from models.data.cityscapes import DataError, find_frames
 from service.db.tables import ImageRole
 from service.errors import Forbidden, Invalid, NotFound
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _FORMATS = {"PNG": ".png", "JPEG": ".jpg"}
-_CITYSCAPES_NAME = re.compile(r"^(?P<city>[^_]+)_(?P<seq>\d+)_(?P<frame>\d+)_leftImg8bit\.png$")
 
 
 @dataclass
@@ -51,11 +50,13 @@ def resolve_import_dir(path: str, root: Path) -> Path:
     return folder
 
 
-def scan(folder: Path, root: Path, *, layout: str, role: ImageRole | None) -> list[Candidate]:
+def scan(
+    folder: Path, root: Path, *, layout: str, role: ImageRole | None, missing_camera: str = "error"
+) -> list[Candidate]:
     """List the images of a folder; every file (and neighbour) must resolve inside the import root."""
     if layout == "auto":
         layout = "cityscapes" if (folder / "leftImg8bit").is_dir() else "plain"
-    found = _scan_cityscapes(folder, role) if layout == "cityscapes" else _scan_plain(folder, role)
+    found = _scan_cityscapes(folder, role, missing_camera) if layout == "cityscapes" else _scan_plain(folder, role)
     for cand in found:
         cand.source = inside_root(cand.source, root, what="file")
         for attr in ("prev", "next"):
@@ -71,45 +72,32 @@ def _scan_plain(folder: Path, role: ImageRole | None) -> list[Candidate]:
     return [Candidate(name=p.relative_to(folder).as_posix(), source=p, role=role or ImageRole.POOL) for p in files]
 
 
-def _scan_cityscapes(folder: Path, role: ImageRole | None) -> list[Candidate]:
-    """leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png, neighbours from leftImg8bit_sequence,
-    intrinsics from camera/<split>/<city>/<city>_<seq>_<frame>_camera.json."""
+def _scan_cityscapes(folder: Path, role: ImageRole | None, missing_camera: str) -> list[Candidate]:
+    """Every split under leftImg8bit/, read with the data reader (`models.data.cityscapes.find_frames`, torch-free):
+    neighbours from leftImg8bit_sequence when present, intrinsics from camera/ scaled to the image's size."""
     found = []
-    for path in sorted((folder / "leftImg8bit").glob("*/*/*_leftImg8bit.png")):
-        match = _CITYSCAPES_NAME.match(path.name)
-        if match is None:
-            continue
-        split, city = path.parent.parent.name, path.parent.name
-        seq, frame = match["seq"], int(match["frame"])
-        width = len(match["frame"])
-        sequence = folder / "leftImg8bit_sequence" / split / city
-
-        def neighbour(offset: int, seq: str = seq, frame: int = frame, width: int = width,
-                      sequence: Path = sequence, city: str = city) -> Path | None:
-            p = sequence / f"{city}_{seq}_{frame + offset:0{width}d}_leftImg8bit.png"
-            return p if p.is_file() else None
-
-        camera = folder / "camera" / split / city / path.name.replace("_leftImg8bit.png", "_camera.json")
-        split_role = ImageRole.VAL if split == "val" else ImageRole.POOL
-        found.append(
-            Candidate(
-                name=path.name,
-                source=path,
-                role=role or split_role,
-                prev=neighbour(-1),
-                next=neighbour(+1),
-                intrinsics=_intrinsics(camera) if camera.is_file() else None,
+    for split_dir in sorted(p for p in (folder / "leftImg8bit").iterdir() if p.is_dir()):
+        try:
+            records = find_frames(
+                folder, split_dir.name, require_neighbours=False, verify=False, missing_camera=missing_camera
             )
-        )
+        except DataError as err:
+            raise Invalid(f"Cityscapes import: {err}") from err
+        split_role = ImageRole.VAL if split_dir.name == "val" else ImageRole.POOL
+        for rec in records:
+            K = rec.K  # (3, 3) in pixels of this image
+            intrinsics = {"fx": float(K[0, 0]), "fy": float(K[1, 1]), "u0": float(K[0, 2]), "v0": float(K[1, 2])}
+            found.append(
+                Candidate(
+                    name=rec.image.name,
+                    source=rec.image,
+                    role=role or split_role,
+                    prev=rec.prev,
+                    next=rec.next,
+                    intrinsics=intrinsics,
+                )
+            )
     return found
-
-
-def _intrinsics(path: Path) -> dict[str, float]:
-    try:
-        intrinsic = json.loads(path.read_text())["intrinsic"]
-        return {k: float(intrinsic[k]) for k in ("fx", "fy", "u0", "v0")}
-    except (ValueError, KeyError, TypeError) as err:
-        raise Invalid(f"camera file {path} has no readable intrinsic fx, fy, u0, v0 ({err})") from err
 
 
 def inspect(path: Path, *, what: str, full_decode: bool) -> tuple[int, int, str, str]:

@@ -3,7 +3,8 @@
 A mask arrives as a PNG in one of three formats and is stored as a single-channel PNG of train ids, 255 = ignore:
 - `train_ids`: single-channel (L or P) PNG whose values are the project's class ids or 255;
 - `palette`: RGB PNG whose colours are the project's class colours; black is ignore unless a class uses it;
-- `label_ids`: single-channel Cityscapes labelIds (0..33), mapped with the official labelId → trainId table.
+- `label_ids`: single-channel Cityscapes labelIds (0..33), mapped with the official labelId → trainId table
+  (`models.data.cityscapes`, torch-free).
 Without an explicit format, single-channel means `train_ids` and RGB means `palette`.
 """
 
@@ -17,7 +18,8 @@ from enum import StrEnum
 import numpy as np
 from PIL import Image as PILImage
 
-from service.cityscapes import IGNORE, label_id_table
+from models.data.cityscapes import IGNORE_INDEX as IGNORE
+from models.data.cityscapes import label_ids_to_train_ids
 from service.errors import Invalid
 
 PILImage.MAX_IMAGE_PIXELS = None  # the size is checked against the image's before any pixel is decoded
@@ -85,12 +87,10 @@ def decode_mask(
     _load(img, "mask")
     ids = np.asarray(img, dtype=np.uint8)  # (H, W); for P, the palette indices
     if fmt is MaskFormat.LABEL_IDS:
-        table = label_id_table()
-        present = np.flatnonzero(np.bincount(ids.ravel(), minlength=256))
-        bad = [int(v) for v in present if table[v] < 0]
-        if bad:
-            raise Invalid(f"values {_name(bad)} are not Cityscapes labelIds (0..33)")
-        ids = table.astype(np.uint8)[ids]
+        try:
+            ids = label_ids_to_train_ids(ids)
+        except ValueError as err:  # names the unknown ids
+            raise Invalid(f"{err} (Cityscapes labelIds are 0..33)") from err
     _check_ids(ids, class_ids)
     return ids
 
@@ -119,6 +119,15 @@ def _from_palette(rgb: np.ndarray, class_ids: Sequence[int], colors: Sequence[Se
         bad = [f"({k >> 16}, {(k >> 8) & 255}, {k & 255})" for k in uniq[mapped < 0].tolist()]
         raise Invalid(f"colours {_name(bad)} are not in the project's palette")
     return mapped.astype(np.uint8)[inverse].reshape(keys.shape)
+
+
+def stored_as_sent(data: bytes, fmt: MaskFormat | None) -> bool:
+    """True when a validated upload is already the stored form (8-bit grayscale PNG of train ids), so it can be
+    kept byte for byte instead of re-encoded (encoding is most of a mask's CPU cost)."""
+    if fmt not in (None, MaskFormat.TRAIN_IDS):
+        return False
+    with PILImage.open(io.BytesIO(data)) as img:
+        return img.mode == "L"
 
 
 def checksum(ids: np.ndarray) -> str:

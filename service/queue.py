@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from service.config import get_settings
@@ -31,22 +31,27 @@ from service.errors import Conflict, Forbidden, Gone, NotFound
 from service.schemas import SelectionReason
 
 
+# The hot paths run Core statements on the tables (no ORM unit of work or identity map): `next` and a mask
+# submission are every annotator's round trip, and ORM bookkeeping would cost more CPU than the SQL itself.
+LEASE = Lease.__table__
+IMAGE = Image.__table__
+
+
 def expire_leases(session: Session, now: datetime | None = None) -> int:
     """Expire overdue open leases and return their images to the queue; returns how many expired. No commit."""
     now = now or utcnow()
-    image_ids = session.scalars(
-        update(Lease)
-        .where(Lease.status == LeaseStatus.OPEN, Lease.expires_at <= now)
-        .values(status=LeaseStatus.EXPIRED)
-        .returning(Lease.image_id),
-        execution_options={"synchronize_session": False},
-    ).all()
+    conn = session.connection()
+    image_ids = conn.execute(
+        update(LEASE)
+        .where(LEASE.c.status == LeaseStatus.OPEN.value, LEASE.c.expires_at <= now)
+        .values(status=LeaseStatus.EXPIRED.value)
+        .returning(LEASE.c.image_id)
+    ).scalars().all()
     if image_ids:
-        session.execute(
-            update(Image)
-            .where(Image.id.in_(image_ids), Image.state == ImageState.LEASED)
-            .values(state=ImageState.QUEUED),
-            execution_options={"synchronize_session": False},
+        conn.execute(
+            update(IMAGE)
+            .where(IMAGE.c.id.in_(image_ids), IMAGE.c.state == ImageState.LEASED.value)
+            .values(state=ImageState.QUEUED.value)
         )
     return len(image_ids)
 
@@ -59,41 +64,59 @@ def next_lease(
     now: datetime | None = None,
     ttl_seconds: int | None = None,
 ) -> tuple[Lease, Image] | None:
-    """The caller's open lease in the project, else a new lease on the best-ranked queued image; commits."""
+    """The caller's open lease in the project, else a new lease on the best-ranked queued image; commits.
+    The objects returned are detached copies: read them, don't add them to a session."""
     now = now or utcnow()
     ttl = timedelta(seconds=ttl_seconds or get_settings().lease_ttl_seconds)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # Losing this transaction in a crash only leaves its image queued, so it need not wait for the WAL flush.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
     expire_leases(session, now)
-    own = session.execute(
-        select(Lease, Image)
-        .join(Image, Image.id == Lease.image_id)
-        .where(Lease.annotator_id == annotator_id, Lease.status == LeaseStatus.OPEN, Image.project_id == project_id)
-        .order_by(Lease.id)
+    own = conn.execute(
+        select(LEASE.c.id)
+        .join(IMAGE, IMAGE.c.id == LEASE.c.image_id)
+        .where(
+            LEASE.c.annotator_id == annotator_id,
+            LEASE.c.status == LeaseStatus.OPEN.value,
+            IMAGE.c.project_id == project_id,
+        )
+        .order_by(LEASE.c.id)
         .limit(1)
-    ).first()
+    ).scalar()
     if own is not None:
+        lease_row = conn.execute(select(LEASE).where(LEASE.c.id == own)).one()
+        image_row = conn.execute(select(IMAGE).where(IMAGE.c.id == lease_row.image_id)).one()
         session.commit()
-        return own[0], own[1]
+        return Lease(**lease_row._mapping), Image(**image_row._mapping)
     best = (
-        select(Image.id)
-        .where(Image.project_id == project_id, Image.state == ImageState.QUEUED)
-        .order_by(Image.queue_rank.asc().nulls_last(), Image.id)
+        select(IMAGE.c.id)
+        .where(IMAGE.c.project_id == project_id, IMAGE.c.state == ImageState.QUEUED.value)
+        .order_by(IMAGE.c.queue_rank.asc().nulls_last(), IMAGE.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)  # rendered on PostgreSQL only; SQLite is serialised by BEGIN IMMEDIATE
         .scalar_subquery()
     )
-    image = session.scalars(
-        update(Image).where(Image.id == best).values(state=ImageState.LEASED).returning(Image),
-        execution_options={"synchronize_session": False},
+    image_row = conn.execute(
+        update(IMAGE).where(IMAGE.c.id == best).values(state=ImageState.LEASED.value).returning(*IMAGE.c)
     ).first()
-    if image is None:
+    if image_row is None:
         session.commit()  # keeps the expiries
-        if session.get(Project, project_id) is None:
+        if session.connection().execute(select(Project.id).where(Project.id == project_id)).first() is None:
             raise NotFound(f"project {project_id} does not exist")
         return None
-    lease = Lease(image_id=image.id, annotator_id=annotator_id, issued_at=now, expires_at=now + ttl)
-    session.add(lease)
+    values = {
+        "image_id": image_row.id,
+        "annotator_id": annotator_id,
+        "issued_at": now,
+        "expires_at": now + ttl,
+        "heartbeat_at": None,
+        "status": LeaseStatus.OPEN.value,
+        "created_at": now,
+    }
+    lease_id = conn.execute(insert(LEASE).values(**values).returning(LEASE.c.id)).scalar_one()
     session.commit()
-    return lease, image
+    return Lease(id=lease_id, **values), Image(**image_row._mapping)
 
 
 def _own_open_lease(session: Session, *, lease_id: int, user_id: int, now: datetime) -> tuple[Lease, Image]:
@@ -144,16 +167,20 @@ def _close(session: Session, *, lease_id: int, user_id: int, now: datetime, imag
 
 
 def open_lease_for_update(session: Session, image_id: int) -> Lease | None:
-    """The open lease on an image, row-locked until the transaction ends."""
-    return session.scalars(
-        select(Lease).where(Lease.image_id == image_id, Lease.status == LeaseStatus.OPEN).with_for_update()
+    """The open lease on an image, row-locked until the transaction ends (a detached copy)."""
+    row = session.connection().execute(
+        select(LEASE).where(LEASE.c.image_id == image_id, LEASE.c.status == LeaseStatus.OPEN.value).with_for_update()
     ).first()
+    return Lease(**row._mapping) if row is not None else None
 
 
 def latest_lease(session: Session, *, image_id: int, user_id: int) -> Lease | None:
     """The caller's most recent lease on an image, whatever its status (for error messages)."""
     return session.scalars(
-        select(Lease).where(Lease.image_id == image_id, Lease.annotator_id == user_id).order_by(Lease.id.desc()).limit(1)
+        select(Lease)
+        .where(Lease.image_id == image_id, Lease.annotator_id == user_id)
+        .order_by(Lease.id.desc())
+        .limit(1)
     ).first()
 
 

@@ -113,6 +113,9 @@ class ImageImport(BaseModel):
     role: ImageRole | None = Field(default=None, description="default: pool; Cityscapes val split → val")
     queue: bool = Field(default=False, description="queue the pool images at once, in name order (no model)")
     skip_duplicates: bool = Field(default=False, description="skip images already in the project instead of refusing")
+    missing_camera: Literal["error", "cityscapes"] = Field(
+        default="error", description="Cityscapes layout without camera/: refuse, or use Cityscapes' fixed intrinsics"
+    )
 
 
 class ImagePublic(_ORM):

@@ -33,10 +33,12 @@ class Database:
 
 
 def _reset_caches() -> None:
+    from service.crud.users import forget_cached_tokens
     from service.db import session
 
     get_settings.cache_clear()
     session._session_factory.cache_clear()
+    forget_cached_tokens()  # a truncated database must not be answered from another test's tokens
 
 
 def _configure(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str, **extra: str) -> None:

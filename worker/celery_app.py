@@ -29,7 +29,7 @@ def worker_config(settings: Settings) -> dict[str, object]:
     if broker.startswith("redis"):
         conf["result_backend"] = broker
     elif broker.startswith("sqla+"):
-        conf["result_backend"] = "db+" + broker.removeprefix("sqla+").replace("broker.sqlite", "results.sqlite")
+        conf["result_backend"] = f"db+sqlite:///{settings.data_dir / 'results.sqlite'}"
     conf["result_expires"] = 3600
     if broker.startswith("redis"):
         # acks_late: a task whose worker died stays unacknowledged; Redis hands it out again after the visibility

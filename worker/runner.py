@@ -11,6 +11,10 @@ A Celery task hands `run_job` a job id and a pipeline. The runner
 - records the outcome: `succeeded` with the pipeline's result, `failed` with a traceback summary, or `cancelled`.
   A job of a round takes its round along on failure and cancellation.
 
+The attempt number fences attempts: progress writes, heartbeats, `finishing` and the outcome all require the
+row's attempt to be this worker's. A worker taken for dead that is in fact still going stops at its next
+progress call and leaves the row to the newer attempt.
+
 Pipelines keep transactions short (on SQLite every transaction holds the write lock) and write their final
 results inside `JobContext.finishing()`, which marks the job succeeded in the same commit: a task redelivered
 after that commit finds the job finished and does nothing, so results are never written twice.
@@ -39,6 +43,7 @@ from service.db.tables import Job, JobStatus, Round, RoundStatus
 log = logging.getLogger(__name__)
 
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+SUPERSEDED = "superseded"  # run_job's answer when a newer attempt took the job over from this worker
 WRITE_EVERY_SECONDS = 0.5  # progress rows are written at most this often (plus on stage changes and at the end)
 ERROR_MAX_CHARS = 4000
 
@@ -84,16 +89,16 @@ class JobContext:
             with session_scope() as session:
                 changed = session.execute(
                     update(Job)
-                    .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING)
+                    .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING, Job.attempt == self.attempt)
                     .values(stage=stage, progress=fraction, message=message, heartbeat_at=utcnow())
                 ).rowcount
             if not changed:
-                raise JobCancelled(f"job {self.job_id} is no longer running")
+                raise JobCancelled(f"job {self.job_id} attempt {self.attempt} is no longer running")
         else:
             with session_scope() as session:
-                status = session.scalar(select(Job.status).where(Job.id == self.job_id))
-            if status != JobStatus.RUNNING:
-                raise JobCancelled(f"job {self.job_id} is {status}")
+                row = session.execute(select(Job.status, Job.attempt).where(Job.id == self.job_id)).one()
+            if row.status != JobStatus.RUNNING or row.attempt != self.attempt:
+                raise JobCancelled(f"job {self.job_id} is {row.status} (attempt {row.attempt})")
 
     @contextmanager
     def finishing(self, result: dict[str, Any] | None = None) -> Iterator[Session]:
@@ -101,8 +106,8 @@ class JobContext:
         succeeded in the same commit as whatever the pipeline writes here."""
         with session_scope() as session:
             job = session.get(Job, self.job_id, with_for_update=True)
-            if job is None or job.status != JobStatus.RUNNING:
-                raise JobCancelled(f"job {self.job_id} is no longer running")
+            if job is None or job.status != JobStatus.RUNNING or job.attempt != self.attempt:
+                raise JobCancelled(f"job {self.job_id} attempt {self.attempt} is no longer running")
             yield session
             if result is not None:
                 self.result = result
@@ -169,6 +174,11 @@ def _finish(ctx: JobContext, status: JobStatus, error: str | None = None, messag
     with session_scope() as session:
         job = session.get(Job, ctx.job_id, with_for_update=True)
         assert job is not None
+        if job.attempt != ctx.attempt:
+            # This worker was taken for dead (stale heartbeat) and the job was started again elsewhere: the row
+            # belongs to the newer attempt now, whatever happened here.
+            log.warning("job %s attempt %s was superseded by attempt %s", ctx.job_id, ctx.attempt, job.attempt)
+            return SUPERSEDED
         if status == JobStatus.SUCCEEDED:
             if job.status == JobStatus.RUNNING:
                 _mark_succeeded(job, ctx.result)
@@ -197,9 +207,9 @@ class _Heartbeat(threading.Thread):
     """Touches `job.heartbeat_at` while the pipeline runs, so a long step without progress calls does not look
     like a dead worker to a redelivered copy of the task."""
 
-    def __init__(self, job_id: int, every: float) -> None:
+    def __init__(self, job_id: int, attempt: int, every: float) -> None:
         super().__init__(name=f"heartbeat-job-{job_id}", daemon=True)
-        self.job_id, self.every, self.stopped = job_id, every, threading.Event()
+        self.job_id, self.attempt, self.every, self.stopped = job_id, attempt, every, threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.every):
@@ -207,7 +217,7 @@ class _Heartbeat(threading.Thread):
                 with session_scope() as session:
                     session.execute(
                         update(Job)
-                        .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING)
+                        .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING, Job.attempt == self.attempt)
                         .values(heartbeat_at=utcnow())
                     )
             except Exception:  # a missed beat is harmless; the next one retries
@@ -221,7 +231,7 @@ def run_job(job_id: int, pipeline: Pipeline, task_id: str | None = None) -> str:
         return started
     ctx = started
     log.info("job %s (%s) attempt %s started", ctx.job_id, ctx.kind, ctx.attempt)
-    beat = _Heartbeat(ctx.job_id, get_settings().job_heartbeat_seconds)
+    beat = _Heartbeat(ctx.job_id, ctx.attempt, get_settings().job_heartbeat_seconds)
     beat.start()
     try:
         result = pipeline(ctx)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from celery import Task
 from celery.signals import worker_ready
@@ -21,9 +22,10 @@ from service.task_queue import TaskName, enqueue
 from worker import pipelines
 from worker.celery_app import app
 from worker.pipelines import rounds, validate_images
-from worker.runner import PipelineError, run_job
+from worker.runner import JobContext, PipelineError, run_job
 
 log = logging.getLogger(__name__)
+SWEEP_MAX_SECONDS = 30.0  # abandoned jobs and overdue leases are looked for at least this often
 
 
 @app.task(name=TaskName.VALIDATE_IMAGES, bind=True)
@@ -38,7 +40,7 @@ def run_round_task(self: Task, job_id: int) -> str:
     return status
 
 
-def _by_kind(ctx):  # type: ignore[no-untyped-def]
+def _by_kind(ctx: JobContext) -> dict[str, Any] | None:
     pipeline = pipelines.BY_KIND.get(ctx.kind)
     if pipeline is None:
         raise PipelineError(f"no pipeline for job kind {ctx.kind!r} yet")
@@ -66,7 +68,7 @@ def advance_round_task(round_id: int) -> list[int]:
 
 
 def _advance_after(job_id: int) -> None:
-    """After a round's job succeeded (or deferred itself: a select job waiting for earlier stages), send what is next."""
+    """After a round's job succeeded (or deferred: a select job waiting for earlier stages), send what is next."""
     with session_scope() as session:
         job = session.get(Job, job_id)
         ok = job is not None and job.status in (JobStatus.SUCCEEDED, JobStatus.QUEUED)
@@ -139,18 +141,28 @@ def _nudge_quiet_rounds(cutoff: float) -> None:
         advance(round_id)
 
 
+def expire_overdue_leases() -> int:
+    """Return the images of overdue leases to the queue. `next` does this lazily; doing it here too keeps the
+    progress counts (leased / queued) true while nobody asks for work."""
+    from service.queue import expire_leases
+
+    with session_scope() as session:
+        return expire_leases(session)
+
+
 def _sweep_forever(every: float) -> None:
     while True:
-        try:
-            requeue_abandoned_jobs()
-        except Exception:
-            log.exception("could not look for abandoned jobs")
+        for sweep in (requeue_abandoned_jobs, expire_overdue_leases):
+            try:
+                sweep()
+            except Exception:
+                log.exception("periodic %s failed", sweep.__name__)
         time.sleep(every)
 
 
 @worker_ready.connect
 def _on_worker_ready(**_: object) -> None:
-    # At start and then once per stale period: a job whose worker died mid-run goes stale only after
-    # `job_stale_seconds`, usually after the replacement worker has started.
-    every = get_settings().job_stale_seconds
-    threading.Thread(target=_sweep_forever, args=(every,), name="abandoned-job-sweeper", daemon=True).start()
+    # At start, then periodically: a job whose worker died mid-run goes stale only after `job_stale_seconds`,
+    # usually after the replacement worker has started.
+    every = min(get_settings().job_stale_seconds, SWEEP_MAX_SECONDS)
+    threading.Thread(target=_sweep_forever, args=(every,), name="periodic-sweeps", daemon=True).start()

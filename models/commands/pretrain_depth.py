@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"--weights {args.weights}: no such file")
     cfg = DepthConfig.small(**overrides) if args.preset == "small" else DepthConfig(**overrides)
     if cfg.frozen_iters > 0 and cfg.weights is None:
-        log.warning("freezing a randomly initialised encoder for %d iterations: it will learn nothing", cfg.frozen_iters)
+        log.warning("freezing a randomly initialised encoder for %d iterations: it learns nothing", cfg.frozen_iters)
     if args.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     except DataError as err:
         raise CLIError(str(err)) from None
     if len(records) < cfg.batch_size:
-        raise CLIError(f"{args.data}/{args.split}: {len(records)} frame triplets, fewer than one batch of {cfg.batch_size}")
+        raise CLIError(f"{args.data}/{args.split}: {len(records)} triplets, fewer than one batch of {cfg.batch_size}")
     dataset = SequenceDataset(records, size=args.size, crop=args.crop, flip=True, seed=cfg.seed)
     log.info("pretraining depth on %d triplets of %s/%s, %s, %d iterations", len(records), args.data, args.split,
              device, cfg.total_iters)  # fmt: skip

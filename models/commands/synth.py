@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of sequences in the val split")
     p.add_argument("--frames", type=int, default=3, help="frames per sequence, odd (default 3: t-1, t, t+1)")
+    p.add_argument("--antialias", type=int, default=1, help="odd f: average f×f samples per pixel (f² slower)")
     p.add_argument("--workers", type=int, default=1, help="render in this many processes (same output)")
     p.add_argument("--preview", action="store_true", help="also write OUT/preview.png, a contact sheet")
     p.set_defaults(func=run)
@@ -38,10 +39,14 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--frames must be odd and at least 3, got {args.frames}")
     if min(args.size) < 16:
         raise CLIError(f"--size {args.size[0]}x{args.size[1]} is too small (at least 16 pixels a side)")
+    if args.antialias < 1 or args.antialias % 2 == 0:
+        raise CLIError(f"--antialias must be odd and at least 1, got {args.antialias}")
     if not 0.0 <= args.val_fraction < 1.0:
         raise CLIError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-    summary = generate_world(args.out, sequences=args.sequences, size=args.size, seed=args.seed,
-                             val_fraction=args.val_fraction, frames=args.frames, workers=max(1, args.workers))  # fmt: skip
+    summary = generate_world(
+        args.out, sequences=args.sequences, size=args.size, seed=args.seed, val_fraction=args.val_fraction,
+        frames=args.frames, workers=max(1, args.workers), antialias=args.antialias,
+    )  # fmt: skip
     print(f"wrote {len(summary.sequences)} sequences {summary.counts} to {summary.out} in {summary.seconds:.1f} s")
     print("archetypes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.archetypes.items())))
     if args.preview:

@@ -61,6 +61,8 @@ _NAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})$")
 _IMAGE_SUFFIXES = ("_leftImg8bit.png", "_leftImg8bit.jpg")
 # Real Cityscapes camera files describe the 2048×1024 sensor and carry no image size (§6).
 CITYSCAPES_SENSOR_SIZE = (1024, 2048)  # (H, W)
+# The fixed intrinsics the method uses for every Cityscapes frame, in sensor pixels (`method.md` §2.1).
+CITYSCAPES_K = np.array([[2262.52, 0.0, 1096.98], [0.0, 2265.3018, 513.137], [0.0, 0.0, 1.0]])
 
 
 class DataError(ValueError):
@@ -278,6 +280,7 @@ def find_frames(
     lenient: bool = False,
     require_neighbours: bool = True,
     verify: bool | None = None,
+    missing_camera: str = "error",
 ) -> FrameList:
     """Walk `root/leftImg8bit/{split}` and build one `FrameRecord` per image, sorted by path.
 
@@ -287,12 +290,18 @@ def find_frames(
         lenient: skip bad items (listed in the result's `skipped`, with a warning) instead of raising DataError.
         require_neighbours: a missing t-1/t+1 frame is an error (or a skip); if False it becomes `None`.
         verify: check every PNG fully (CRC walk, catches truncation); defaults to `lenient`.
+        missing_camera: "error" (default) treats a missing camera json as bad input; "cityscapes" uses the
+            method's fixed Cityscapes intrinsics (`CITYSCAPES_K`, §2.1) scaled to the image instead, for
+            downloads without `camera_trainvaltest`. A camera json that exists but is broken is always an error.
 
     Bad input: a missing split folder, a label without its image, a badly named file, a missing neighbour or
-    camera json, unreadable PNGs. Label *values* are checked when loaded (`load_label`).
+    camera json, a neighbour of another size or a label of another aspect ratio than its image, unreadable PNGs.
+    Label *values* are checked when loaded (`load_label`).
     """
     root = Path(root)
     verify = lenient if verify is None else verify
+    if missing_camera not in ("error", "cityscapes"):
+        raise ValueError(f"missing_camera must be 'error' or 'cityscapes', got {missing_camera!r}")
     image_root, seq_root = root / "leftImg8bit" / split, root / "leftImg8bit_sequence" / split
     label_root, cam_root, truth_root = root / "gtFine" / split, root / "camera" / split, root / "truth" / split
     if not image_root.is_dir():
@@ -321,8 +330,10 @@ def find_frames(
             for off in (-1, 1):
                 nb = _neighbour(seq_root / city, stem, off, suffix)
                 if nb.exists():
-                    if verify:
-                        _checked_size(nb)
+                    nb_size = _checked_size(nb) if verify else image_size(nb)
+                    if nb_size != size:
+                        raise DataError(f"{img}: neighbour frame {nb} is {nb_size[1]}x{nb_size[0]}, "
+                                        f"the image {size[1]}x{size[0]}")  # fmt: skip
                     nbrs.append(nb)
                 elif require_neighbours:
                     raise DataError(f"{img}: neighbour frame {nb} is missing")
@@ -330,9 +341,17 @@ def find_frames(
                     nbrs.append(None)
             label = label_root / city / f"{stem}_gtFine_labelIds.png"
             label = label if label.exists() else None
-            if label is not None and verify:
-                _checked_size(label)
-            K = read_intrinsics(cam_root / city / f"{stem}_camera.json", image_size=size)
+            if label is not None:
+                lbl_size = _checked_size(label) if verify else image_size(label)
+                # labels may be full resolution next to downsampled images (§6), but never another shape
+                if abs(lbl_size[1] * size[0] - lbl_size[0] * size[1]) > 0.01 * lbl_size[0] * size[1]:
+                    raise DataError(f"{label}: {lbl_size[1]}x{lbl_size[0]} does not match the aspect ratio of "
+                                    f"{img} ({size[1]}x{size[0]})")  # fmt: skip
+            camera = cam_root / city / f"{stem}_camera.json"
+            if missing_camera == "cityscapes" and not camera.exists():
+                K = scale_intrinsics(CITYSCAPES_K, CITYSCAPES_SENSOR_SIZE, size)
+            else:
+                K = read_intrinsics(camera, image_size=size)
         except DataError as err:
             if not lenient:
                 raise

@@ -10,19 +10,23 @@ from `cityscapes.find_frames`. Geometry conventions (pixel centres at integer co
   reproduced. A flipped triplet is still a valid video: its ego-motion is the mirrored one (x → −x).
 
 Randomness: with `seed=None` each item draws from torch's global generator (so `torch.manual_seed` and DataLoader
-worker seeding make it reproducible); with `seed=s` item i of epoch e uses a generator seeded by (s, e, i)
-(`set_epoch`), independent of workers and order.
+worker seeding make it reproducible). With `seed=s` item i uses a generator seeded by (s, epoch, i, n, b): `epoch`
+from `set_epoch`, n = how often this dataset object has produced item i, b = the DataLoader's per-epoch base seed
+inside a worker process (0 outside). So a fresh dataset gives the same items for the same fetches, repeated
+epochs get new crops, flips and jitter even without `set_epoch`, and the worker count does not matter (except
+with `persistent_workers=True`, where n depends on which worker served an item before).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from models.data.batch import IGNORE_INDEX, DepthEvalBatch, LabeledBatch, SequenceBatch, UnlabeledBatch
 from models.data.cityscapes import (
@@ -90,8 +94,11 @@ def _shift_hue(img: Tensor, shift: float) -> Tensor:
 
 def color_jitter(frames: list[Tensor], gen: torch.Generator) -> list[Tensor]:
     """Apply ONE random colour jitter (ColorJitter(0.2, 0.2, 0.2, 0.1) semantics, random order) to every frame."""
-    b, c, s = (1 + COLOR_JITTER[k] * (2 * torch.rand((), generator=gen).item() - 1) for k in ("brightness", "contrast", "saturation"))
-    hue = COLOR_JITTER["hue"] * (2 * torch.rand((), generator=gen).item() - 1)
+    def uniform(k: str) -> float:  # U(-x, x) for the jitter strength x of `k`
+        return COLOR_JITTER[k] * (2 * torch.rand((), generator=gen).item() - 1)
+
+    b, c, s = (1 + uniform(k) for k in ("brightness", "contrast", "saturation"))
+    hue = uniform("hue")
     order = torch.randperm(4, generator=gen).tolist()
     out = []
     for img in frames:
@@ -123,6 +130,7 @@ class _Base(Dataset):
         self.records = list(records)
         self.size, self.crop, self.flip, self.seed = size, crop, flip, seed
         self.epoch = 0
+        self._fetches: Counter[int] = Counter()
         if size is not None and crop is not None and (crop[0] > size[0] or crop[1] > size[1]):
             raise ValueError(f"crop {crop} is larger than size {size}")
 
@@ -137,8 +145,12 @@ class _Base(Dataset):
         gen = torch.Generator()
         if self.seed is None:
             gen.manual_seed(int(torch.randint(0, 2**62, ()).item()))
-        else:
-            gen.manual_seed(int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]))
+            return gen
+        info = get_worker_info()
+        base = (info.seed - info.id) % 2**63 if info is not None else 0  # same in every worker of one epoch
+        n = self._fetches[index]
+        self._fetches[index] += 1
+        gen.manual_seed(int(np.random.SeedSequence([self.seed, self.epoch, index, n, base]).generate_state(1)[0]))
         return gen
 
     def _geometry(self, rec: FrameRecord, gen: torch.Generator) -> tuple[tuple[int, int], np.ndarray, int, int, bool]:
@@ -205,7 +217,8 @@ class LabeledDataset(_Base):
         rec = self.records[index]
         size, _, x1, y1, flip = self._geometry(rec, self._generator(index))
         image = _to_tensor(self._apply(load_image(rec.image, size), x1, y1, flip))
-        label = torch.from_numpy(np.ascontiguousarray(self._apply(load_label(rec.label, size, rec.label_format), x1, y1, flip)))
+        label_np = self._apply(load_label(rec.label, size, rec.label_format), x1, y1, flip)
+        label = torch.from_numpy(np.ascontiguousarray(label_np))
         return LabeledBatch(image=image, label=label.long(), index=torch.tensor(index, dtype=torch.int64))
 
 

@@ -109,5 +109,8 @@ def run(args: argparse.Namespace) -> int:
         codes = _stop(children)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(f"depthal stopped ({reason}): " + ", ".join(f"{n} exited {c}" for n, c in codes.items()), flush=True)
-    return 0 if reason.endswith("received") else 1
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully, so -SIGTERM is a clean stop too.
+    clean = {name: code in (0, -signal.SIGTERM) for name, code in codes.items()}
+    ends = [f"{n} stopped cleanly" if clean[n] else f"{n} exited with {c}" for n, c in codes.items()]
+    print(f"depthal stopped ({reason}): {', '.join(ends)}", flush=True)
+    return 0 if reason.endswith("received") and all(clean.values()) else 1

@@ -1,4 +1,9 @@
-"""Mask submission: validate, then store a new annotation version (never overwrite)."""
+"""Mask submission: validate, then store a new annotation version (never overwrite).
+
+Kept to a few Core statements (it is half of every annotator's round trip): read the image and its classes,
+decode outside any lock, then lock lease → image (the order service/queue.py uses), compare with the newest
+version, insert, update, commit.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,17 @@ import os
 import threading
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from service import masks, queue, storage
 from service.db.base import utcnow
 from service.db.tables import Annotation, Image, ImageState, LabelClass, Lease, LeaseStatus, Role, User
 from service.errors import Conflict, Forbidden, Gone, NotFound
+
+IMAGE = Image.__table__
+CLASS = LabelClass.__table__
+ANNOTATION = Annotation.__table__
 
 
 def latest_annotation(*, session: Session, image_id: int) -> Annotation | None:
@@ -45,52 +54,63 @@ def submit_mask(
 ) -> tuple[Annotation, bool]:
     """Validate and store a mask; returns (annotation, created). An identical retry returns the newest version
     unchanged with created=False. Annotators need their own open, unexpired lease; leads and admins do not."""
-    image = session.get(Image, image_id)
-    if image is None:
-        raise NotFound(f"image {image_id} does not exist")
-    classes = session.execute(
-        select(LabelClass.train_id, LabelClass.color)
-        .where(LabelClass.project_id == image.project_id)
-        .order_by(LabelClass.train_id)
+    conn = session.connection()
+    rows = conn.execute(
+        select(IMAGE.c.width, IMAGE.c.height, IMAGE.c.project_id, CLASS.c.train_id, CLASS.c.color)
+        .join(CLASS, CLASS.c.project_id == IMAGE.c.project_id)
+        .where(IMAGE.c.id == image_id)
+        .order_by(CLASS.c.train_id)
     ).all()
-    width, height, project_id = image.width, image.height, image.project_id
-    session.rollback()  # decode outside any transaction: on SQLite an open one holds the write lock
+    if not rows:
+        raise NotFound(f"image {image_id} does not exist")
+    width, height, project_id = rows[0][:3]
+    if conn.dialect.name == "sqlite":
+        session.rollback()  # decode outside the transaction: on SQLite an open one holds the database's write lock
     ids = masks.decode_mask(
-        data, width=width, height=height, class_ids=[c[0] for c in classes], colors=[c[1] for c in classes], fmt=fmt
+        data, width=width, height=height, class_ids=[r[3] for r in rows], colors=[r[4] for r in rows], fmt=fmt
     )
     digest = masks.checksum(ids)
 
     now = now or utcnow()
-    is_lead = user.role in (Role.LEAD, Role.ADMIN)
     lease = queue.open_lease_for_update(session, image_id)  # lease first, then image: see service/queue.py
-    image = session.scalars(select(Image).where(Image.id == image_id).with_for_update()).one()
-    latest = latest_annotation(session=session, image_id=image_id)
+    conn = session.connection()
+    conn.execute(update(IMAGE).where(IMAGE.c.id == image_id).values(state=ImageState.LABELED.value))  # locks it
+    latest = conn.execute(
+        select(ANNOTATION).where(ANNOTATION.c.image_id == image_id).order_by(ANNOTATION.c.version.desc()).limit(1)
+    ).first()
+    is_lead = user.role in (Role.LEAD, Role.ADMIN)
     own_lease = lease if lease is not None and lease.annotator_id == user.id else None
     if latest is not None and latest.checksum == digest and (is_lead or latest.annotator_id == user.id):
-        if own_lease is not None:
-            own_lease.status = LeaseStatus.SUBMITTED
+        _close_lease(session, own_lease)
         session.commit()
-        return latest, False
+        return Annotation(**latest._mapping), False
     if not is_lead:
         _check_lease(session, lease=lease, image_id=image_id, user_id=user.id, now=now)
 
     version = (latest.version + 1) if latest is not None else 1
     relative = storage.mask_file(project_id, image_id, version)
-    _write_atomic(storage.absolute(relative), masks.encode_png(ids))
-    annotation = Annotation(
-        image_id=image_id,
-        annotator_id=user.id,
-        lease_id=own_lease.id if own_lease is not None else None,
-        version=version,
-        mask_path=str(relative),
-        checksum=digest,
-    )
-    session.add(annotation)
-    image.state = ImageState.LABELED
-    if own_lease is not None:
-        own_lease.status = LeaseStatus.SUBMITTED
+    payload = data if masks.stored_as_sent(data, fmt) else masks.encode_png(ids)
+    _write_atomic(storage.absolute(relative), payload)
+    values = {
+        "image_id": image_id,
+        "annotator_id": user.id,
+        "lease_id": own_lease.id if own_lease is not None else None,
+        "version": version,
+        "mask_path": relative.as_posix(),
+        "checksum": digest,
+        "created_at": now,
+    }
+    annotation_id = conn.execute(insert(ANNOTATION).values(**values).returning(ANNOTATION.c.id)).scalar_one()
+    _close_lease(session, own_lease)
     session.commit()
-    return annotation, True
+    return Annotation(id=annotation_id, **values), True
+
+
+def _close_lease(session: Session, lease: Lease | None) -> None:
+    if lease is not None:
+        session.connection().execute(
+            update(queue.LEASE).where(queue.LEASE.c.id == lease.id).values(status=LeaseStatus.SUBMITTED.value)
+        )
 
 
 def _check_lease(session: Session, *, lease: Lease | None, image_id: int, user_id: int, now: datetime) -> None:

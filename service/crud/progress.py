@@ -16,7 +16,9 @@ SPENT_STATES = (ImageState.QUEUED, ImageState.LEASED, ImageState.LABELED)
 
 def state_counts(*, session: Session, project_id: int) -> dict[tuple[str, str], int]:
     rows = session.execute(
-        select(Image.role, Image.state, func.count()).where(Image.project_id == project_id).group_by(Image.role, Image.state)
+        select(Image.role, Image.state, func.count())
+        .where(Image.project_id == project_id)
+        .group_by(Image.role, Image.state)
     ).all()
     return {(role, state): n for role, state, n in rows}
 

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from service.cityscapes import TRAIN_CLASSES
+from models.data.cityscapes import CITYSCAPES_CLASSES
 from service.db.tables import LabelClass, Project
 from service.errors import Conflict, NotFound
 from service.schemas import ProjectCreate
@@ -16,7 +16,7 @@ def create_project(*, session: Session, project_in: ProjectCreate) -> Project:
     if session.scalar(select(Project.id).where(Project.name == project_in.name)) is not None:
         raise Conflict(f"a project named {project_in.name!r} already exists")
     if project_in.classes is None:
-        classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, n, c in TRAIN_CLASSES]
+        classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, (n, c) in enumerate(CITYSCAPES_CLASSES)]
     else:
         classes = [LabelClass(train_id=c.train_id, name=c.name, color=list(c.color)) for c in project_in.classes]
     project = Project(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -37,12 +38,25 @@ def list_users(*, session: Session, offset: int, limit: int) -> tuple[list[User]
     return users, session.scalar(select(func.count()).select_from(User)) or 0
 
 
-def user_for_token(*, session: Session, token: str) -> User | None:
-    """The active user holding this unrevoked token, or None."""
+# token hash → (valid until, user columns): spares a query on every request; a change to a user or token takes
+# effect within _CACHE_SECONDS.
+_CACHE_SECONDS = 10.0
+_CACHE_MAX = 10_000
+_cache: dict[tuple[str, str], tuple[float, dict[str, object]]] = {}
+
+
+def user_for_token(*, session: Session, token: str, use_cache: bool = True) -> User | None:
+    """The active user holding this unrevoked token, or None. Answers from a short-lived per-process cache when it
+    can; the user returned then is a detached copy (read its columns, don't add it to a session)."""
+    token_hash = hash_token(token)
+    key = (str(session.get_bind().url), token_hash)
+    hit = _cache.get(key) if use_cache else None
+    if hit is not None and hit[0] > time.monotonic():
+        return User(**hit[1])
     row = session.execute(
         select(User, ApiToken)
         .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False), User.is_active.is_(True))
+        .where(ApiToken.token_hash == token_hash, ApiToken.revoked.is_(False), User.is_active.is_(True))
     ).first()
     if row is None:
         return None
@@ -51,12 +65,21 @@ def user_for_token(*, session: Session, token: str) -> User | None:
     if api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY:
         api_token.last_used_at = now
         session.commit()
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    columns = {"id": user.id, "name": user.name, "role": user.role, "is_active": user.is_active}
+    _cache[key] = (time.monotonic() + _CACHE_SECONDS, columns)
     return user
+
+
+def forget_cached_tokens() -> None:
+    """Drop the token cache (after revoking a token or deactivating a user in this process; tests)."""
+    _cache.clear()
 
 
 def ensure_admin(*, session: Session, token: str, name: str = "admin") -> User:
     """Start-up: make sure the bootstrap admin's token exists (idempotent)."""
-    user = user_for_token(session=session, token=token)
+    user = user_for_token(session=session, token=token, use_cache=False)
     if user is not None:
         return user
     user = session.scalar(select(User).where(User.name == name))

@@ -24,7 +24,8 @@ class Client:
     def create_project(self, name: str, budget: int = 10, settings: dict[str, Any] | None = None) -> dict[str, Any]:
         # Default: the model-free round, for tests about the service around it (tests/e2e/test_rounds.py runs the
         # model round).
-        body = {"name": name, "label_budget": budget, "settings": {"pipeline": "plain"} if settings is None else settings}
+        settings = {"pipeline": "plain"} if settings is None else settings
+        body = {"name": name, "label_budget": budget, "settings": settings}
         return self.ok(self.http.post("/projects", json=body), 201)
 
     def upload_images(self, project_id: int, n: int, *, broken: int | None = None) -> list[dict[str, Any]]:

@@ -41,7 +41,8 @@ def test_every_depthal_service_gets_the_same_production_settings() -> None:
     assert envs[0] == envs[1] == envs[2]
     env = envs[0]
     assert env["DEPTHAL_ENV"] == "production"  # placeholder secrets are refused at start-up
-    assert env["DEPTHAL_DATABASE_URL"].startswith("postgresql+psycopg://") and "@db:5432/" in env["DEPTHAL_DATABASE_URL"]
+    assert env["DEPTHAL_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert "@db:5432/" in env["DEPTHAL_DATABASE_URL"]
     assert env["DEPTHAL_BROKER_URL"] == "redis://redis:6379/0"
     assert env["DEPTHAL_STORAGE_DIR"].startswith("/data")
 

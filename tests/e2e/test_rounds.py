@@ -1,6 +1,6 @@
 """Issue 7's "Done when": the model-driven active-learning loop end to end over HTTP.
 
-A real uvicorn server and a real Celery worker process, PostgreSQL (a fresh database) and Redis: a tiny synthetic
+A real uvicorn server and a real Celery worker process, PostgreSQL and Redis: a tiny synthetic
 world (48×96, 24 sequences) is imported; the lead labels the val images; the cold start (depth pretraining, pool
 scoring in shards joined by a chord, farthest-point selection from a seeded image) queues the first batch;
 simulated annotators label it over HTTP with the world's true masks; round 1 trains (the worker is SIGKILLed in the
@@ -11,11 +11,10 @@ progress endpoint shows both training rounds with a finite mIoU.
 
 from __future__ import annotations
 
+import io
 import math
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,9 @@ import numpy as np
 import pytest
 import redis
 from PIL import Image as PILImage
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
 
-from tests.conftest import PG_URL, REDIS_URL
+from tests.conftest import REDIS_URL, Database
 from tests.e2e.client import Client
 from tests.e2e.compose import depthal_executable
 from tests.e2e.server import Server, free_port
@@ -45,23 +43,9 @@ WORKER_SETTINGS = {
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database, migrated (other tests truncate the shared test database)."""
-    from service.migrate import upgrade
-
-    name = f"depthal_rounds_{os.getpid()}"
-    server = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    try:
-        yield url
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()
+def database_url(postgres_database: Database) -> str:
+    """The shared PostgreSQL test database, migrated once and truncated for this test (tests/conftest.py)."""
+    return postgres_database.url
 
 
 def _true_mask(world: Path, name: str, split: str) -> bytes:
@@ -121,8 +105,9 @@ def test_cold_start_then_rounds_with_prelabels(database_url: str, tmp_path: Path
 def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     admin = Client(base, "test-admin-token")
     lead = Client(base, admin.ok(admin.http.post("/users", json={"name": "lea", "role": "lead"}))["token"])
-    annotators = [Client(base, admin.ok(admin.http.post("/users", json={"name": f"ann{k}", "role": "annotator"}))["token"])
-                  for k in range(2)]  # fmt: skip
+    users = [admin.ok(admin.http.post("/users", json={"name": f"ann{k}", "role": "annotator"})) for k in (0, 1)]
+    tokens = [user["token"] for user in users]
+    annotators = [Client(base, token) for token in tokens]
     body = {"name": "loop", "label_budget": 12, "image_height": SIZE[0], "image_width": SIZE[1], "settings": SETTINGS}
     project = lead.ok(lead.http.post("/projects", json=body), 201)
     pid = project["id"]
@@ -178,16 +163,17 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     ids_png = annotators[0].http.get(links["class_ids_url"])
     overlay = annotators[0].http.get(links["overlay_url"])
     assert ids_png.status_code == overlay.status_code == 200
-    class_ids = np.array(PILImage.open(__import__("io").BytesIO(ids_png.content)))
+    class_ids = np.array(PILImage.open(io.BytesIO(ids_png.content)))
     assert class_ids.shape == SIZE and class_ids.max() < 19
-    assert PILImage.open(__import__("io").BytesIO(overlay.content)).size == (SIZE[1], SIZE[0])
+    assert PILImage.open(io.BytesIO(overlay.content)).size == (SIZE[1], SIZE[0])
     annotators[0].ok(annotators[0].http.post(f"/leases/{first['id']}/release"))
     leases1 = _label_queue(annotators, pid, world)
     assert len(leases1) == BATCH and not {lease["image_id"] for lease in leases1} & labeled_ids
     assert all(lease["prelabel"] is not None for lease in leases1)
 
     # Round 2 (train on 8 labels), then the progress endpoint shows both training rounds with a finite mIoU.
-    round2 = _wait_round(lead, lead.ok(lead.http.post(f"/projects/{pid}/rounds", json={"batch_size": BATCH}), 202)["id"])
+    round2 = lead.ok(lead.http.post(f"/projects/{pid}/rounds", json={"batch_size": BATCH}), 202)
+    round2 = _wait_round(lead, round2["id"])
     assert round2["status"] == "succeeded", round2
     progress = lead.ok(lead.http.get(f"/projects/{pid}/progress"))
     rounds = {r["index"]: r for r in progress["rounds"]}

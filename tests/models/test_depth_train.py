@@ -72,6 +72,9 @@ def test_frozen_phase_then_finetune_with_feature_distance(tmp_path) -> None:
     phase1 = {k[len("encoder.") :]: v for k, v in load_checkpoint(ckpt)["model"].items() if k.startswith("encoder.")}
     assert torch.equal(phase1["layer1.0.conv1.weight"], start["layer1.0.conv1.weight"])  # frozen weights
     assert not torch.equal(phase1["bn1.running_mean"], start["bn1.running_mean"])  # BN stats still update
-    result = train_depth(cfg, ShiftedFrames(), device="cpu", progress=lambda *a: stages.append(a[0]), checkpoint_path=ckpt)
+    def record(stage: str, fraction: float, message: str) -> None:
+        stages.append(stage)
+
+    result = train_depth(cfg, ShiftedFrames(), device="cpu", progress=record, checkpoint_path=ckpt)
     assert stages == ["depth_frozen_encoder", "depth_frozen_encoder", "depth_finetune", "depth_finetune"]
     assert not torch.equal(result.model.encoder.layer1[0].conv1.weight, start["layer1.0.conv1.weight"])

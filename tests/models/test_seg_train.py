@@ -126,3 +126,12 @@ def test_semi_supervised_variants_run(variant, mix):
 def test_mean_teacher_requires_unlabeled_data():
     with pytest.raises(ValueError, match="unlabeled"):
         train_segmentation(tiny_cfg(), StripesDataset(2), None, device="cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_amp_semi_supervised_step_on_cuda():
+    lab, unl = StripesDataset(2), StripesDataset(4, labeled=False, with_disp=True)
+    r = train_segmentation(tiny_cfg("transfer", iterations=2), lab, unl, device="cuda", log_every=1)
+    assert next(r.model.parameters()).is_cuda
+    assert all(math.isfinite(v) for v in r.history[-1].values())

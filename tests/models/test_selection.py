@@ -116,3 +116,12 @@ def test_nothing_to_pick_and_bad_inputs():
         farthest_point_selection(features, [7], 1)
     with pytest.raises(ValueError):
         farthest_point_selection(features, [0], 1, bias=torch.zeros(4))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    features, labeled, n_new, bias, candidates = _case(41, 2000, 256, torch.float16, 3, True, True, 100)
+    cpu = farthest_point_selection(features, labeled, n_new, bias=bias, candidates=candidates)
+    gpu = farthest_point_selection(features.cuda(), labeled, n_new, bias=bias.cuda(), candidates=candidates)
+    assert gpu == cpu

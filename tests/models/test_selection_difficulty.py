@@ -75,7 +75,7 @@ def test_student_loss_masks_bottom_rows():
     assert student_depth_loss(pred, teacher).item() == pytest.approx((1.3 + 0.05) / 160, rel=1e-5)
 
 
-def _pool_batches(n=6, h=32, w=64, seed=0):
+def _pool_batches(n=6, h=32, w=40, seed=0):
     g = torch.Generator().manual_seed(seed)
     image = torch.rand(n, 3, h, w, generator=g)
     # a teacher disparity that depends on the image (closer where brighter), min-max normalised per image
@@ -88,11 +88,11 @@ def _pool_batches(n=6, h=32, w=64, seed=0):
 def test_student_training_and_pool_scoring():
     image, disp = _pool_batches()
     data = [{"image": image[i], "pseudo_disp": disp[i], "index": torch.tensor(i)} for i in range(4)]
-    cfg = StudentConfig(layers=18, weights=None, iters=24, lr=1e-3, crop=(32, 32), seed=3)
+    cfg = StudentConfig(layers=18, weights=None, iters=12, lr=1e-3, crop=(32, 32), seed=3)
     calls = []
     student, losses = train_difficulty_student(cfg, data, device="cpu", progress=lambda *a: calls.append(a))
-    assert len(losses) == 24 and all(math.isfinite(x) for x in losses)
-    assert sum(losses[-4:]) < sum(losses[:4])  # it learns
+    assert len(losses) == 12 and all(math.isfinite(x) for x in losses)
+    assert sum(losses[-3:]) < sum(losses[:3])  # it learns
     assert not student.training and calls[-1][:2] == ("difficulty_student", 1.0)
     # score the pool in shuffled batches: rows land at their index, and equal a direct computation
     order = [5, 0, 3, 1, 4, 2]

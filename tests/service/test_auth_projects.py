@@ -86,7 +86,10 @@ def test_project_with_own_classes(api: Api) -> None:
             {
                 "name": "p",
                 "label_budget": 5,
-                "classes": [{"train_id": 0, "name": "a", "color": [1, 1, 1]}, {"train_id": 0, "name": "b", "color": [2, 2, 2]}],
+                "classes": [
+                    {"train_id": 0, "name": "a", "color": [1, 1, 1]},
+                    {"train_id": 0, "name": "b", "color": [2, 2, 2]},
+                ],
             },
             422,
         ),
@@ -119,3 +122,29 @@ def test_bootstrap_admin_is_created_once(api: Api) -> None:
         assert again.get("/users/me", headers=api.admin).json()["role"] == "admin"
     with session_scope() as s:
         assert s.query(ApiToken).count() == 4  # admin + the three fixture users
+
+
+LEAD_ONLY = [
+    ("post", "/projects", {"json": {"name": "x", "label_budget": 1}}),
+    ("post", "/projects/{pid}/images/import", {"json": {"path": "."}}),
+    ("post", "/projects/{pid}/images", {"files": {"file": ("a.png", b"x")}}),
+    ("post", "/projects/{pid}/rounds", {"json": {}}),
+    ("post", "/projects/{pid}/jobs", {"json": {}}),
+    ("post", "/rounds/1/cancel", {}),
+    ("post", "/jobs/1/cancel", {}),
+    ("get", "/projects/{pid}/export", {}),
+    ("post", "/users", {"json": {"name": "x", "role": "annotator"}}),
+    ("get", "/users", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), LEAD_ONLY, ids=[f"{m} {p}" for m, p, _ in LEAD_ONLY])
+def test_annotator_refused_on_lead_routes(api: Api, method: str, path: str, kwargs: dict) -> None:
+    from service.db.tables import Image, Job, Round, User
+
+    pid = api.project()["id"]
+    res = getattr(api.client, method)(path.format(pid=pid), headers=api.annotator, **kwargs)
+    assert res.status_code == 403 and "role" in res.json()["detail"]
+    with session_scope() as s:
+        counts = [s.query(t).count() for t in (Project, Image, Round, Job, User)]
+    assert counts == [1, 0, 0, 0, 4]

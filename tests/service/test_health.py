@@ -17,3 +17,11 @@ def test_openapi_docs_served(api: Api) -> None:
     assert api.client.get("/docs").status_code == 200
     paths = api.client.get("/openapi.json").json()["paths"]
     assert "/projects/{project_id}/queue/next" in paths and "/images/{image_id}/mask" in paths
+
+
+def test_api_never_imports_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, service.main; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

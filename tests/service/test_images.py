@@ -68,7 +68,12 @@ def test_jpeg_upload_accepted(api: Api) -> None:
     [
         ({"file": ("a.png", rgb_image(1)[:-40])}, {}, 422, "truncated"),
         ({"file": ("a.gif", b"GIF89a....")}, {}, 422, "not a readable PNG/JPEG"),
-        ({"file": ("a.png", rgb_image(1)), "prev": ("p.png", rgb_image(2, h=9))}, {}, 422, "prev frame of a.png is 12x9"),
+        (
+            {"file": ("a.png", rgb_image(1)), "prev": ("p.png", rgb_image(2, h=9))},
+            {},
+            422,
+            "prev frame of a.png is 12x9",
+        ),
         ({"file": ("a.png", rgb_image(1))}, {"intrinsics": "{\"fx\": 1}"}, 422, "intrinsics must be JSON"),
         ({"file": ("a.png", rgb_image(1))}, {"role": "test"}, 422, ""),
     ],
@@ -135,15 +140,19 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _cityscapes_tree(root: Path) -> None:
-    """Two train frames (one with both neighbours and a camera file), one val frame."""
+    """Two train frames (one with both neighbours), one val frame; camera files as real Cityscapes (sensor-sized,
+    no image size) except lindau's, which names its image size as the synthetic world does."""
     seq = root / "leftImg8bit_sequence"
     _write(root / "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png", rgb_image(10))
     _write(seq / "train/aachen/aachen_000000_000018_leftImg8bit.png", rgb_image(11))
     _write(seq / "train/aachen/aachen_000000_000020_leftImg8bit.png", rgb_image(12))
-    cam = {"intrinsic": {"fx": 2262.52, "fy": 2265.30, "u0": 1096.98, "v0": 513.137}}
-    _write(root / "camera/train/aachen/aachen_000000_000019_camera.json", json.dumps(cam).encode())
     _write(root / "leftImg8bit/train/bremen/bremen_000001_000005_leftImg8bit.png", rgb_image(13))
     _write(root / "leftImg8bit/val/lindau/lindau_000000_000019_leftImg8bit.png", rgb_image(14))
+    cam = {"intrinsic": {"fx": 2048.0, "fy": 1024.0, "u0": 1023.5, "v0": 511.5}}
+    for split, name in (("train", "aachen_000000_000019"), ("train", "bremen_000001_000005")):
+        _write(root / f"camera/{split}/{name.split('_')[0]}/{name}_camera.json", json.dumps(cam).encode())
+    own = {"intrinsic": {"fx": 10.0, "fy": 11.0, "u0": 6.0, "v0": 4.0}, "imgWidth": 12, "imgHeight": 8}
+    _write(root / "camera/val/lindau/lindau_000000_000019_camera.json", json.dumps(own).encode())
 
 
 def _import(api: Api, pid: int, **body: object) -> object:
@@ -181,12 +190,29 @@ def test_import_cityscapes_layout(api: Api) -> None:
     images = {i["name"]: i for i in res.json()["images"]}
     aachen = images["aachen_000000_000019_leftImg8bit.png"]
     assert aachen["role"] == "pool" and aachen["has_prev"] and aachen["has_next"]
-    assert aachen["intrinsics"] == {"fx": 2262.52, "fy": 2265.30, "u0": 1096.98, "v0": 513.137}
+    # sensor-sized intrinsics (2048x1024) scaled to the 12x8 image: centre stays the centre, f scales with size
+    assert aachen["intrinsics"] == pytest.approx({"fx": 12.0, "fy": 8.0, "u0": 5.5, "v0": 3.5})
     bremen = images["bremen_000001_000005_leftImg8bit.png"]
-    assert not bremen["has_prev"] and bremen["intrinsics"] is None
-    assert images["lindau_000000_000019_leftImg8bit.png"]["role"] == "val"
+    assert not bremen["has_prev"] and not bremen["has_next"]
+    lindau = images["lindau_000000_000019_leftImg8bit.png"]
+    assert lindau["role"] == "val" and lindau["intrinsics"] == {"fx": 10.0, "fy": 11.0, "u0": 6.0, "v0": 4.0}
     prev = api.client.get(f"/images/{aachen['id']}/neighbours/prev", headers=api.lead).content
     assert prev == rgb_image(11)
+
+
+def test_import_cityscapes_without_camera_file_refused(api: Api) -> None:
+    root = get_settings().import_root / "cs"
+    _cityscapes_tree(root)
+    (root / "camera/train/bremen/bremen_000001_000005_camera.json").unlink()
+    pid = api.project()["id"]
+    res = _import(api, pid, path="cs")
+    assert res.status_code == 422 and "bremen_000001_000005_camera.json" in res.json()["detail"]
+    assert _n_images() == 0
+    res = _import(api, pid, path="cs", missing_camera="cityscapes")  # Cityscapes' fixed intrinsics instead
+    assert res.status_code == 201
+    bremen = next(i for i in res.json()["images"] if i["name"].startswith("bremen"))
+    aachen = next(i for i in res.json()["images"] if i["name"].startswith("aachen"))
+    assert bremen["intrinsics"]["fx"] > 0 and bremen["intrinsics"] != aachen["intrinsics"]
 
 
 def test_import_path_outside_root_refused(api: Api, tmp_path: Path) -> None:
@@ -210,7 +236,8 @@ def test_import_symlink_escaping_root_refused(api: Api, tmp_path: Path) -> None:
     os.symlink(secret, root / "linkdir")
     pid = api.project()["id"]
     res = _import(api, pid, path="mixed")
-    assert res.status_code == 403 and "leak.png" in res.json()["detail"] and "outside the import root" in res.json()["detail"]
+    detail = res.json()["detail"]
+    assert res.status_code == 403 and "leak.png" in detail and "outside the import root" in detail
     res = _import(api, pid, path="linkdir")
     assert res.status_code == 403
     assert _n_images() == 0 and _stored_files() == []

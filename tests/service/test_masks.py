@@ -98,7 +98,7 @@ def test_palette_and_label_ids_formats(api: Api) -> None:
         (png_bytes(np.zeros((8, 12, 4), np.uint8)), None, "mode RGBA"),
         (png_bytes(np.zeros((8, 12, 3), np.uint8)), "train_ids", "single-channel"),
         (id_mask(np.array([[19, 40] * 6] * 8)), None, "class ids 19, 40"),
-        (id_mask(np.array([[7, 34] * 6] * 8)), "label_ids", "values 34 are not Cityscapes labelIds"),
+        (id_mask(np.array([[7, 34] * 6] * 8)), "label_ids", "unknown Cityscapes label ids [34]"),
         (png_bytes(np.full((8, 12, 3), (1, 2, 3), np.uint8)), None, "colours (1, 2, 3)"),
         (b"GIF89a not a png at all", None, "not a PNG"),
         (id_mask(3)[:-12], None, "truncated"),
@@ -167,3 +167,41 @@ def test_mask_over_upload_limit_is_413(api: Api, monkeypatch: pytest.MonkeyPatch
     )
     assert res.status_code == 413
     assert _count() == 0
+
+
+def test_raw_png_body_accepted(api: Api) -> None:
+    _, lease = _leased(api)
+    image_id = lease["image"]["id"]
+    url = f"/images/{image_id}/mask"
+    res = api.client.put(url, content=id_mask(5), headers=api.annotator | {"content-type": "image/png"})
+    assert res.status_code == 201 and res.json()["version"] == 1
+    res = api.client.put(url, content=b"", headers=api.lead | {"content-type": "image/png"})
+    assert res.status_code == 422 and "empty request body" in res.json()["detail"]
+    res = api.client.put(url, files={"other": ("m.png", id_mask(5))}, headers=api.lead)
+    assert res.status_code == 422 and "'file'" in res.json()["detail"]
+    assert _count() == 1
+
+
+def test_lead_submission_leaves_annotators_lease_and_versions_stack(api: Api) -> None:
+    _, lease = _leased(api)
+    image_id = lease["image"]["id"]
+    assert api.put_mask(image_id, id_mask(1), api.lead).json()["version"] == 1
+    res = api.put_mask(image_id, id_mask(2), api.annotator)  # the annotator's lease is still open
+    assert res.status_code == 201 and res.json()["version"] == 2 and res.json()["lease_id"] == lease["id"]
+
+
+def test_palette_mode_png_as_ids_and_16_bit_refused(api: Api) -> None:
+    import io
+
+    _, lease = _leased(api)
+    image_id = lease["image"]["id"]
+    p = PILImage.fromarray(np.full((8, 12), 7, np.uint8)).convert("P")  # indices, whatever the palette says
+    buf = io.BytesIO()
+    p.save(buf, format="PNG")
+    assert api.put_mask(image_id, buf.getvalue(), api.annotator).status_code == 201
+    stored = PILImage.open(io.BytesIO(api.client.get(f"/images/{image_id}/mask", headers=api.lead).content))
+    assert stored.mode == "L" and (np.asarray(stored) == 7).all()
+    wide = io.BytesIO()
+    PILImage.fromarray(np.full((8, 12), 7, np.uint16)).save(wide, format="PNG")
+    res = api.put_mask(image_id, wide.getvalue(), api.lead)
+    assert res.status_code == 422 and "mode I;16" in res.json()["detail"]

@@ -37,7 +37,8 @@ def test_progress_counts(api: Api, broker: Broker) -> None:
     res = api.client.get(f"/projects/{pid}/progress", headers=api.annotator)
     assert res.status_code == 200
     p = res.json()
-    assert (p["budget_total"], p["labeled"], p["queued"], p["leased"], p["skipped"], p["unlabeled"]) == (10, 2, 0, 1, 1, 1)
+    counts = (p["budget_total"], p["labeled"], p["queued"], p["leased"], p["skipped"], p["unlabeled"])
+    assert counts == (10, 2, 0, 1, 1, 1)
     assert p["remaining"] == 10 - 2 - 1
     (r0,) = p["rounds"]
     assert {k: r0[k] for k in ("index", "status", "batch_size", "metrics", "error", "seconds")} == {

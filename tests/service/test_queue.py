@@ -120,3 +120,19 @@ def test_expire_leases_function_for_the_worker(api: Api) -> None:
     # the expired holder gets 410 on submit, naming the lease
     res = api.put_mask(ids[0], id_mask(0), api.annotator)
     assert res.status_code == 410 and "expired" in res.json()["detail"]
+
+
+def test_heartbeat_extends_by_the_ttl(api: Api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from service.config import get_settings
+
+    monkeypatch.setenv("DEPTHAL_LEASE_TTL_SECONDS", "120")
+    get_settings.cache_clear()
+    pid, _ = _queued(api, 1)
+    lease = _next(api, pid, api.annotator)
+    issued, expires = (datetime.fromisoformat(lease[k]) for k in ("issued_at", "expires_at"))
+    assert (expires - issued).total_seconds() == 120
+    beat = api.client.post(f"/leases/{lease['id']}/heartbeat", headers=api.annotator).json()
+    at, new_expiry = (datetime.fromisoformat(beat[k]) for k in ("heartbeat_at", "expires_at"))
+    assert (new_expiry - at).total_seconds() == 120 and new_expiry >= expires

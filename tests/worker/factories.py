@@ -9,8 +9,8 @@ from typing import Any
 from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
+from models.data.cityscapes import CITYSCAPES_CLASSES
 from service import storage
-from service.cityscapes import TRAIN_CLASSES
 from service.db.session import session_scope
 from service.db.tables import Image, ImageRole, Job, JobKind, LabelClass, Project, Round
 
@@ -53,8 +53,9 @@ def add_images(
 def make_project(n_images: int = 6, *, name: str = "p", neighbours: bool = False, **settings: Any) -> int:
     with session_scope() as session:
         # "plain": these tests exercise the model-free round (tiny non-sequence images); tests/e2e run the model round
-        project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings={"pipeline": "plain", **settings})
-        project.classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, n, c in TRAIN_CLASSES]
+        settings = {"pipeline": "plain", **settings}
+        project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings=settings)
+        project.classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, (n, c) in enumerate(CITYSCAPES_CLASSES)]
         session.add(project)
         session.flush()
         add_images(session, project, n_images, neighbours=neighbours)

@@ -7,7 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,7 +68,7 @@ class Worker:
                 self.kill()
 
 
-def wait_for(predicate, timeout: float = 30, every: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], T], timeout: float = 30, every: float = 0.05, what: str = "condition") -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -53,3 +53,25 @@ def test_service_commands_do_not_import_torch_or_the_worker() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], env=worker_env(), cwd=REPO, capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_users_create_prints_a_working_token_and_refuses_a_duplicate(tmp_path) -> None:
+    env = worker_env(data_dir=str(tmp_path / "d"), env="development")
+    env.pop("DEPTHAL_DATABASE_URL", None)
+    depthal = [sys.executable, "-m", "service"]
+    assert subprocess.run([*depthal, "db", "upgrade"], env=env, cwd=REPO, capture_output=True).returncode == 0
+    made = subprocess.run([*depthal, "users", "create", "lea", "--role", "lead"], env=env, cwd=REPO,
+                          capture_output=True, text=True)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.strip().splitlines()
+    assert lines[0].startswith("created lead 'lea'") and lines[1].startswith("dal_")
+    check = (
+        "from sqlalchemy.orm import Session; from service.db.session import get_engine;"
+        "from service.crud.users import user_for_token; import sys;"
+        "u = user_for_token(session=Session(get_engine()), token=sys.argv[1]); print(u.name, u.role)"
+    )
+    who = subprocess.run([sys.executable, "-c", check, lines[1]], env=env, cwd=REPO, capture_output=True, text=True)
+    assert who.stdout.strip() == "lea lead", who.stderr
+    again = subprocess.run([*depthal, "users", "create", "lea", "--role", "annotator"], env=env, cwd=REPO,
+                           capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 2 and "depthal: error: a user named 'lea' already exists" in again.stderr

@@ -126,3 +126,38 @@ def test_round_cancelled_during_selection_queues_nothing(database, monkeypatch) 
     assert all(i.state == ImageState.UNLABELED for i in _images(project_id))
     with session_scope() as session:
         assert session.get(Round, round_id).status == RoundStatus.CANCELLED
+
+
+def test_periodic_sweeps_requeue_abandoned_jobs_and_expire_leases(database, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from service.crud.users import create_user
+    from service.db.base import utcnow
+    from service.db.tables import Lease, Role
+    from worker import tasks
+
+    project_id = make_project(3)
+    fresh, stale, queued = make_job(project_id), make_job(project_id), make_job(project_id)
+    from sqlalchemy.orm import Session
+
+    from service.db.session import get_engine
+
+    with Session(get_engine()) as session:  # create_user commits itself
+        user_id = create_user(session=session, name="ann", role=Role.ANNOTATOR)[0].id
+    with session_scope() as session:
+        now = utcnow()
+        session.execute(update(Job).where(Job.id == fresh).values(status=JobStatus.RUNNING, heartbeat_at=now))
+        session.execute(
+            update(Job).where(Job.id == stale).values(status=JobStatus.RUNNING, heartbeat_at=now - timedelta(hours=1))
+        )
+        image = session.scalars(select(Image).where(Image.project_id == project_id)).first()
+        image.state = ImageState.LEASED
+        session.add(Lease(image_id=image.id, annotator_id=user_id, issued_at=now - timedelta(hours=2),
+                          expires_at=now - timedelta(hours=1)))  # fmt: skip
+    sent = []
+    monkeypatch.setattr(tasks, "enqueue", lambda task, job_id: sent.append((task, job_id)))
+    assert tasks.requeue_abandoned_jobs() == [stale] and sent == [(tasks.TaskName.VALIDATE_IMAGES, stale)]
+    assert tasks.expire_overdue_leases() == 1
+    with session_scope() as session:
+        assert session.get(Image, image.id).state == ImageState.QUEUED
+    assert queued not in [j for _, j in sent]

@@ -51,23 +51,35 @@ DEFAULT_SHARD_SIZE = 50_000  # pool images per scoring job; a project's `score_s
 
 @dataclass(frozen=True)
 class PoolSnapshot:
-    """The round's images, frozen at planning: labeled pool (id, mask path), unlabeled pool ids, labeled val."""
+    """The round's images, frozen at planning: labeled pool (id, mask path), pending pool ids (queued or leased by an
+    earlier round, not labeled yet), unlabeled pool ids, labeled val.
+
+    The scored pool is labeled + pending + unlabeled in that order. Pending images are selection centres like
+    labeled ones (they will be labeled: a new batch should not sit next to them) but are not candidates, and they
+    train only as unlabeled images."""
 
     labeled: list[tuple[int, str]]
+    pending: list[int]
     unlabeled: list[int]
     val: list[tuple[int, str]]
 
     @property
     def pool_ids(self) -> list[int]:
-        return [i for i, _ in self.labeled] + self.unlabeled
+        return [i for i, _ in self.labeled] + self.pending + self.unlabeled
+
+    @property
+    def n_centres(self) -> int:
+        return len(self.labeled) + len(self.pending)
 
     def to_json(self) -> str:
-        return json.dumps({"labeled": self.labeled, "unlabeled": self.unlabeled, "val": self.val})
+        return json.dumps({"labeled": self.labeled, "pending": self.pending, "unlabeled": self.unlabeled,
+                           "val": self.val})  # fmt: skip
 
     @classmethod
     def load(cls, project_id: int, round_index: int) -> PoolSnapshot:
         data = json.loads(storage.absolute(storage.round_dir(project_id, round_index) / "pool.json").read_text())
-        return cls([tuple(x) for x in data["labeled"]], list(data["unlabeled"]), [tuple(x) for x in data["val"]])
+        return cls([tuple(x) for x in data["labeled"]], list(data.get("pending", [])), list(data["unlabeled"]),
+                   [tuple(x) for x in data["val"]])  # fmt: skip
 
 
 def _labeled_masks(session: Session, project_id: int, role: ImageRole) -> list[tuple[int, str]]:
@@ -87,14 +99,20 @@ def _labeled_masks(session: Session, project_id: int, role: ImageRole) -> list[t
     return [(int(i), str(p)) for i, p in rows]
 
 
-def snapshot(session: Session, project_id: int) -> PoolSnapshot:
-    unlabeled = session.scalars(
+def _pool_ids(session: Session, project_id: int, *states: ImageState) -> list[int]:
+    return list(session.scalars(
         select(Image.id)
-        .where(Image.project_id == project_id, Image.role == ImageRole.POOL, Image.state == ImageState.UNLABELED)
+        .where(Image.project_id == project_id, Image.role == ImageRole.POOL, Image.state.in_(states))
         .order_by(Image.id)
-    ).all()
+    ))  # fmt: skip
+
+
+def snapshot(session: Session, project_id: int) -> PoolSnapshot:
     return PoolSnapshot(
-        _labeled_masks(session, project_id, ImageRole.POOL), list(unlabeled), _labeled_masks(session, project_id, ImageRole.VAL)
+        _labeled_masks(session, project_id, ImageRole.POOL),
+        _pool_ids(session, project_id, ImageState.QUEUED, ImageState.LEASED),
+        _pool_ids(session, project_id, ImageState.UNLABELED),
+        _labeled_masks(session, project_id, ImageRole.VAL),
     )
 
 
@@ -108,7 +126,8 @@ def latest_model(session: Session, project_id: int, kind: ModelKind) -> ModelVer
 
 
 def is_planned(session: Session, round_id: int) -> bool:
-    return session.scalar(select(func.count()).select_from(Job).where(Job.round_id == round_id, Job.kind == JobKind.SCORE)) > 0
+    where = (Job.round_id == round_id, Job.kind == JobKind.SCORE)
+    return (session.scalar(select(func.count()).select_from(Job).where(*where)) or 0) > 0
 
 
 def plan(round_id: int) -> PoolSnapshot:
@@ -124,10 +143,14 @@ def plan(round_id: int) -> PoolSnapshot:
             return PoolSnapshot.load(project.id, round_.index)
         snap = snapshot(session, project.id)
         if round_.batch_size < 1:
-            raise PipelineError(f"round {round_.index} asks for {round_.batch_size} images; the batch size must be at least 1")
+            raise PipelineError(
+                f"round {round_.index} asks for {round_.batch_size} images; the batch size must be at least 1"
+            )
         if len(snap.unlabeled) < round_.batch_size:
-            raise PipelineError(f"round {round_.index} needs {round_.batch_size} unlabeled pool images, but the project "
-                                f"has only {len(snap.unlabeled)}")  # fmt: skip
+            raise PipelineError(
+                f"round {round_.index} needs {round_.batch_size} unlabeled pool images, but the project has only "
+                f"{len(snap.unlabeled)}"
+            )
         settings = project.settings or {}
         shard = int(settings.get("score_shard_size", DEFAULT_SHARD_SIZE))
         if shard < 1:
@@ -137,7 +160,8 @@ def plan(round_id: int) -> PoolSnapshot:
         (folder / "pool.json").write_text(snap.to_json())
 
         def add(kind: JobKind, **params: Any) -> None:
-            session.add(Job(project_id=project.id, round_id=round_id, kind=kind, status=JobStatus.QUEUED, params=params))
+            job = Job(project_id=project.id, round_id=round_id, kind=kind, status=JobStatus.QUEUED, params=params)
+            session.add(job)
 
         if latest_model(session, project.id, ModelKind.DEPTH) is None:
             add(JobKind.PRETRAIN_DEPTH)

@@ -1,4 +1,4 @@
-"""The torch side of a model-driven round: one pipeline per stage job, each a thin join of rows to `models.active_round`.
+"""The torch side of a model-driven round: one pipeline per stage job, a thin join of rows to `models.active_round`.
 
 Every stage reads the round's frozen pool (`round_plan.PoolSnapshot`), builds `FrameRecord`s from image rows
 (stored masks are train-id PNGs), works through the library with the job's progress callback, and writes its
@@ -71,7 +71,8 @@ class Stage:
         return [self.record(i, m) for i, m in self.snap.labeled]
 
     def unlabeled(self) -> list[Any]:
-        return [self.record(i) for i in self.snap.unlabeled]
+        """Pending (queued by an earlier round) and unlabeled pool images: the pool without the labeled ones."""
+        return [self.record(i) for i in (*self.snap.pending, *self.snap.unlabeled)]
 
     def val(self) -> list[Any]:
         return [self.record(i, m) for i, m in self.snap.val]
@@ -229,11 +230,12 @@ def select_batch(ctx: JobContext) -> dict[str, Any]:
     ctx.progress("select", 0.0, "standardising features")
     features = load_features(standardise_features(st.work / "features.raw.npy", st.work / "features.npy"))
     with session_scope() as session:
-        n_shards = len(session.scalars(select(Job.id).where(Job.round_id == st.round_id, Job.kind == JobKind.SCORE)).all())
+        shard_jobs = session.scalars(select(Job.id).where(Job.round_id == st.round_id, Job.kind == JobKind.SCORE))
+        n_shards = len(shard_jobs.all())
     parts = [np.load(st.work / f"scores_{k:04d}.npz") for k in range(n_shards)]
     difficulty = np.concatenate([p["difficulty"] for p in parts])
     entropy = np.concatenate([p["entropy"] for p in parts])
-    n_lab = len(st.snap.labeled)
+    n_lab = st.snap.n_centres  # labeled and pending images: centres, never candidates
     ctx.progress("select", 0.5, f"{st.cfg.strategy}: {st.batch_size} of {len(st.snap.unlabeled)}")
     with user_errors():
         picks = choose(st.cfg.strategy, n_lab, st.batch_size, st.cfg.seed + st.round_index, features=features,

@@ -59,7 +59,8 @@ def _check(row: _Row, thumbnail: Path) -> list[str]:
             problems.append(f"{row.name}: frame {frame} ({relative}) cannot decode: {exc}")
             continue
         if neighbour.size != img.size:
-            problems.append(f"{row.name}: frame {frame} is {neighbour.width}x{neighbour.height}, image is {img.width}x{img.height}")
+            size = f"{neighbour.width}x{neighbour.height}, image is {img.width}x{img.height}"
+            problems.append(f"{row.name}: frame {frame} is {size}")
     thumb = img.convert("RGB")
     thumb.thumbnail(THUMBNAIL_SIZE)
     target = storage.absolute(thumbnail)

@@ -5,6 +5,8 @@
 
 from models.data.synth.layout import ARCHETYPES, build_scene
 from models.data.synth.render import Frame, render
-from models.data.synth.world import WorldSummary, generate_world, intrinsics
+from models.data.synth.world import WorldSummary, generate_world, intrinsics, read_archetypes
 
-__all__ = ["ARCHETYPES", "Frame", "WorldSummary", "build_scene", "generate_world", "intrinsics", "render"]
+__all__ = [
+    "ARCHETYPES", "Frame", "WorldSummary", "build_scene", "generate_world", "intrinsics", "read_archetypes", "render",
+]  # fmt: skip

@@ -149,8 +149,9 @@ class _Builder:
             cab, cargo = self.jitter(self.pick(CAR_PAINT)), self.jitter((0.85, 0.85, 0.82))
             length = self.u(5, 9)
             fwd = yaw_matrix(yaw) @ np.array([0.0, 0.0, 1.0])
-            obj = self.b.add((x + fwd[0] * (length / 2 + 1.1), -1.5, z + fwd[2] * (length / 2 + 1.1)),
-                             (1.2, 1.3, 1.0), S.TRUCK, S.PAINT, cab, yaw=yaw, vel=vel, param=(0.55, 0.9, 0, 1.0))  # fmt: skip
+            ahead = length / 2 + 1.1
+            obj = self.b.add((x + fwd[0] * ahead, -1.5, z + fwd[2] * ahead), (1.2, 1.3, 1.0), S.TRUCK, S.PAINT, cab,
+                             yaw=yaw, vel=vel, param=(0.55, 0.9, 0, 1.0))  # fmt: skip
             self.b.add((x, -2.0, z), (1.25, 1.7, length / 2), S.TRUCK, S.PAINT, cargo, yaw=yaw, vel=vel,
                        param=(0, 0, 0, 1.0), obj=obj)  # fmt: skip
         else:  # tram, two sections
@@ -194,7 +195,7 @@ def _lighting(rng: np.random.Generator) -> S.Lighting:
     return S.Lighting(sun_dir=sun_dir, sun=float((1 - 0.6 * clouds) * rng.uniform(0.45, 0.75)),
                       ambient=float(rng.uniform(0.5, 0.7)), sky_zenith=zenith, sky_horizon=horizon, clouds=clouds,
                       fog_distance=float(rng.uniform(150, 600)), exposure=float(rng.uniform(0.85, 1.15)),
-                      tint=1 + rng.normal(0, 0.04, 3))  # fmt: skip
+                      tint=1 + rng.normal(0, 0.03, 3))  # fmt: skip
 
 
 def _camera_path(rng: np.random.Generator, x: float, height: float, frames: int) -> dict[int, np.ndarray]:
@@ -223,10 +224,10 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
     lane = f.u(3.0, 3.6)
     lanes = 2 if archetype in ("tram", "large_vehicles") or rng.random() < 0.3 else 1
     road_half = lane * lanes + f.u(2.0, 2.6)  # lanes per direction plus a parking strip
-    walk = f.u(4.0, 7.0) if archetype == "crowd" else f.u(2.0, 4.0)
-    strip = f.u(1.0, 2.5) if archetype == "residential" and rng.random() < 0.7 else 0.0
+    walk = f.u(4.0, 7.0) if archetype == "crowd" else f.u(2.5, 4.5)
+    strip = f.u(1.0, 2.5) if rng.random() < (0.7 if archetype == "residential" else 0.15) else 0.0
     outer = road_half + strip + walk
-    z_end = f.u(90, 170)
+    z_end = f.u(90, 170) + 1.5 * (frames // 2)  # long sequences drive further
     cross: tuple = ()
     if archetype == "intersection":
         zc = f.u(14, 35)
@@ -235,7 +236,8 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
     ground = S.Ground(road_half=road_half, grass_strip=strip, sidewalk_outer=outer,
                       beyond=S.TERRAIN if archetype == "residential" else S.SIDEWALK, lane_width=lane, cross=cross,
                       rails_x=rails, road_color=f.jitter((0.36, 0.35, 0.37), 0.12),
-                      walk_color=f.jitter((0.62, 0.58, 0.55), 0.1), terrain_color=f.jitter((0.4, 0.45, 0.22), 0.15))  # fmt: skip
+                      walk_color=f.jitter((0.62, 0.58, 0.55), 0.1),
+                      terrain_color=f.jitter((0.4, 0.45, 0.22), 0.15))  # fmt: skip
     cam_x = lane * 0.5 if rails is None else max(lane * 0.5, rails + 2.8)
     z0 = -10.0 - 1.5 * frames
     spans = [(z0, z_end)] if not cross else [(z0, cross[0][0] - 1), (cross[0][1] + 1, z_end)]
@@ -243,7 +245,7 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
     for side in (-1, 1):
         front = outer + (f.u(4, 10) if residential else f.u(0, 0.5))
         for a, b in spans:
-            f.buildings(side, front, a, b, (5, 11) if residential else (8, 28), 0.7 if residential else 0.25,
+            f.buildings(side, front, a, b, (5, 11) if residential else (8, 28), 0.7 if residential else 0.35,
                         (3, 9) if residential else (1, 4))  # fmt: skip
             if residential:
                 f.barrier(side * (outer + 0.2), a, b) if rng.random() < 0.6 else f.hedge(side * (outer + 0.6), a, b)
@@ -294,17 +296,19 @@ def build_scene(seed: int, index: int, archetype: str, frames: int = 3) -> S.Sce
     if rng.random() < 0.4:
         f.car(cam_x, f.u(14, 40), 0.0, vel=(0, 0, f.u(0.4, 1.4)))
     # pedestrians on the pavements
-    n_people = {"crowd": (20, 40), "tram": (4, 10), "intersection": (3, 8)}.get(archetype, (0, 5))
+    n_people = {"crowd": (25, 50), "tram": (4, 10), "intersection": (3, 8)}.get(archetype, (0, 5))
+    z_people = (4, 45) if archetype == "crowd" else (4, 70)
     for _ in range(int(rng.integers(*n_people))):
         side = rng.choice([-1, 1])
         x = side * f.u(road_half + strip + 0.5, outer - 0.3)
         moving = rng.random() < 0.6
-        f.person(x, f.u(4, 70), vel=(0, 0, rng.choice([-1, 1]) * f.u(0.05, 0.1)) if moving else (0, 0, 0))
+        f.person(x, f.u(*z_people), vel=(0, 0, rng.choice([-1, 1]) * f.u(0.05, 0.1)) if moving else (0, 0, 0))
     # cyclists and motorcyclists: mostly in crowds
     n_riders = {"crowd": (3, 8), "parked_row": (0, 2)}.get(archetype, (0, 1))
     for _ in range(int(rng.integers(*n_riders) + (rng.random() < 0.15))):
         motor = rng.random() < 0.3
-        f.cycle(road_half - 2.6 + f.u(-0.3, 0.3), f.u(8, 60), vel=(0, 0, f.u(0.2, 0.6) * rng.choice([-1, 1])), motor=motor)
+        vel = (0, 0, f.u(0.2, 0.6) * rng.choice([-1, 1]))
+        f.cycle(road_half - 2.6 + f.u(-0.3, 0.3), f.u(8, 60), vel=vel, motor=motor)
     # large vehicles: mostly in their own archetype
     n_big = (1, 4) if archetype == "large_vehicles" else (0, 1 + (rng.random() < 0.05))
     for _ in range(int(rng.integers(*n_big))):

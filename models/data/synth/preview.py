@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from models.data.cityscapes import find_frames, load_depth, load_image, load_label, colorize
+from models.data.cityscapes import colorize, find_frames, load_depth, load_image, load_label
+from models.data.synth.layout import ARCHETYPES
 
 
 def depth_colors(depth: np.ndarray, max_depth: float = 80.0) -> np.ndarray:
@@ -23,7 +24,7 @@ def depth_colors(depth: np.ndarray, max_depth: float = 80.0) -> np.ndarray:
     return rgb
 
 
-def contact_sheet(root: Path, rows: int = 6, width: int = 256) -> np.ndarray:
+def contact_sheet(root: Path, rows: int = len(ARCHETYPES), width: int = 256) -> np.ndarray:
     """One row per sequence, preferring one of each archetype (in world.json order): prev, t, next, label, depth."""
     root = Path(root)
     manifest = json.loads((root / "world.json").read_text())
@@ -37,17 +38,27 @@ def contact_sheet(root: Path, rows: int = 6, width: int = 256) -> np.ndarray:
                     seen.add(s["archetype"])
     H, W = manifest["size"]
     size = (max(1, round(H * width / W)), width)
+    archetype = {s["name"]: s["archetype"] for s in manifest["sequences"]}
     out = []
     for name in chosen:
         rec = by_name[name]
         tiles = [load_image(p, size) for p in (rec.prev, rec.image, rec.next)]
+        first = Image.fromarray(tiles[0])
+        ImageDraw.Draw(first).text((3, 2), archetype[name], fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0))
+        tiles[0] = np.asarray(first)
         tiles.append(colorize(load_label(rec.label, size)))
         tiles.append(depth_colors(load_depth(rec.depth, size)))
         out.append(np.concatenate([np.pad(t, ((1, 1), (1, 1), (0, 0)), constant_values=255) for t in tiles], 1))
     return np.concatenate(out, 0)
 
 
-def write_preview(root: Path, path: Path | None = None, rows: int = 6, width: int = 256) -> Path:
+def write_preview(
+    root: Path, path: Path | None = None, rows: int = len(ARCHETYPES), width: int = 256, colours: int | None = None
+) -> Path:
+    """Write the contact sheet (default `root/preview.png`); `colours` quantises to a palette for a small file."""
     path = Path(path) if path is not None else Path(root) / "preview.png"
-    Image.fromarray(contact_sheet(root, rows, width)).save(path, optimize=True)
+    im = Image.fromarray(contact_sheet(root, rows, width))
+    if colours is not None:
+        im = im.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    im.save(path, optimize=True)
     return path

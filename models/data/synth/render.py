@@ -38,6 +38,10 @@ class Hits:
     face: np.ndarray  # (H, W) int8: ±(axis + 1), sign = outward normal along that local axis
 
 
+def _nonzero(x: np.ndarray) -> np.ndarray:
+    return np.where(x == 0, 1e-12, x)
+
+
 def camera_rays(K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Ray directions K⁻¹ (u, v, 1) in the camera frame for every pixel centre: (H, W, 3), z = 1."""
     H, W = size
@@ -94,6 +98,8 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
     H, W = size
     with np.errstate(divide="ignore"):
         depth = np.where(dy > 1e-9, -o[1] / dy, np.inf)  # ground y = 0; camera has o_y < 0
+        inv_d = [1.0 / _nonzero(x) for x in (dx, dy, dz)]  # finite: inf·0 would give NaN slabs
+    abs_inv_d = [np.abs(x) for x in inv_d]
     box = np.full((H, W), -1, dtype=np.int32)
     local = np.zeros((H, W, 3))
     face = np.zeros((H, W), dtype=np.int8)
@@ -113,18 +119,28 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
         if dsub.max() < z_min[i]:
             continue  # fully hidden behind nearer surfaces
         c, s = cos[i], sin[i]
+        if abs(s) <= 1e-9:
+            c, s = (1.0 if c > 0 else -1.0), 0.0  # exactly axis-aligned, matching the reciprocals below
         ol = np.array([c * (o[0] - centers[i, 0]) - s * (o[2] - centers[i, 2]), o[1] - centers[i, 1],
                        s * (o[0] - centers[i, 0]) + c * (o[2] - centers[i, 2])])  # fmt: skip
-        sx, sy, sz = dx[v0:v1, u0:u1], dy[v0:v1, u0:u1], dz[v0:v1, u0:u1]
-        dl = (c * sx - s * sz, sy, s * sx + c * sz) if s != 0.0 else (sx, sy, sz)  # Rbᵀ d, per component
+        win = (slice(v0, v1), slice(u0, u1))
+        if abs(s) > 1e-9:  # turned box: ray directions in its frame (Rbᵀ d), per component
+            sx, sy, sz = dx[win], dy[win], dz[win]
+            dl = (c * sx - s * sz, sy, s * sx + c * sz)
+            inv = [1.0 / _nonzero(x) for x in dl]
+            abs_inv = [np.abs(x) for x in inv]
+        else:  # yaw 0 or π: reuse the per-frame reciprocals (x and z mirrored for π)
+            sign = 1.0 if c > 0 else -1.0
+            dl = (sign * dx[win], dy[win], sign * dz[win]) if sign < 0 else (dx[win], dy[win], dz[win])
+            inv = [sign * inv_d[0][win], inv_d[1][win], sign * inv_d[2][win]] if sign < 0 else [x[win] for x in inv_d]
+            abs_inv = [x[win] for x in abs_inv_d]
+        # slab k spans t = (±half − o)·inv, i.e. centre −o·inv and radius half·|inv|
         t_near = t_far = None
         tmins = []
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(invalid="ignore"):
             for k in range(3):
-                inv = 1.0 / dl[k]
-                t1 = (-bx.half[i, k] - ol[k]) * inv
-                t2 = (bx.half[i, k] - ol[k]) * inv
-                lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
+                mid, rad = inv[k] * -ol[k], abs_inv[k] * bx.half[i, k]
+                lo, hi = mid - rad, mid + rad
                 tmins.append(lo)
                 t_near = lo if t_near is None else np.maximum(t_near, lo)
                 t_far = hi if t_far is None else np.minimum(t_far, hi)
@@ -142,11 +158,27 @@ def cast(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int]) -> tup
     return Hits(depth=depth, box=box, local=local, face=face), d, o
 
 
-def render(scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int], max_depth: float = 250.0) -> Frame:
+def render(
+    scene: Scene, offset: int, K: np.ndarray, size: tuple[int, int], max_depth: float = 250.0, antialias: int = 1
+) -> Frame:
     """Render frame `offset` (−1, 0, 1, ...) of `scene` at `size = (H, W)` with intrinsics K (pixels of that size).
 
     Surfaces beyond `max_depth` keep their colour and label but get depth 0 (outside the truth range).
+    `antialias` = f (odd) renders f×f samples per pixel and averages the colours (smooth silhouettes, f² the
+    cost); labels and depth are the centre sample, which sits exactly on the pixel centre.
     """
+    if antialias > 1:
+        if antialias % 2 == 0:
+            raise ValueError(f"antialias must be odd (a sample on the pixel centre), got {antialias}")
+        f, (H, W) = antialias, size
+        Kf = K.copy()
+        Kf[:2, :2] *= f
+        Kf[:2, 2] = (K[:2, 2] + 0.5) * f - 0.5  # pixel-centre convention, as `cityscapes.scale_intrinsics`
+        fine = render(scene, offset, Kf, (H * f, W * f), max_depth)
+        rgb = fine.rgb.reshape(H, f, W, f, 3).mean(axis=(1, 3))  # (H, W, 3) box filter over the samples
+        c = f // 2
+        return Frame(rgb=(rgb + 0.5).astype(np.uint8), train_ids=fine.train_ids[c::f, c::f].copy(),
+                     depth=fine.depth[c::f, c::f].copy())  # fmt: skip
     hits, d, o = cast(scene, offset, K, size)
     rgb, train_ids = shading.shade(scene, hits, d, o, float(K[0, 0]))
     depth = np.where(np.isfinite(hits.depth) & (hits.depth <= max_depth), hits.depth, 0.0).astype(np.float32)

@@ -101,13 +101,15 @@ def _save_png(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path, compress_level=1)
 
 
-def write_sequence(out: Path, info: SequenceInfo, size: tuple[int, int], seed: int, frames: int) -> None:
+def write_sequence(
+    out: Path, info: SequenceInfo, size: tuple[int, int], seed: int, frames: int, antialias: int = 1
+) -> None:
     """Render and write one sequence (all frames, the annotated frame's label, camera, truth)."""
     scene = build_scene(seed, info.index, info.archetype, frames)
     K = intrinsics(size)
     sub = Path(info.split) / info.city
     for offset in sorted(scene.cam_to_world):
-        frame = render(scene, offset, K, size)
+        frame = render(scene, offset, K, size, antialias=antialias)
         stem = f"{info.city}_{info.seq:06d}_{ANNOTATED_FRAME + offset:06d}"
         _save_png(out / "leftImg8bit_sequence" / sub / f"{stem}_leftImg8bit.png", frame.rgb)
         if offset != 0:
@@ -129,6 +131,12 @@ def write_sequence(out: Path, info: SequenceInfo, size: tuple[int, int], seed: i
     (out / "truth" / sub / f"{info.name}_pose.json").write_text(json.dumps(pose))
 
 
+def read_archetypes(root: Path) -> dict[str, str]:
+    """{annotated frame name: archetype} from a world's `world.json` (for measuring coverage of rare scenes)."""
+    manifest = json.loads((Path(root) / "world.json").read_text())
+    return {s["name"]: s["archetype"] for s in manifest["sequences"]}
+
+
 def generate_world(
     out: Path,
     *,
@@ -138,17 +146,20 @@ def generate_world(
     val_fraction: float = 0.2,
     frames: int = 3,
     workers: int = 1,
+    antialias: int = 1,
 ) -> WorldSummary:
     """Render `sequences` street sequences of `frames` frames at `size = (H, W)` into `out` (Cityscapes layout).
 
     Deterministic in all arguments: the same call writes the same bytes. `frames` must be odd (the annotated
     frame is the middle one). `workers` > 1 renders sequences in that many processes (same bytes: every sequence
-    has its own generator). Returns a `WorldSummary`; also writes `out/world.json`.
+    has its own generator). `antialias=3` averages 3×3 samples per pixel (9× slower; see `render`). Returns a `WorldSummary`; also writes `out/world.json`.
     """
     if sequences < 1 or frames < 3 or frames % 2 == 0:
         raise ValueError(f"need sequences ≥ 1 and an odd frames ≥ 3, got sequences={sequences} frames={frames}")
     if min(size) < 8:
         raise ValueError(f"size {size} is too small")
+    if antialias < 1 or antialias % 2 == 0:
+        raise ValueError(f"antialias must be an odd number ≥ 1, got {antialias}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     out = Path(out)
@@ -158,18 +169,19 @@ def generate_world(
     if workers > 1:
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            jobs = [pool.submit(write_sequence, out, info, tuple(size), seed, frames) for info in plan]
+            jobs = [pool.submit(write_sequence, out, info, tuple(size), seed, frames, antialias) for info in plan]
             for job in jobs:
                 job.result()
     else:
         for info in plan:
-            write_sequence(out, info, tuple(size), seed, frames)
+            write_sequence(out, info, tuple(size), seed, frames, antialias)
     summary.sequences.extend(plan)
     summary.seconds = time.perf_counter() - start
     manifest = {
         "seed": seed,
         "size": list(size),
         "frames": frames,
+        "antialias": antialias,
         "annotated_frame": ANNOTATED_FRAME,
         "counts": summary.counts,
         "archetypes": summary.archetypes,

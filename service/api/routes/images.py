@@ -29,7 +29,9 @@ def import_folder(
     leftImg8bit_sequence neighbours and camera intrinsics). All or nothing."""
     assert settings.import_root is not None
     folder = imports.resolve_import_dir(body.path, settings.import_root)
-    found = imports.scan(folder, settings.import_root, layout=body.layout, role=body.role)
+    found = imports.scan(
+        folder, settings.import_root, layout=body.layout, role=body.role, missing_camera=body.missing_camera
+    )
     checked = [imports.check(c, full_decode=False) for c in found]
     added, dups = crud.add_images(
         session=session, project=project, candidates=checked, queue=body.queue, skip_duplicates=body.skip_duplicates
@@ -46,7 +48,7 @@ def upload_image(
     _lead: LeadUser,
     file: Annotated[UploadFile, File(description="PNG or JPEG")],
     prev: Annotated[UploadFile | None, File(description="frame t-1")] = None,
-    next: Annotated[UploadFile | None, File(description="frame t+1")] = None,
+    next_frame: Annotated[UploadFile | None, File(alias="next", description="frame t+1")] = None,
     role: Annotated[ImageRole, Form()] = ImageRole.POOL,
     intrinsics: Annotated[str | None, Form(description='JSON {"fx", "fy", "u0", "v0"} in pixels')] = None,
     queue: Annotated[bool, Form(description="queue it at once (no model)")] = False,
@@ -60,7 +62,7 @@ def upload_image(
             source=_spool(file, Path(tmp) / "t"),
             role=role,
             prev=_spool(prev, Path(tmp) / "prev") if prev is not None else None,
-            next=_spool(next, Path(tmp) / "next") if next is not None else None,
+            next=_spool(next_frame, Path(tmp) / "next") if next_frame is not None else None,
             intrinsics=imports.parse_intrinsics(intrinsics),
         )
         imports.check(cand, full_decode=True)

@@ -2,35 +2,64 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from starlette.datastructures import UploadFile
 
 from service.api.deps import CurrentUser, SessionDep
 from service.crud import annotations as crud
+from service.errors import Invalid
 from service.masks import MaskFormat
 from service.schemas import AnnotationPublic
 
 router = APIRouter(tags=["masks"])
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+            },
+        },
+    }
+}
+
+
+async def mask_payload(request: Request) -> bytes:
+    """The PNG: the raw request body (`Content-Type: image/png`), or the `file` part of a multipart form. The size
+    limit was enforced before this runs (service/api/limits.py)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        part = form.get("file")
+        if not isinstance(part, UploadFile):
+            raise Invalid("multipart mask upload needs a file part named 'file'")
+        return await part.read()
+    body = await request.body()
+    if not body:
+        raise Invalid("empty request body; send the mask PNG as the body or as the multipart part 'file'")
+    return body
 
 
 @router.put(
     "/images/{image_id}/mask",
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "identical retry: the existing version, nothing stored"}},
+    openapi_extra=_BODY_DOC,
 )
 def put_mask(
     session: SessionDep,
     user: CurrentUser,
     image_id: int,
     response: Response,
-    file: Annotated[UploadFile, File(description="PNG mask")],
+    data: Annotated[bytes, Depends(mask_payload)],
     format: Annotated[
         MaskFormat | None, Query(description="default: train_ids for single-channel PNGs, palette for RGB")
     ] = None,
 ) -> AnnotationPublic:
-    """Submit a mask for an image you hold a lease on (leads need no lease); stores a new version."""
-    annotation, created = crud.submit_mask(
-        session=session, image_id=image_id, user=user, data=file.file.read(), fmt=format
-    )
+    """Submit a mask for an image you hold a lease on (leads need no lease); stores a new version. Body: the PNG
+    (`image/png`) or a multipart form with the PNG as `file`."""
+    annotation, created = crud.submit_mask(session=session, image_id=image_id, user=user, data=data, fmt=format)
     if not created:
         response.status_code = status.HTTP_200_OK
     return AnnotationPublic.model_validate(annotation)

@@ -12,13 +12,16 @@ router = APIRouter(tags=["rounds"])
 
 
 @router.post("/projects/{project_id}/rounds", status_code=status.HTTP_202_ACCEPTED, response_model=RoundPublic)
-def start_round(session: SessionDep, project: ProjectDep, _lead: LeadUser, body: RoundCreate) -> RoundPublic | JSONResponse:
+def start_round(
+    session: SessionDep, project: ProjectDep, _lead: LeadUser, body: RoundCreate
+) -> RoundPublic | JSONResponse:
     """Start the next active-learning round: creates the round and its job, sends it to the worker, returns at
     once (202). Refused while another round runs, or beyond the remaining label budget."""
     round_ = crud.start_round(session=session, project=project, batch_size=body.batch_size, strategy=body.strategy)
     job = round_.jobs[0]
     try:
-        crud.record_enqueued(session=session, job=job, task_id=task_queue.enqueue(task_queue.TaskName.RUN_ROUND, job.id))
+        task_id = task_queue.enqueue(task_queue.TaskName.RUN_ROUND, job.id)
+        crud.record_enqueued(session=session, job=job, task_id=task_id)
     except Exception as err:  # broker down: fail the round now rather than leave it pending forever
         crud.record_enqueue_failure(session=session, job=job, error=f"{type(err).__name__}: {err}")
         detail = f"round {round_.index} created but the broker is unreachable; round marked failed ({err})"

@@ -87,9 +87,45 @@ def test_read_intrinsics_scales_to_image_size(tmp_path: Path) -> None:
     np.testing.assert_allclose(cs.scale_intrinsics(half, (512, 1024), (1024, 2048)), K)
 
 
+def test_real_cityscapes_style_tree_with_jpgs(tmp_path: Path) -> None:
+    """leftImg8bit_small-style JPEGs at 64×128 with real 2048×1024 camera files: K is scaled to the JPEG size."""
+    img = Image.fromarray(np.zeros((64, 128, 3), dtype=np.uint8))
+    stem = "aachen_000001_000019"
+    for tree, frame in (("leftImg8bit", 19), ("leftImg8bit_sequence", 18), ("leftImg8bit_sequence", 19),
+                        ("leftImg8bit_sequence", 20)):  # fmt: skip
+        (tmp_path / tree / "val" / "aachen").mkdir(parents=True, exist_ok=True)
+        img.save(tmp_path / tree / "val" / "aachen" / f"aachen_000001_{frame:06d}_leftImg8bit.jpg")
+    (tmp_path / "gtFine" / "val" / "aachen").mkdir(parents=True)
+    label = tmp_path / "gtFine/val/aachen" / f"{stem}_gtFine_labelIds.png"
+    Image.fromarray(np.full((1024, 2048), 7, np.uint8)).save(label)
+    (tmp_path / "camera" / "val" / "aachen").mkdir(parents=True)
+    intrinsic = {"fx": 2262.52, "fy": 2265.3018, "u0": 1096.98, "v0": 513.137}
+    camera = {"extrinsic": {"baseline": 0.2}, "intrinsic": intrinsic}
+    (tmp_path / "camera/val/aachen" / f"{stem}_camera.json").write_text(json.dumps(camera))
+    (rec,) = cs.find_frames(tmp_path, "val")
+    assert rec.image.suffix == ".jpg" and rec.prev.name == "aachen_000001_000018_leftImg8bit.jpg"
+    assert rec.depth is None and rec.pose is None
+    assert rec.K[0, 0] == pytest.approx(2262.52 / 16) and rec.K[0, 2] == pytest.approx((1096.98 + 0.5) / 16 - 0.5)
+    assert (cs.load_label(rec.label, size=(64, 128)) == 0).all()  # full-size label, nearest-resized
+
+
+def test_missing_camera_json_error_or_cityscapes_default(world: Path, tmp_path: Path) -> None:
+    root = _copy(world, tmp_path)
+    r = cs.find_frames(root, "train")[0]
+    cam = root / "camera" / "train" / r.city / f"{r.name}_camera.json"
+    cam.unlink()
+    with pytest.raises(cs.DataError, match=cam.name):
+        cs.find_frames(root, "train")
+    recs = cs.find_frames(root, "train", missing_camera="cityscapes")
+    K = next(x.K for x in recs if x.name == r.name)
+    np.testing.assert_allclose(K, cs.scale_intrinsics(cs.CITYSCAPES_K, (1024, 2048), WORLD_SIZE))
+    assert K[0, 0] == pytest.approx(2262.52 * WORLD_SIZE[1] / 2048)
+
+
 def test_resize_loads_scale_consistently(world: Path) -> None:
     r = cs.find_frames(world, "train")[0]
-    img, lbl, depth = cs.load_image(r.image, (48, 96)), cs.load_label(r.label, (48, 96)), cs.load_depth(r.depth, (48, 96))
+    size = (48, 96)
+    img, lbl, depth = cs.load_image(r.image, size), cs.load_label(r.label, size), cs.load_depth(r.depth, size)
     assert img.shape == (48, 96, 3) and img.dtype == np.uint8
     full_lbl, full_depth = cs.load_label(r.label), cs.load_depth(r.depth)
     # nearest: every resized value exists at the matching full-resolution pixel
@@ -113,6 +149,20 @@ def test_missing_neighbour_is_an_error_or_a_counted_skip(world: Path, tmp_path: 
     assert len(lenient) == 7 and len(lenient.skipped) == 1 and lenient.skipped[0].path == victim.image
     loose = cs.find_frames(root, "train", require_neighbours=False)
     assert [r.next for r in loose if r.name == victim.name] == [None]
+
+
+def test_mismatched_neighbour_or_label_shape_is_named(world: Path, tmp_path: Path) -> None:
+    root = _copy(world, tmp_path)
+    a, b = cs.find_frames(root, "train")[:2]
+    Image.open(a.prev).resize((64, 64)).save(a.prev)
+    with pytest.raises(cs.DataError, match=a.prev.name):
+        cs.find_frames(root, "train")
+    Image.open(a.prev).resize(WORLD_SIZE[::-1]).save(a.prev)
+    Image.open(b.label).resize((100, 100), Image.Resampling.NEAREST).save(b.label)
+    with pytest.raises(cs.DataError, match=b.label.name):
+        cs.find_frames(root, "train")
+    Image.open(b.label).resize((WORLD_SIZE[1] * 2, WORLD_SIZE[0] * 2), Image.Resampling.NEAREST).save(b.label)
+    assert len(cs.find_frames(root, "train")) == 8  # a larger label of the same shape is fine (§6)
 
 
 def test_label_without_image_is_reported(world: Path, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_crop_flip_true_warp_still_holds(records) -> None:
     """Crop + flip applied to images, depth and K: the true ego-motion (mirrored, x -> -x, when flipped) still warps
     t+1 onto t far better than no warp, and better than the motion of the other flip state."""
     F = np.diag([-1.0, 1, 1, 1])
-    flips = 0
+    flips, ratios = 0, []
     for i, rec in enumerate(records[:6]):
         seq = SequenceDataset(records, crop=(64, 128), flip=True, color_aug_p=0.0, seed=1)[i]
         depth = DepthEvalDataset(records, crop=(64, 128), flip=True, seed=1)[i]["depth_gt"][0].numpy()
@@ -69,10 +69,12 @@ def test_crop_flip_true_warp_still_holds(records) -> None:
         image, nxt = (seq[k].permute(1, 2, 0).numpy() * 255 for k in ("image", "next"))
         warp, identity, valid = warp_errors(image, nxt, depth, K, T)
         assert valid.mean() > 0.4
-        assert warp < 0.6 * identity, (i, is_flipped, warp, identity)
+        assert warp < 0.8 * identity, (i, is_flipped, warp, identity)
         wrong, _, _ = warp_errors(image, nxt, depth, K, F @ T @ F)
         assert wrong > warp
+        ratios.append(warp / identity)
     assert 0 < flips < 6
+    assert np.mean(ratios) < 0.5, ratios
 
 
 def test_colour_jitter_is_shared_and_only_on_aug_copies(records) -> None:
@@ -98,13 +100,33 @@ def test_hue_shift_of_a_full_turn_is_identity() -> None:
 
 
 def test_seeded_datasets_are_deterministic(records) -> None:
-    a = SequenceDataset(records, size=(48, 96), crop=(32, 48), seed=7)
-    b = SequenceDataset(records, size=(48, 96), crop=(32, 48), seed=7)
+    def make() -> SequenceDataset:
+        return SequenceDataset(records, size=(48, 96), crop=(32, 48), seed=7)
+
+    a, b = make(), make()
     for i in range(3):
+        ia, ib = a[i], b[i]
         for key in ("image", "image_aug", "K"):
-            assert torch.equal(a[i][key], b[i][key])
-    b.set_epoch(1)
-    assert any(not torch.equal(a[i]["K"], b[i]["K"]) for i in range(len(records)))
+            assert torch.equal(ia[key], ib[key])
+    # a second pass over the same dataset (the next epoch) draws new crops, without set_epoch
+    again = [a[i]["K"] for i in range(len(records))]
+    first = [make()[i]["K"] for i in range(len(records))]
+    assert any(not torch.equal(x, y) for x, y in zip(again, first, strict=True))
+    c = make()
+    c.set_epoch(1)
+    assert any(not torch.equal(c[i]["K"], first[i]) for i in range(len(records)))
+
+
+def test_seeded_dataset_is_independent_of_worker_count(records) -> None:
+    def batches(workers: int) -> list[torch.Tensor]:
+        ds = SequenceDataset(records, size=(48, 96), crop=(32, 48), seed=7)
+        loader = DataLoader(ds, batch_size=2, num_workers=workers, generator=torch.Generator().manual_seed(0))
+        return [b["K"] for _ in range(2) for b in loader]  # two epochs
+
+    one, two = batches(1), batches(2)
+    assert all(torch.equal(x, y) for x, y in zip(one, two, strict=True))
+    half = len(one) // 2
+    assert any(not torch.equal(x, y) for x, y in zip(one[:half], one[half:], strict=True))  # epochs differ
 
 
 def test_labeled_dataset_flips_labels_with_images(records) -> None:

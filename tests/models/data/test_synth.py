@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from models.data.cityscapes import find_frames, load_depth, load_image, load_label, load_pose, read_intrinsics
-from models.data.synth import ARCHETYPES, build_scene, generate_world, intrinsics, render
+from models.data.synth import ARCHETYPES, build_scene, generate_world, intrinsics, read_archetypes, render
 from models.data.synth.layout import sample_archetype
 from models.data.synth.scene import CAR, PERSON, ROAD, SKY
 from tests.models.data.conftest import WORLD_SIZE
@@ -19,7 +20,8 @@ from tests.models.data.geometry import warp_errors
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    files = (p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 def test_layout_matches_cityscapes(world: Path) -> None:
@@ -41,6 +43,8 @@ def test_layout_matches_cityscapes(world: Path) -> None:
         a = world / f"leftImg8bit/{base}_000019_leftImg8bit.png"
         b = world / f"leftImg8bit_sequence/{base}_000019_leftImg8bit.png"
         assert a.read_bytes() == b.read_bytes()
+    names = read_archetypes(world)
+    assert sorted(names) == sorted(r.name for split in ("train", "val") for r in find_frames(world, split))
     K = read_intrinsics(next((world / "camera").rglob("*.json")), image_size=WORLD_SIZE)
     np.testing.assert_allclose(K, intrinsics(WORLD_SIZE))
 
@@ -76,7 +80,7 @@ def test_true_warp_reconstructs_neighbours(world: Path) -> None:
             warp, identity, valid = warp_errors(img, load_image(path), depth, K, T)
             assert valid.mean() > 0.5
             ratios.append(warp / identity)
-            assert warp < 0.5 * identity, (rec.name, offset, warp, identity)
+            assert warp < 0.6 * identity, (rec.name, offset, warp, identity)
     assert np.median(ratios) < 0.35
 
 
@@ -84,13 +88,31 @@ def test_static_scene_warp_is_near_exact() -> None:
     """Without moving objects the true warp leaves only resampling error (textures are fixed in the world)."""
     size = (96, 192)
     K = intrinsics(size)
-    scene = build_scene(5, 0, "street")
-    static = type(scene)(**{**scene.__dict__, "boxes": type(scene.boxes)(**{**scene.boxes.__dict__,
-                                                                           "vel": scene.boxes.vel * 0})})  # fmt: skip
-    f0, f1 = render(static, 0, K, size), render(static, 1, K, size)
-    T = np.linalg.inv(static.cam_to_world[1]) @ static.cam_to_world[0]
-    warp, identity, _ = warp_errors(f0.rgb, f1.rgb, f0.depth, K, T)
-    assert warp < 5.0 and warp < 0.3 * identity, (warp, identity)
+    warps, identities = [], []
+    for i, archetype in enumerate(("street", "residential", "intersection", "parked_row")):
+        scene = build_scene(5, i, archetype)
+        boxes = dataclasses.replace(scene.boxes, vel=scene.boxes.vel * 0)
+        static = dataclasses.replace(scene, boxes=boxes)
+        f0, f1 = render(static, 0, K, size), render(static, 1, K, size)
+        T = np.linalg.inv(static.cam_to_world[1]) @ static.cam_to_world[0]
+        warp, identity, _ = warp_errors(f0.rgb, f1.rgb, f0.depth, K, T)
+        warps.append(warp)
+        identities.append(identity)
+    assert max(warps) < 5.0, warps  # of 255
+    assert np.sum(warps) < 0.3 * np.sum(identities), (warps, identities)
+
+
+def test_antialias_keeps_labels_and_depth_on_pixel_centres() -> None:
+    size = (24, 48)
+    K = intrinsics(size)
+    scene = build_scene(2, 0, "street")
+    plain, smooth = render(scene, 0, K, size), render(scene, 0, K, size, antialias=3)
+    np.testing.assert_array_equal(smooth.train_ids, plain.train_ids)
+    np.testing.assert_allclose(smooth.depth, plain.depth, rtol=1e-5)
+    diff = np.abs(smooth.rgb.astype(int) - plain.rgb.astype(int))
+    assert 0 < diff.mean() < 10  # colours are averaged, mostly at edges
+    with pytest.raises(ValueError, match="odd"):
+        render(scene, 0, K, size, antialias=2)
 
 
 def test_true_depth_minimises_the_photometric_error(world: Path) -> None:

@@ -1,0 +1,208 @@
+"""Farthest-point selection at scale: this implementation (O(N·D) memory) against the dense N×N formulation.
+
+    python benchmarks/selection.py            # N ∈ {3k, 30k, 100k} × D = 8192, 1,000 picked (about 15 min on 2 cores)
+    python benchmarks/selection.py --quick    # small smoke run
+    python benchmarks/selection.py --data iso # isotropic Gaussian features (the worst case, see below)
+
+Every measurement runs in a fresh child process, so peaks do not mix. How memory is measured: the child builds the
+features, then resets the kernel's peak-RSS counter (`echo 5 > /proc/self/clear_refs`), runs the selection and reads
+VmHWM from /proc/self/status: the peak resident memory of the whole process during the selection, features included.
+"peak / features" divides that by the feature array's size in bytes (float32 unless the row says float16). Time is
+wall-clock and process CPU time (user + sys) of the selection call alone.
+
+Data. "clustered" (default) stands in for real depth features, which are far from isotropic: 64 scene archetypes in
+a 16-dimensional latent space (cluster spread 0.5 around unit-Gaussian centres), mapped to D dimensions by a fixed
+random linear map, plus independent noise of 0.3 per dimension, then standardised per column like
+`models.features`. "iso" is i.i.d. N(0, 1): all distances concentrate around the same value, so no bound can skip
+work; it is the worst case for any exact method, reported so the limit is visible.
+
+The dense formulation is the paper's (method.md §4.3): `torch.cdist` of the float32 features into an N×N float32
+matrix, then the greedy loop on it. It is refused, not run, when that matrix would exceed half the memory the kernel
+reports as available (`MemAvailable`): at 100k it needs 40 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.selection import farthest_point_selection  # noqa: E402
+
+
+def make_features(n: int, dim: int, data: str, seed: int = 0, chunk: int = 8192) -> torch.Tensor:
+    """(n, dim) float32 features, generated in row chunks so no temporary of the full size exists."""
+    g = torch.Generator().manual_seed(seed)
+    out = torch.empty(n, dim)
+    if data == "iso":
+        for r0 in range(0, n, chunk):
+            out[r0 : r0 + chunk] = torch.randn(min(chunk, n - r0), dim, generator=g)
+        return out
+    latent, n_arch = 16, 64
+    arch = torch.randn(n_arch, latent, generator=g)
+    proj = torch.randn(latent, dim, generator=g) / latent**0.5
+    for r0 in range(0, n, chunk):
+        r = min(chunk, n - r0)
+        z = arch[torch.randint(0, n_arch, (r,), generator=g)] + 0.5 * torch.randn(r, latent, generator=g)
+        out[r0 : r0 + r] = z @ proj + 0.3 * torch.randn(r, dim, generator=g)
+    # per-column standardisation, as models.features does per channel
+    mean = out.mean(0)
+    std = out.std(0)
+    for r0 in range(0, n, chunk):
+        out[r0 : r0 + chunk] -= mean
+        out[r0 : r0 + chunk] /= std
+    return out
+
+
+def dense_selection(features: torch.Tensor, labeled: list[int], n_new: int) -> list[int]:
+    """The paper's dense formulation: D = cdist (N×N float32), score = running min of the chosen rows, argmax."""
+    dist = torch.cdist(features.float(), features.float())  # (N, N): the matrix this module exists to avoid
+    dist.fill_diagonal_(0.0)
+    score = dist[labeled].min(0).values
+    chosen: list[int] = []
+    for _ in range(n_new):
+        j = int(score.argmax())
+        if score[j] <= 0:  # the paper stops when the argmax is already labeled
+            break
+        chosen.append(j)
+        score = torch.minimum(score, dist[j])
+    return chosen
+
+
+def _mem_available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _status(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _peak_rss() -> int:
+    return _status("VmHWM")
+
+
+def _rss() -> int:
+    return _status("VmRSS")
+
+
+def child(method: str, n: int, dim: int, n_new: int, data: str, dtype: str, device: str) -> dict:
+    torch.manual_seed(0)
+    baseline = _rss()  # the interpreter with torch loaded
+    features = make_features(n, dim, data)
+    if dtype == "float16":
+        features = features.half()  # (a real pool would be written as float16 directly, models.features)
+    features = features.to(device)
+    labeled = [int(torch.randint(0, n, (1,)))]  # cold start: one seed image
+    feat_bytes = features.numel() * features.element_size()
+    if method == "dense":
+        need = 4 * n * n
+        if need > _mem_available() // 2:
+            return {"refused": f"N×N float32 needs {need / 1e9:.1f} GB > half of MemAvailable"}
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS counter: measure the selection only
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    if method == "dense":
+        picks = dense_selection(features, labeled, n_new)
+    else:
+        picks = farthest_point_selection(features, labeled, n_new)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else _peak_rss()
+    return {
+        "wall_s": wall,
+        "cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
+        "peak_bytes": peak,
+        "feature_bytes": feat_bytes,
+        "baseline_bytes": 0 if device == "cuda" else baseline,
+        "picks": picks,
+    }
+
+
+def run_child(args: list[str], timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", *args]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"refused": f"stopped after {timeout:.0f} s"}
+    if res.returncode != 0:
+        return {"refused": f"failed (exit {res.returncode}): {res.stderr.strip().splitlines()[-1:]}"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--data", choices=["clustered", "iso"], default="clustered")
+    parser.add_argument("--sizes", type=int, nargs="*", help="override the pool sizes")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a run is stopped")
+    parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        method, n, dim, n_new, data, dtype, device = args.child
+        print(json.dumps(child(method, int(n), int(dim), int(n_new), data, dtype, device)))
+        return
+
+    dim, n_new = (1024, 100) if args.quick else (8192, 1000)
+    sizes = args.sizes or ([1000, 3000] if args.quick else [3000, 30000, 100000])
+    runs = []
+    for n in sizes:
+        runs += [("ours", n, "float32", "cpu"), ("dense", n, "float32", "cpu")]
+    runs.append(("ours", sizes[-1], "float16", "cpu"))  # half-precision storage, largest pool only (time budget)
+    if torch.cuda.is_available():
+        runs.append(("ours", 100_000 if args.quick else 1_000_000, "float16", "cuda"))
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"data={args.data}, D={dim}, picked={n_new}, cold start (1 labeled), OMP_NUM_THREADS={threads}, "
+          f"load average at start {' '.join(load)}\n")  # fmt: skip
+    dense_picks: dict[int, list[int]] = {}
+    results = []
+    for method, n, dtype, device in runs:
+        out = run_child([method, str(n), str(dim), str(n_new), args.data, dtype, device], args.timeout)
+        results.append((method, n, dtype, device, out))
+        if method == "dense" and "picks" in out:
+            dense_picks[n] = out["picks"]
+    print(f"load average at end {' '.join(Path('/proc/loadavg').read_text().split()[:3])}\n")
+    print("| N | method | storage | device | wall s | CPU s | peak memory | (peak − interpreter) / features "
+          "| same picks as dense |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for method, n, dtype, device, out in results:
+        name = "dense N×N (cdist)" if method == "dense" else "farthest_point_selection"
+        if "refused" in out:
+            print(f"| {n:,} | {name} | {dtype} | {device} | — | — | — | — | {out['refused']} |")
+            continue
+        same = "—"
+        if method == "ours" and n in dense_picks:
+            same = "yes" if out["picks"] == dense_picks[n] else f"no (first difference at pick {_first_diff(out['picks'], dense_picks[n])})"
+        print(
+            f"| {n:,} | {name} | {dtype} | {device} | {out['wall_s']:.1f} | {out['cpu_s']:.1f} | "
+            f"{out['peak_bytes'] / 2**30:.2f} GiB | "
+            f"{(out['peak_bytes'] - out['baseline_bytes']) / out['feature_bytes']:.2f} | {same} |"
+        )
+
+
+def _first_diff(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+if __name__ == "__main__":
+    main()
