@@ -319,6 +319,8 @@ def run(args: argparse.Namespace) -> int:
                         files={"file": ("m.png", true_mask(world, image["name"], "val"), "image/png")}), 201)  # fmt: skip
         print(f"==> project {pid}: budget {budget} labels, strategy {args.strategy}, {len(images) - len(val)} pool "
               f"+ {len(val)} val images (val labeled by the lead); {args.annotators} annotators", flush=True)  # fmt: skip
+        print(f"    watch it from another terminal: DEPTHAL_TOKEN={lead_token} depthal progress --project {pid} "
+              f"--url {service.base} --follow", flush=True)  # fmt: skip
         annotators = Annotators(service.base, ann_tokens, pid, world)
         annotators.start()
 
@@ -348,8 +350,8 @@ def run(args: argparse.Namespace) -> int:
         (data_dir / "demo_results.json").write_text(json.dumps(rows, indent=1))
         plot(rows, data_dir / "demo_miou.png", args.strategy)
         print("\n" + table)
-        print(f"\n==> {elapsed:.0f} s; table {data_dir / 'demo_results.md'}, plot {data_dir / 'demo_miou.png'}; "
-              f"watch a live project with `depthal progress --project {pid} --follow`", flush=True)  # fmt: skip
+        print(f"\n==> {elapsed:.0f} s; table {data_dir / 'demo_results.md'}, plot {data_dir / 'demo_miou.png'}",
+              flush=True)  # fmt: skip
         return 0
     finally:
         if annotators is not None:
