@@ -128,13 +128,17 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
         f"world/data {time.perf_counter() - t0:.0f} s")  # fmt: skip
     depth = out / "depth.pt"
     t = time.perf_counter()
-    ar.pretrain_depth(base, pool, depth, device=device)
+    from models.checkpoint import load_checkpoint
+
+    if not depth.exists() or int(load_checkpoint(depth)["step"]) < base.depth.total_iters:
+        ar.pretrain_depth(base, pool, depth, device=device)  # (parallel --only-seeds processes reuse a finished one)
     log(f"depth pretraining: {time.perf_counter() - t:.0f} s wall")
-    raw = out / "features.raw.npy"
+    tag = "_".join(str(s) for s in cfg.seeds)  # per process: parallel processes must not rewrite each other's mmaps
+    raw = out / f"features_s{tag}.raw.npy"
     ar.create_raw_features(raw, len(pool), ar.feature_dim(depth))
     # Depth features do not depend on labels or strategy: one scoring pass, standardised once (§4.3 step 3).
     ar.score_range(base, pool, 0, len(pool), depth, raw, device=device)
-    features = load_features(ar.standardise_features(raw, out / "features.npy"))
+    features = load_features(ar.standardise_features(raw, out / f"features_s{tag}.npy"))
 
     trained: dict[tuple[int, tuple[int, ...]], tuple[Path, float]] = {}  # (seed, labeled set) → (seg.pt, mIoU)
     runs: list[Run] = []
@@ -281,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("label_efficiency_out"))
     parser.add_argument("--cityscapes", type=Path, help="Cityscapes root for --config gpu-cityscapes")
     parser.add_argument("--seeds", type=int, help="use the first N seeds of the configuration")
+    parser.add_argument("--only-seeds", help="comma-separated seeds to run in this process (parallel processes sharing "
+                        "--out: each writes label_efficiency_s<seeds>.json; --report-only merges them)")  # fmt: skip
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild the table, plot and class-coverage diagnostic from --out's label_efficiency.json")
@@ -288,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = CONFIGS["quick" if args.quick else args.config]
     if args.seeds:
         cfg = replace(cfg, seeds=tuple(range(args.seeds)))
+    suffix = ""
+    if args.only_seeds:
+        cfg = replace(cfg, seeds=tuple(int(x) for x in args.only_seeds.split(",")))
+        suffix = "_s" + "_".join(str(x) for x in cfg.seeds)
     strategies = tuple(args.strategies.split(","))
     t0, c0 = time.perf_counter(), cpu_seconds()
     name = "quick" if args.quick else args.config
@@ -300,14 +310,25 @@ def main(argv: list[str] | None = None) -> int:
                   f"{wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU, "
                   f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")  # fmt: skip
         text = table(runs, counts, n_pool) + footer
-        (args.out / "label_efficiency.md").write_text(text + "\n")
-        (args.out / "label_efficiency.json").write_text(json.dumps([r.__dict__ for r in runs], indent=1))
-        plot(runs, args.out / "label_efficiency.png")
+        (args.out / f"label_efficiency{suffix}.md").write_text(text + "\n")
+        (args.out / f"label_efficiency{suffix}.json").write_text(json.dumps([r.__dict__ for r in runs], indent=1))
+        plot(runs, args.out / f"label_efficiency{suffix}.png")
         return text
 
     if args.report_only:
-        runs = [Run(**r) for r in json.loads((args.out / "label_efficiency.json").read_text())]
-        print(table(runs, runs[0].labels, _n_pool(args.out)))
+        merged: dict[tuple[str, int], Run] = {}
+        for path in sorted(args.out.glob("label_efficiency*.json")):
+            for r in json.loads(path.read_text()):
+                run = Run(**r)
+                if len(run.miou) >= len(merged.get((run.strategy, run.seed), Run("", 0)).miou):
+                    merged[(run.strategy, run.seed)] = run
+        runs = sorted(merged.values(), key=lambda r: (r.seed, STRATEGIES.index(r.strategy)))
+        n_pool = _n_pool(args.out)
+        text = table(runs, runs[0].labels, n_pool) + (f"\n\nseeds {sorted({r.seed for r in runs})}, pool {n_pool} "
+                                                      "images, val mIoU (%) mean ± std over seeds")  # fmt: skip
+        (args.out / "label_efficiency.md").write_text(text + "\n")
+        plot(runs, args.out / "label_efficiency.png")
+        print(text)
     else:
         runs = run_benchmark(cfg, args.out, cityscapes=args.cityscapes, strategies=strategies, on_run=write)
         print(write(runs, runs[0].labels, _n_pool(args.out)))
