@@ -158,7 +158,7 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
                 if n_lab:
                     key = (seed, tuple(sorted(labeled)))
                     if key not in trained:
-                        work = out / f"s{seed}" / f"{len(trained):03d}"
+                        work = out / f"p{tag}" / f"s{seed}" / f"{len(trained):03d}"
                         res = ar.train_segmentation_model(rc, records[:n_lab], records[n_lab:], val, depth,
                                                           work / "seg.pt", device=device)  # fmt: skip
                         trained[key] = (res.checkpoint, res.miou)
@@ -170,7 +170,7 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
                     break
                 batch = count - n_lab if n_lab else counts[0]
                 if n_lab and strategy != "random":
-                    work = out / f"s{seed}" / f"{strategy.replace('+', '_')}_{k}"
+                    work = out / f"p{tag}" / f"s{seed}" / f"{strategy.replace('+', '_')}_{k}"
                     student = None
                     if rc.needs_difficulty:
                         student = ar.train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
