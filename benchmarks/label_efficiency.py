@@ -222,7 +222,7 @@ def class_coverage(runs: list[Run], pool_records: list, val_records: list, num_c
 
     from models.data.cityscapes import load_label
 
-    labels = {str(r.image): r.label for r in pool_records}
+    labels = {Path(r.image).name: r.label for r in pool_records}  # by file name: the world may have moved
     hist = {}
     for path, label in labels.items():
         ids = load_label(label).ravel()
@@ -244,7 +244,7 @@ def class_coverage(runs: list[Run], pool_records: list, val_records: list, num_c
             for r in runs:
                 if r.strategy != s or not r.picked:
                     continue
-                h = sum(hist[p] for p in r.picked[:count])
+                h = sum(hist[Path(p).name] for p in r.picked[:count])
                 covered.append(int(((h > 0) & val_classes).sum()))
                 rare_share.append(100 * h[rare].sum() / max(h.sum(), 1))
             cells.append(f"{np.mean(covered):.1f} / {np.mean(rare_share):.1f}" if covered else "-")
@@ -290,8 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild the table, plot and class-coverage diagnostic from --out's label_efficiency.json")
+    parser.add_argument("--seg-iterations", type=int, help="override the configuration's segmentation iterations")
+    parser.add_argument("--budgets", help="override the budgets: comma-separated fractions of the pool")
     args = parser.parse_args(argv)
     cfg = CONFIGS["quick" if args.quick else args.config]
+    if args.seg_iterations:
+        cfg = replace(cfg, settings={**cfg.settings, "seg": {**cfg.settings.get("seg", {}), "iterations": args.seg_iterations}})
+    if args.budgets:
+        cfg = replace(cfg, budgets=tuple(float(x) for x in args.budgets.split(",")))
     if args.seeds:
         cfg = replace(cfg, seeds=tuple(range(args.seeds)))
     suffix = ""
