@@ -19,6 +19,8 @@ COMMAND_MODULES: list[str] = [
     "service.commands.worker",
     "service.commands.db",
     "service.commands.users",
+    "service.commands.progress",
+    "service.commands.demo",
     "models.commands.synth",
     "models.commands.pretrain_depth",
     "models.commands.train_seg",

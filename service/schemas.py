@@ -258,11 +258,27 @@ class AnnotatorProgress(BaseModel):
     expired_leases: int = Field(description="leases they let run out")
 
 
+class StageProgress(BaseModel):
+    """One job of a round (a stage: pretrain_depth, train, score shard, select, predict) and its timing."""
+
+    job_id: int
+    kind: str
+    status: str
+    stage: str | None = Field(description="the job's current sub-stage, e.g. depth_finetune, train, eval")
+    progress: float
+    message: str | None
+    seconds: float | None = Field(description="run time so far (running) or in total (finished); None if not started")
+
+
 class RoundProgress(BaseModel):
     index: int
     status: str
     batch_size: int
     metrics: dict[str, Any]
+    strategy: str | None = None
+    error: str | None = None
+    seconds: float | None = Field(default=None, description="wall time of the round so far, or in total")
+    stages: list[StageProgress] = Field(default_factory=list)
 
 
 class ProgressPublic(BaseModel):

@@ -6,6 +6,7 @@ import io
 import zipfile
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 
 from service.config import get_settings
@@ -39,7 +40,11 @@ def test_progress_counts(api: Api, broker: Broker) -> None:
     counts = (p["budget_total"], p["labeled"], p["queued"], p["leased"], p["skipped"], p["unlabeled"])
     assert counts == (10, 2, 0, 1, 1, 1)
     assert p["remaining"] == 10 - 2 - 1
-    assert p["rounds"] == [{"index": 0, "status": "pending", "batch_size": 2, "metrics": {}}]
+    (r0,) = p["rounds"]
+    assert {k: r0[k] for k in ("index", "status", "batch_size", "metrics", "error", "seconds")} == {
+        "index": 0, "status": "pending", "batch_size": 2, "metrics": {}, "error": None, "seconds": None}
+    # The round's jobs are its stages; a queued job has not started, so no time yet.
+    assert [(s["kind"], s["status"], s["seconds"]) for s in r0["stages"]] == [("select", "queued", None)]
     by_name = {a["name"]: a for a in p["annotators"]}
     assert by_name["ann"] == {"user_id": by_name["ann"]["user_id"], "name": "ann", "labeled": 1, "submissions": 2,
                               "open_leases": 1, "expired_leases": 0}
@@ -83,3 +88,31 @@ def test_export_gtfine_zip(api: Api) -> None:
     assert (read(plain_stem + "labelTrainIds.png") == 4).all()
     assert api.client.get(f"/projects/{pid}/export", headers=api.annotator).status_code == 403
     assert api.client.get("/projects/999/export", headers=api.lead).status_code == 404
+
+
+def test_progress_time_per_stage(api: Api, broker: Broker) -> None:
+    from datetime import timedelta
+
+    from service.db.base import utcnow
+    from service.db.session import session_scope
+    from service.db.tables import Job, JobKind, JobStatus, Round
+
+    pid = api.project(label_budget=10, round_schedule=[2])["id"]
+    for i in range(3):
+        api.upload(pid, rgb_image(i), queue=False)
+    api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)
+    now = utcnow()
+    with session_scope() as session:
+        round_ = session.query(Round).filter_by(project_id=pid).one()
+        round_.status, round_.started_at = "running", now - timedelta(seconds=100)
+        select_job = session.query(Job).filter_by(round_id=round_.id).one()
+        session.add(Job(project_id=pid, round_id=round_.id, kind=JobKind.TRAIN, status=JobStatus.SUCCEEDED, stage="eval",
+                        progress=1.0, started_at=now - timedelta(seconds=90), finished_at=now - timedelta(seconds=30)))
+        select_job.status, select_job.started_at, select_job.stage = JobStatus.RUNNING, now - timedelta(seconds=20), "select"
+    p = api.client.get(f"/projects/{pid}/progress", headers=api.annotator).json()
+    (r0,) = p["rounds"]
+    assert r0["status"] == "running" and 100 <= r0["seconds"] < 160
+    by_kind = {s["kind"]: s for s in r0["stages"]}
+    assert by_kind["train"]["seconds"] == pytest.approx(60.0)  # finished: end - start, exactly
+    assert 20 <= by_kind["select"]["seconds"] < 80  # running: time so far
+    assert (by_kind["train"]["stage"], by_kind["train"]["progress"]) == ("eval", 1.0)
