@@ -3,7 +3,7 @@
 Starts `uvicorn service.main:app` on a scratch PostgreSQL database, registers images over HTTP, then drives each
 route sequentially from one client and reads the server process's CPU time from /proc (user + system), so the
 figures do not depend on how busy the machine's other processes are (wall times are printed too, but those do).
-Complements benchmarks/queue.py (latency and throughput under concurrency).
+Complements benchmarks/annotation_queue.py (latency and throughput under concurrency).
 
     python benchmarks/api_routes.py [--quick] [--url postgresql+psycopg://postgres@127.0.0.1:5432/depthal_bench_routes]
 """

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# Run as a script, replace the script folder on the path by the repository root (benchmarks/queue.py would shadow
-# the standard library's queue module, which torch imports).
+# Run as a script, replace the script folder on the path by the repository root, so that `models` and `service`
+# import from this checkout.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 

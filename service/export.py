@@ -16,10 +16,11 @@ from typing import IO
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import masks, storage
+from service.crud.annotations import newest_versions
 from service.crud.projects import palette
 from service.db.tables import Annotation, Image, ImageRole, Project
 
@@ -38,13 +39,7 @@ def _place(image: Image) -> tuple[str, str]:
 
 def build_zip(*, session: Session, project: Project) -> tuple[IO[bytes], int]:
     """The export zip, rewound, and how many labeled images it holds."""
-    newest = (
-        select(Annotation.image_id, func.max(Annotation.version).label("version"))
-        .join(Image, Image.id == Annotation.image_id)
-        .where(Image.project_id == project.id)
-        .group_by(Annotation.image_id)
-        .subquery()
-    )
+    newest = newest_versions(project.id)
     rows = session.execute(
         select(Image, Annotation.mask_path)
         .join(newest, newest.c.image_id == Image.id)

@@ -78,7 +78,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
     uvicorn's own (`socket.socket(family)`) has proto 0; connections accepted from it inherit that, and asyncio
     sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP. Without TCP_NODELAY a keep-alive client waits
-    for Nagle + delayed ACK: every request took ~44 ms instead of ~2 ms (measured with benchmarks/queue.py).
+    for Nagle + delayed ACK: every request took ~44 ms instead of ~2 ms (measured with benchmarks/annotation_queue.py).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -11,7 +11,7 @@ import os
 import threading
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Subquery, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from service import masks, queue, storage
@@ -22,6 +22,17 @@ from service.errors import Conflict, Forbidden, Gone, NotFound
 IMAGE = Image.__table__
 CLASS = LabelClass.__table__
 ANNOTATION = Annotation.__table__
+
+
+def newest_versions(project_id: int) -> Subquery:
+    """Subquery (image_id, version) of the newest annotation version of each image of a project: the labels."""
+    return (
+        select(Annotation.image_id, func.max(Annotation.version).label("version"))
+        .join(Image, Image.id == Annotation.image_id)
+        .where(Image.project_id == project_id)
+        .group_by(Annotation.image_id)
+        .subquery()
+    )
 
 
 def latest_annotation(*, session: Session, image_id: int) -> Annotation | None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.crud.annotations import newest_versions
 from service.db.tables import Annotation, Image, ImageRole, ImageState, Job, Lease, LeaseStatus, Project, Round, User
 from service.schemas import AnnotatorProgress, ProgressPublic, RoundProgress, StageProgress
 
@@ -61,13 +62,7 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
     stages = round_stages(session=session, rounds=rounds)
     now = datetime.now(UTC)
 
-    newest = (
-        select(Annotation.image_id, func.max(Annotation.version).label("version"))
-        .join(Image, Image.id == Annotation.image_id)
-        .where(Image.project_id == project.id)
-        .group_by(Annotation.image_id)
-        .subquery()
-    )
+    newest = newest_versions(project.id)
     labeled_by = dict(
         session.execute(
             select(Annotation.annotator_id, func.count())
@@ -116,8 +111,10 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
         val_labeled=counts.get((ImageRole.VAL.value, ImageState.LABELED.value), 0),
         val_total=sum(n for (role, _), n in counts.items() if role == ImageRole.VAL.value),
         rounds=[
-            RoundProgress(index=r.index, status=r.status, batch_size=r.batch_size, metrics=r.metrics, strategy=r.strategy,
-                          error=r.error, seconds=_seconds(r.started_at, r.finished_at, now), stages=stages[r.id])
+            RoundProgress(
+                index=r.index, status=r.status, batch_size=r.batch_size, metrics=r.metrics, strategy=r.strategy,
+                error=r.error, seconds=_seconds(r.started_at, r.finished_at, now), stages=stages[r.id],
+            )
             for r in rounds
         ],
         annotators=annotators,

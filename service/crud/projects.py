@@ -12,11 +12,16 @@ from service.errors import Conflict, NotFound
 from service.schemas import ProjectCreate
 
 
+def default_classes() -> list[LabelClass]:
+    """Cityscapes' 19 train classes with their official colours (train id = position)."""
+    return [LabelClass(train_id=t, name=n, color=list(c)) for t, (n, c) in enumerate(CITYSCAPES_CLASSES)]
+
+
 def create_project(*, session: Session, project_in: ProjectCreate) -> Project:
     if session.scalar(select(Project.id).where(Project.name == project_in.name)) is not None:
         raise Conflict(f"a project named {project_in.name!r} already exists")
     if project_in.classes is None:
-        classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, (n, c) in enumerate(CITYSCAPES_CLASSES)]
+        classes = default_classes()
     else:
         classes = [LabelClass(train_id=c.train_id, name=c.name, color=list(c.color)) for c in project_in.classes]
     project = Project(

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _load_benchmark() -> ModuleType:
-    """The benchmark script as a module, without putting benchmarks/ on sys.path (its queue.py shadows the stdlib)."""
+    """The benchmark script as a module, loaded from its file (benchmarks/ is not a package)."""
     spec = importlib.util.spec_from_file_location("label_efficiency", REPO / "benchmarks" / "label_efficiency.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

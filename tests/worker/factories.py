@@ -9,10 +9,10 @@ from typing import Any
 from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
-from models.data.cityscapes import CITYSCAPES_CLASSES
 from service import storage
+from service.crud.projects import default_classes
 from service.db.session import session_scope
-from service.db.tables import Image, ImageRole, Job, JobKind, LabelClass, Project, Round
+from service.db.tables import Image, ImageRole, Job, JobKind, Project, Round
 
 
 def png_bytes(width: int = 32, height: int = 16, seed: int = 0) -> bytes:
@@ -55,7 +55,7 @@ def make_project(n_images: int = 6, *, name: str = "p", neighbours: bool = False
         # "plain": these tests exercise the model-free round (tiny non-sequence images); tests/e2e run the model round
         settings = {"pipeline": "plain", **settings}
         project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings=settings)
-        project.classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, (n, c) in enumerate(CITYSCAPES_CLASSES)]
+        project.classes = default_classes()
         session.add(project)
         session.flush()
         add_images(session, project, n_images, neighbours=neighbours)
@@ -81,3 +81,12 @@ def make_round(project_id: int, batch_size: int, strategy: str = "random", **par
         session.add(job)
         session.flush()
         return round_.id, job.id
+
+
+def load_job(job_id: int) -> Job:
+    """The job row as it is now, detached from its session."""
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        session.expunge(job)
+        return job

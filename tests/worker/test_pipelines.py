@@ -8,16 +8,9 @@ from sqlalchemy import select, update
 from service import storage
 from service.db.session import session_scope
 from service.db.tables import Image, ImageState, Job, JobStatus, Round, RoundStatus, Score
-from tests.worker.factories import make_job, make_project, make_round, png_bytes
+from tests.worker.factories import load_job, make_job, make_project, make_round, png_bytes
 from worker.pipelines import rounds, validate_images
 from worker.runner import run_job
-
-
-def _job(job_id: int) -> Job:
-    with session_scope() as session:
-        job = session.get(Job, job_id)
-        session.expunge(job)
-        return job
 
 
 def _images(project_id: int) -> list[Image]:
@@ -31,7 +24,7 @@ def test_validate_images_writes_a_thumbnail_per_image(database) -> None:
     project_id = make_project(5, neighbours=True)
     job_id = make_job(project_id)
     assert run_job(job_id, validate_images.run) == JobStatus.SUCCEEDED
-    job = _job(job_id)
+    job = load_job(job_id)
     assert job.result == {"images": 5, "frames": 15, "thumbnails": 5} and job.progress == 1.0
     for image in _images(project_id):
         with PILImage.open(storage.absolute(storage.thumbnail_file(project_id, image.id))) as thumb:
@@ -46,7 +39,7 @@ def test_validate_images_names_every_broken_file(database) -> None:
     storage.absolute(images[2].next_path).write_bytes(png_bytes(width=20, height=10))  # wrong size
     job_id = make_job(project_id)
     assert run_job(job_id, validate_images.run) == JobStatus.FAILED
-    job = _job(job_id)
+    job = load_job(job_id)
     assert job.message.startswith("2 problem(s)")
     assert f"{images[1].name} ({images[1].path}): cannot decode" in job.message
     assert f"{images[2].name}: frame t+1 is 20x10, image is 32x16" in job.message
@@ -67,7 +60,7 @@ def test_random_round_queues_a_seeded_batch_with_ranks(database) -> None:
         assert round_.status == RoundStatus.SUCCEEDED and round_.metrics["queued"] == 4
     assert sorted(queued, key=lambda i: i.queue_rank) == sorted(queued, key=lambda i: by_rank.index(i.id))
     assert [i.queue_rank for i in sorted(queued, key=lambda i: i.queue_rank)] == [0.0, 1.0, 2.0, 3.0]
-    assert _job(job_id).result["queued"] == by_rank
+    assert load_job(job_id).result["queued"] == by_rank
     # Same seed, project and round index: the same picks (the RNG is seeded, not global).
     ids = [i.id for i in _images(project_id)]
     again = rounds.random_strategy(rounds.RoundInput(_Ctx(), project_id, 0, 4, ids, 7))
@@ -98,7 +91,7 @@ def test_round_with_too_few_images_fails_and_leaves_the_queue_alone(database) ->
     before = [(i.id, i.state, i.queue_rank, i.queued_round_id) for i in _images(project_id)]
     round_id, job_id = make_round(project_id, 3)
     assert run_job(job_id, rounds.run) == JobStatus.FAILED
-    assert _job(job_id).message == "round 1 needs 3 unlabeled pool images, but the project has only 2"
+    assert load_job(job_id).message == "round 1 needs 3 unlabeled pool images, but the project has only 2"
     assert [(i.id, i.state, i.queue_rank, i.queued_round_id) for i in _images(project_id)] == before
     with session_scope() as session:
         assert session.get(Round, round_id).status == RoundStatus.FAILED
@@ -109,7 +102,7 @@ def test_unknown_strategy_is_refused_by_name(database) -> None:
     project_id = make_project(3)
     _, job_id = make_round(project_id, 1, strategy="psychic")
     assert run_job(job_id, rounds.run) == JobStatus.FAILED
-    assert _job(job_id).message == "unknown selection strategy 'psychic'; known: random"
+    assert load_job(job_id).message == "unknown selection strategy 'psychic'; known: random"
 
 
 def test_round_cancelled_during_selection_queues_nothing(database, monkeypatch) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from models.data.cityscapes import CITYSCAPES_CLASSES
 from service import storage
+from service.crud.projects import default_classes
 from service.db.session import session_scope
-from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, JobStatus, LabelClass, Project, Round, Score
+from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, JobStatus, Project, Round, Score
 from tests.worker.factories import make_round
 from worker.pipelines import round_plan
 from worker.runner import run_job
@@ -36,7 +36,7 @@ def _project(world: Path, **settings: object) -> int:
     with session_scope() as session:
         project = Project(name="p", label_budget=100, round_schedule=[2], image_height=SIZE[0], image_width=SIZE[1],
                           settings={"preset": "tiny", **settings})  # fmt: skip
-        project.classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, (n, c) in enumerate(CITYSCAPES_CLASSES)]
+        project.classes = default_classes()
         session.add(project)
         session.flush()
         for rec in find_frames(world, "train"):

@@ -11,17 +11,9 @@ from sqlalchemy import update
 from service.db.base import utcnow
 from service.db.session import session_scope
 from service.db.tables import Job, JobStatus, Round, RoundStatus
-from tests.worker.factories import make_job, make_project, make_round
+from tests.worker.factories import load_job, make_job, make_project, make_round
 from worker import runner
 from worker.runner import JobCancelled, JobContext, PipelineError, run_job
-
-
-def _job(job_id: int) -> Job:
-    with session_scope() as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        session.expunge(job)
-        return job
 
 
 def test_success_moves_queued_to_succeeded_with_progress_and_result(database) -> None:
@@ -29,17 +21,17 @@ def test_success_moves_queued_to_succeeded_with_progress_and_result(database) ->
     seen: list[tuple[str, str | None, float]] = []
 
     def pipeline(ctx: JobContext) -> dict:
-        row = _job(ctx.job_id)
+        row = load_job(ctx.job_id)
         seen.append((row.status, row.stage, row.progress))
         ctx.progress("half", 0.5, "halfway")
-        row = _job(ctx.job_id)
+        row = load_job(ctx.job_id)
         seen.append((row.status, row.stage, row.progress))
         return {"answer": 42}
 
-    assert _job(job_id).status == JobStatus.QUEUED
+    assert load_job(job_id).status == JobStatus.QUEUED
     assert run_job(job_id, pipeline, task_id="t-1") == JobStatus.SUCCEEDED
     assert seen == [(JobStatus.RUNNING, "starting", 0.0), (JobStatus.RUNNING, "half", 0.5)]
-    job = _job(job_id)
+    job = load_job(job_id)
     assert (job.status, job.stage, job.progress, job.attempt) == (JobStatus.SUCCEEDED, "done", 1.0, 1)
     assert job.result == {"answer": 42} and job.celery_task_id == "t-1" and job.error is None
     assert job.started_at <= job.finished_at
@@ -54,7 +46,7 @@ def test_failure_records_traceback_summary_and_fails_the_round(database) -> None
         {}["missing-key"]
 
     assert run_job(job_id, pipeline) == JobStatus.FAILED
-    job = _job(job_id)
+    job = load_job(job_id)
     assert job.status == JobStatus.FAILED and job.stage == "loading" and job.progress == 0.25
     assert job.error.startswith("KeyError: 'missing-key'")
     assert "test_runner.py" in job.error and "in pipeline" in job.error  # the innermost frame is named
@@ -71,7 +63,7 @@ def test_pipeline_error_is_recorded_without_traceback(database) -> None:
         raise PipelineError("image a.png is broken")
 
     assert run_job(job_id, pipeline) == JobStatus.FAILED
-    job = _job(job_id)
+    job = load_job(job_id)
     assert job.error == "worker.runner.PipelineError: image a.png is broken"
     assert job.message == "image a.png is broken"
 
@@ -83,16 +75,16 @@ def test_finished_job_delivered_again_is_not_run(database, final: JobStatus) -> 
         session.execute(update(Job).where(Job.id == job_id).values(status=final, attempt=1))
     calls = []
     assert run_job(job_id, calls.append) == final
-    assert calls == [] and _job(job_id).attempt == 1
+    assert calls == [] and load_job(job_id).attempt == 1
 
 
 def test_second_delivery_after_success_does_not_run_again(database) -> None:
     job_id = make_job(make_project(0))
     calls = []
     assert run_job(job_id, calls.append) == JobStatus.SUCCEEDED
-    finished = _job(job_id).finished_at
+    finished = load_job(job_id).finished_at
     assert run_job(job_id, calls.append) == JobStatus.SUCCEEDED
-    assert len(calls) == 1 and _job(job_id).attempt == 1 and _job(job_id).finished_at == finished
+    assert len(calls) == 1 and load_job(job_id).attempt == 1 and load_job(job_id).finished_at == finished
 
 
 def test_running_job_with_live_heartbeat_is_left_alone_and_stale_one_is_rerun(database) -> None:
@@ -103,11 +95,11 @@ def test_running_job_with_live_heartbeat_is_left_alone_and_stale_one_is_rerun(da
         )
     calls = []
     assert run_job(job_id, calls.append) == JobStatus.RUNNING  # another worker has it
-    assert calls == [] and _job(job_id).attempt == 1
+    assert calls == [] and load_job(job_id).attempt == 1
     with session_scope() as session:  # that worker died a while ago
         session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - timedelta(hours=1)))
     assert run_job(job_id, calls.append) == JobStatus.SUCCEEDED
-    assert len(calls) == 1 and _job(job_id).attempt == 2
+    assert len(calls) == 1 and load_job(job_id).attempt == 2
 
 
 def test_cancellation_is_noticed_at_the_next_progress_call(database) -> None:
@@ -125,7 +117,7 @@ def test_cancellation_is_noticed_at_the_next_progress_call(database) -> None:
 
     assert run_job(job_id, pipeline) == JobStatus.CANCELLED
     assert reached == []  # the first progress call after the cancel stopped it
-    job = _job(job_id)
+    job = load_job(job_id)
     assert job.status == JobStatus.CANCELLED and job.finished_at is not None
     with session_scope() as session:
         assert session.get(Round, round_id).status == RoundStatus.CANCELLED
@@ -141,7 +133,7 @@ def test_finishing_refuses_a_cancelled_job_and_rolls_back(database) -> None:
             raise AssertionError("must not be reached")
 
     assert run_job(job_id, pipeline) == JobStatus.CANCELLED
-    assert _job(job_id).result == {}
+    assert load_job(job_id).result == {}
 
 
 def test_progress_writes_are_throttled(database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,7 +184,7 @@ def test_a_worker_taken_for_dead_stops_and_leaves_the_row_to_the_newer_attempt(d
 
     assert run_job(job_id, pipeline) == runner.SUPERSEDED
     assert reached == []
-    job = _job(job_id)
+    job = load_job(job_id)
     assert (job.status, job.attempt, job.stage, job.finished_at) == (JobStatus.RUNNING, 2, "attempt 2", None)
     with session_scope() as session:
         assert session.get(Round, round_id).status == RoundStatus.RUNNING

@@ -15,7 +15,7 @@ from service.db.session import session_scope
 from service.db.tables import Image, ImageState, Job, JobStatus, Round, RoundStatus, Score
 from service.task_queue import TaskName, enqueue
 from tests.conftest import REDIS_URL, Database, _reset_caches
-from tests.worker.factories import make_job, make_project, make_round, png_bytes
+from tests.worker.factories import load_job, make_job, make_project, make_round, png_bytes
 from tests.worker.procs import Worker, wait_for, worker_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -52,14 +52,6 @@ def pg(postgres_database: Database, redis_worker: Worker, monkeypatch: pytest.Mo
     return redis_worker
 
 
-def _job(job_id: int) -> Job:
-    with session_scope() as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        session.expunge(job)
-        return job
-
-
 def _queued(project_id: int) -> list[Image]:
     with session_scope() as session:
         rows = session.scalars(select(Image).where(Image.project_id == project_id, Image.state == ImageState.QUEUED))
@@ -67,16 +59,16 @@ def _queued(project_id: int) -> list[Image]:
 
 
 def _finished(job_id: int) -> Job | None:
-    job = _job(job_id)
+    job = load_job(job_id)
     return job if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED) else None
 
 
 def test_round_goes_queued_running_succeeded(pg: Worker) -> None:
     project_id = make_project(8)
     round_id, job_id = make_round(project_id, 3, strategy="slow_random", steps=10, sleep=0.1)
-    assert _job(job_id).status == JobStatus.QUEUED
+    assert load_job(job_id).status == JobStatus.QUEUED
     enqueue(TaskName.RUN_ROUND, job_id)
-    running = wait_for(lambda: (j := _job(job_id)).status == JobStatus.RUNNING and 0 < j.progress < 1 and j, 30)
+    running = wait_for(lambda: (j := load_job(job_id)).status == JobStatus.RUNNING and 0 < j.progress < 1 and j, 30)
     assert running.stage == "thinking slowly" and running.attempt == 1 and running.celery_task_id
     done = wait_for(lambda: _finished(job_id), 30, what="the round to finish")
     assert (done.status, done.progress, done.stage, done.attempt) == (JobStatus.SUCCEEDED, 1.0, "done", 1)
@@ -109,7 +101,7 @@ def test_duplicate_delivery_does_not_rerun_a_succeeded_job(pg: Worker) -> None:
     enqueue(TaskName.RUN_ROUND, job_id)  # the same task delivered twice
     enqueue(TaskName.VALIDATE_IMAGES, sentinel)  # one solo worker, FIFO: done after both copies
     wait_for(lambda: _finished(sentinel), 30)
-    job = _job(job_id)
+    job = load_job(job_id)
     assert job.status == JobStatus.SUCCEEDED and job.attempt == 1
     assert f"job {job_id} is already succeeded; not running it again" in pg.log.read_text()
     assert len(_queued(project_id)) == 2
@@ -119,10 +111,10 @@ def test_cancel_stops_a_running_round(pg: Worker) -> None:
     project_id = make_project(5)
     round_id, job_id = make_round(project_id, 2, strategy="slow_random", steps=200, sleep=0.05)
     enqueue(TaskName.RUN_ROUND, job_id)
-    wait_for(lambda: _job(job_id).progress > 0, 30, what="the round to make progress")
+    wait_for(lambda: load_job(job_id).progress > 0, 30, what="the round to make progress")
     with session_scope() as session:  # the API's cancel route
         session.execute(update(Job).where(Job.id == job_id).values(status=JobStatus.CANCELLED))
-    job = wait_for(lambda: (j := _job(job_id)).finished_at is not None and j, 10, what="the worker to stop")
+    job = wait_for(lambda: (j := load_job(job_id)).finished_at is not None and j, 10, what="the worker to stop")
     assert job.status == JobStatus.CANCELLED and job.progress < 0.5
     assert _queued(project_id) == []
     with session_scope() as session:
@@ -133,16 +125,16 @@ def test_worker_killed_mid_round_is_redelivered_and_completes_once(pg: Worker) -
     project_id = make_project(8)
     round_id, job_id = make_round(project_id, 4, strategy="slow_random", steps=30, sleep=0.1)
     enqueue(TaskName.RUN_ROUND, job_id)
-    wait_for(lambda: _job(job_id).progress > 0.1, 30, what="the round to be mid-way")
+    wait_for(lambda: load_job(job_id).progress > 0.1, 30, what="the round to be mid-way")
     pg.kill()  # SIGKILL: no warm shutdown, the task stays unacknowledged
-    assert _job(job_id).status == JobStatus.RUNNING and _queued(project_id) == []
+    assert load_job(job_id).status == JobStatus.RUNNING and _queued(project_id) == []
     pg.start()
     done = wait_for(lambda: _finished(job_id), 60, every=0.2, what="the redelivered round")
     assert done.status == JobStatus.SUCCEEDED and done.attempt == 2
     # Both recovery paths deliver it (the worker's stale-job sweep, and Redis once the visibility timeout has
     # passed); wait until the killed worker's unacknowledged copy is back, consumed and acknowledged.
     wait_for(_redis_idle, 20, every=0.2, what="the unacknowledged copy to be drained")
-    assert _job(job_id).attempt == 2
+    assert load_job(job_id).attempt == 2
     queued = _queued(project_id)
     with session_scope() as session:
         n_scores = session.scalar(select(func.count()).select_from(Score).where(Score.round_id == round_id))

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service import storage
+from service.crud.annotations import newest_versions
 from service.db.session import session_scope
 from service.db.tables import (
     Annotation,
@@ -84,11 +85,7 @@ class PoolSnapshot:
 
 def _labeled_masks(session: Session, project_id: int, role: ImageRole) -> list[tuple[int, str]]:
     """(image id, newest mask path) of the project's labeled images of one role, by image id."""
-    newest = (
-        select(Annotation.image_id, func.max(Annotation.version).label("version"))
-        .group_by(Annotation.image_id)
-        .subquery()
-    )
+    newest = newest_versions(project_id)
     rows = session.execute(
         select(Image.id, Annotation.mask_path)
         .join(newest, newest.c.image_id == Image.id)

@@ -44,7 +44,7 @@ def readiness(session: SessionDep, response: Response) -> HealthPublic:
 
 @router.get("/db")
 def database_roundtrip(session: SessionDep) -> HealthPublic:
-    """A bare `SELECT 1`: the baseline of benchmarks/queue.py. No token needed."""
+    """A bare `SELECT 1`: the baseline of benchmarks/annotation_queue.py. No token needed."""
     session.execute(text("SELECT 1"))
     session.rollback()
     return HealthPublic(status="ok")

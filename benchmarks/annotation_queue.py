@@ -4,7 +4,7 @@ For 1, 8 and 32 concurrent simulated annotators, each looping `POST next` → `P
 server, next to the bare `GET /health/db` (`SELECT 1`) endpoint measured in the same run with the same clients.
 Targets: p99 of `next` ≤ 50 ms; next+mask pairs/s ≥ 50% of the bare endpoint's requests/s.
 
-    python benchmarks/queue.py [--quick] [--workers 2] [--seconds 5]
+    python benchmarks/annotation_queue.py [--quick] [--workers 2] [--seconds 5]
 
 Needs the local PostgreSQL (it creates and drops the database `depthal_bench`); clients run as threads in this
 process, on the same machine as the server, so both share its cores.
@@ -17,7 +17,6 @@ import io
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,10 +64,10 @@ def seed(levels: list[int], images_per_level: int) -> tuple[list[str], dict[int,
     """Annotator tokens, and one project per level with its images all queued."""
     from sqlalchemy.orm import Session
 
-    from service.cityscapes import TRAIN_CLASSES
+    from service.crud.projects import default_classes
     from service.crud.users import create_user
     from service.db.session import get_engine
-    from service.db.tables import Image, LabelClass, Project, Role
+    from service.db.tables import Image, Project, Role
 
     tokens, projects = [], {}
     with Session(get_engine()) as session:
@@ -76,7 +75,7 @@ def seed(levels: list[int], images_per_level: int) -> tuple[list[str], dict[int,
             tokens.append(create_user(session=session, name=f"bench{k:02d}", role=Role.ANNOTATOR)[1])
         for level in levels:
             project = Project(name=f"bench-{level}", label_budget=10**6, round_schedule=[], settings={})
-            project.classes = [LabelClass(train_id=t, name=n, color=list(c)) for t, n, c in TRAIN_CLASSES]
+            project.classes = default_classes()
             session.add(project)
             session.flush()
             rows = [
