@@ -10,7 +10,7 @@
 5. Prints labels vs mIoU per round, writes `demo_results.md` and the plot `demo_miou.png` into `--data-dir`, and stops
    the service.
 
-Sizes are chosen for a 2-core CPU: defaults ≈ 10 minutes, `--quick` < 3 minutes (both tiny networks; the point is
+Sizes are chosen for a 2-core CPU: defaults ≈ 7 minutes, `--quick` < 3 minutes (both tiny networks; the point is
 the loop, not the numbers: see benchmarks/label_efficiency.py for the selection comparison).
 """
 
@@ -50,9 +50,9 @@ class DemoSize:
 
 
 SIZES = {
-    "default": DemoSize((48, 96), 60, 4, 3, {
-        "preset": "tiny", "depth": {"finetune_iters": 60, "batch_size": 4, "checkpoint_every": 20},
-        "seg": {"iterations": 40, "checkpoint_every": 10}, "student": {"iters": 10}, "score_batch_size": 16}),
+    "default": DemoSize((48, 96), 60, 6, 3, {
+        "preset": "tiny", "depth": {"finetune_iters": 300, "batch_size": 4, "checkpoint_every": 50},
+        "seg": {"iterations": 600, "checkpoint_every": 100}, "student": {"iters": 40}, "score_batch_size": 16}),
     "quick": DemoSize((32, 64), 20, 3, 2, {
         "preset": "tiny", "depth": {"finetune_iters": 6, "batch_size": 2, "checkpoint_every": 3},
         "seg": {"iterations": 6, "checkpoint_every": 3}, "student": {"iters": 2}, "score_batch_size": 16}),
