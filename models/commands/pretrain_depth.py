@@ -6,15 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
+from models.commands import parse_size
+
 log = logging.getLogger(__name__)
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 96x192, got {text!r}") from None
-    return h, w
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train")
     p.add_argument("--out", type=Path, default=Path("depth.pt"), help="checkpoint path (resumed if it exists)")
     p.add_argument("--preset", choices=("small", "method"), default="small")
-    p.add_argument("--size", type=_size, help="resize frames to HxW first (default: the dataset's size)")
-    p.add_argument("--crop", type=_size, help="random crop HxW after resizing (the method crops 512x512)")
+    p.add_argument("--size", type=parse_size, help="resize frames to HxW first (default: the dataset's size)")
+    p.add_argument("--crop", type=parse_size, help="random crop HxW after resizing (the method crops 512x512)")
     p.add_argument("--iters", type=int, help="fine-tuning (trainable encoder) iterations")
     p.add_argument("--frozen-iters", type=int, help="frozen-encoder iterations before fine-tuning")
     p.add_argument("--layers", type=int, choices=(18, 50, 101))

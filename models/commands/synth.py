@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(x) for x in text.lower().split("x"))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"size must look like 128x256 (HxW), got {text!r}") from err
-    return h, w
+from models.commands import parse_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("synth", help="generate a synthetic street world in the Cityscapes layout")
     p.add_argument("--out", required=True, help="output folder (Cityscapes layout + truth/ + world.json)")
     p.add_argument("--sequences", type=int, default=100, help="number of sequences (one annotated frame each)")
-    p.add_argument("--size", type=_size, default=(128, 256), help="image size HxW (default 128x256)")
+    p.add_argument("--size", type=parse_size, default=(128, 256), help="image size HxW (default 128x256)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of sequences in the val split")
     p.add_argument("--frames", type=int, default=3, help="frames per sequence, odd (default 3: t-1, t, t+1)")
@@ -28,10 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.cli import CLIError
-
     from models.data.synth import generate_world
     from models.data.synth.preview import write_preview
+    from service.cli import CLIError
 
     if args.sequences < 1:
         raise CLIError(f"--sequences must be at least 1, got {args.sequences}")

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(x) for x in text.lower().split("x"))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"size must look like 128x256 (HxW), got {text!r}") from err
-    return h, w
+from models.commands import parse_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mix", choices=("none", "classmix", "depthmix"), default="depthmix")
     p.add_argument("--no-mean-teacher", action="store_true", help="supervised only")
     p.add_argument("--iterations", type=int, default=40_000)
-    p.add_argument("--size", type=_size, help="resize images to HxW")
-    p.add_argument("--crop", type=_size, help="random training crop HxW")
+    p.add_argument("--size", type=parse_size, help="resize images to HxW")
+    p.add_argument("--crop", type=parse_size, help="random training crop HxW")
     p.add_argument("--num-classes", type=int, default=19)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=0)

@@ -47,6 +47,15 @@ class Client:
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
 
+    def wait_round(self, round_id: int, timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            round_ = self.ok(self.http.get(f"/rounds/{round_id}"), 200)
+            if round_["status"] in FINISHED:
+                return round_
+            time.sleep(0.2)
+        raise AssertionError(f"round {round_id} did not finish in {timeout} s: {round_}")
+
     def validate(self, project_id: int) -> dict[str, Any]:
         job = self.ok(self.http.post(f"/projects/{project_id}/jobs", json={"kind": "validate_images"}), 202)
         return self.wait_job(job["id"])

@@ -28,17 +28,6 @@ SETTINGS = {"preset": "tiny", "device": "cpu",
             "depth": {"finetune_iters": 2, "batch_size": 2, "checkpoint_every": 2}}  # fmt: skip
 
 
-def _wait_round(client: Client, round_id: int, timeout: float = 300) -> dict:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        round_ = client.ok(client.http.get(f"/rounds/{round_id}"))
-        if round_["status"] in ("succeeded", "failed", "cancelled"):
-            return round_
-        time.sleep(0.2)
-    raise AssertionError(f"round {round_id} did not finish in {timeout} s: {round_}")
-
 
 def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: Path) -> None:  # noqa: F811
     from models.data.synth.world import generate_world
@@ -79,7 +68,7 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
 
             round_ = lead.ok(lead.http.post(f"/projects/{pid}/rounds", json={"batch_size": BATCH}), 202)
             assert round_["strategy"] == "diversity+difficulty"  # the method's, from the project's settings
-            round_ = _wait_round(lead, round_["id"])
+            round_ = lead.wait_round(round_["id"], timeout=300)
             assert round_["status"] == "succeeded", round_
             assert sorted(j["kind"] for j in round_["jobs"]) == ["pretrain_depth", "score", "select"]
             assert all(j["status"] == "succeeded" and j["progress"] == 1.0 for j in round_["jobs"])

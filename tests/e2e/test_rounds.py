@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import math
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +52,6 @@ def _true_mask(world: Path, name: str, split: str) -> bytes:
     city = stem.split("_")[0]
     return (world / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png").read_bytes()
 
-
-def _wait_round(client: Client, round_id: int, timeout: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        round_ = client.ok(client.http.get(f"/rounds/{round_id}"))
-        if round_["status"] in ("succeeded", "failed", "cancelled"):
-            return round_
-        time.sleep(0.2)
-    raise AssertionError(f"round {round_id} did not finish in {timeout} s: {round_}")
 
 
 def _label_queue(annotators: list[Client], project_id: int, world: Path) -> list[dict[str, Any]]:
@@ -123,7 +113,7 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     # Round 0: the cold start.
     round0 = lead.ok(lead.http.post(f"/projects/{pid}/rounds", json={"batch_size": BATCH}), 202)
     assert round0["strategy"] == "diversity+difficulty"
-    round0 = _wait_round(lead, round0["id"])
+    round0 = lead.wait_round(round0["id"], timeout=600)
     assert round0["status"] == "succeeded", round0
     kinds = sorted(j["kind"] for j in round0["jobs"])
     assert kinds == ["pretrain_depth", "score", "score", "score", "select"], kinds
@@ -146,7 +136,7 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     worker.kill()
     labels_before = lead.ok(lead.http.get(f"/projects/{pid}/progress"))["labeled"]
     worker.start()
-    round1 = _wait_round(lead, round1["id"])
+    round1 = lead.wait_round(round1["id"], timeout=600)
     assert round1["status"] == "succeeded", round1
     train_job = next(j for j in round1["jobs"] if j["kind"] == "train")
     assert train_job["attempt"] == 2 and train_job["status"] == "succeeded", train_job
@@ -173,7 +163,7 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
 
     # Round 2 (train on 8 labels), then the progress endpoint shows both training rounds with a finite mIoU.
     round2 = lead.ok(lead.http.post(f"/projects/{pid}/rounds", json={"batch_size": BATCH}), 202)
-    round2 = _wait_round(lead, round2["id"])
+    round2 = lead.wait_round(round2["id"], timeout=600)
     assert round2["status"] == "succeeded", round2
     progress = lead.ok(lead.http.get(f"/projects/{pid}/progress"))
     rounds = {r["index"]: r for r in progress["rounds"]}
