@@ -38,23 +38,21 @@ class Client:
             images.append(self.ok(self.http.post(f"/projects/{project_id}/images", files=files), 201))
         return images
 
-    def wait_job(self, job_id: int, timeout: float = 60) -> dict[str, Any]:
+    def _wait_finished(self, path: str, timeout: float, interval: float) -> dict[str, Any]:
+        """Poll a job or round until its status is final."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            job = self.ok(self.http.get(f"/jobs/{job_id}"), 200)
-            if job["status"] in FINISHED:
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+            row = self.ok(self.http.get(path), 200)
+            if row["status"] in FINISHED:
+                return row
+            time.sleep(interval)
+        raise AssertionError(f"{path} did not finish in {timeout} s: {row}")
+
+    def wait_job(self, job_id: int, timeout: float = 60) -> dict[str, Any]:
+        return self._wait_finished(f"/jobs/{job_id}", timeout, 0.1)
 
     def wait_round(self, round_id: int, timeout: float = 300) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            round_ = self.ok(self.http.get(f"/rounds/{round_id}"), 200)
-            if round_["status"] in FINISHED:
-                return round_
-            time.sleep(0.2)
-        raise AssertionError(f"round {round_id} did not finish in {timeout} s: {round_}")
+        return self._wait_finished(f"/rounds/{round_id}", timeout, 0.2)
 
     def validate(self, project_id: int) -> dict[str, Any]:
         job = self.ok(self.http.post(f"/projects/{project_id}/jobs", json={"kind": "validate_images"}), 202)
