@@ -57,6 +57,16 @@ CONFIGS: dict[str, BenchConfig] = {
                   "seg": {"iterations": 24, "checkpoint_every": 1000}, "student": {"iters": 6},
                   "score_batch_size": 16},
     ),  # fmt: skip
+    # The longer CPU run (≈ 1 h on 2 idle cores): a larger world at 48×96 with the demo's tiny networks trained long
+    # enough to leave chance level (depth 1500, segmentation 600, student 100 iterations), budgets 2/4/8 %, and
+    # `diversity` alone next to the method to separate the two terms of §4.3. `benchmarks/coverage.py` reuses its
+    # world and depth model (same --out).
+    "cpu-long": BenchConfig(
+        size=(48, 96), sequences=300, budgets=(0.02, 0.04, 0.08), seeds=(0, 1, 2),
+        settings={"preset": "tiny", "depth": {"finetune_iters": 1500, "batch_size": 4, "checkpoint_every": 100},
+                  "seg": {"iterations": 600, "checkpoint_every": 1000}, "student": {"iters": 100},
+                  "score_batch_size": 16},
+    ),  # fmt: skip
     # CI smoke: one seed, one budget step (cold start → 1 training → select → 1 training), a handful of iterations.
     "quick": BenchConfig(
         size=(32, 64), sequences=14, budgets=(0.2, 0.4), seeds=(0,),
@@ -109,12 +119,31 @@ def load_data(cfg: BenchConfig, out: Path, cityscapes: Path | None) -> tuple[lis
     return list(find_frames(world, "train")), list(find_frames(world, "val", require_neighbours=False))
 
 
+def depth_and_features(base, pool: list, out: Path, tag: str, device, log=print):
+    """The run's self-supervised depth model (`out/depth.pt`, trained here unless a finished one is there) and the
+    standardised depth features of the whole pool ((N, D) float32 tensor over a memory map). Neither depends on
+    labels or strategy, so every seed and strategy (and `benchmarks/coverage.py`) shares them."""
+    from models import active_round as ar
+    from models.checkpoint import load_checkpoint
+    from models.features import load_features
+
+    depth = out / "depth.pt"
+    t = time.perf_counter()
+    if not depth.exists() or int(load_checkpoint(depth)["step"]) < base.depth.total_iters:
+        ar.pretrain_depth(base, pool, depth, device=device)  # (parallel --only-seeds processes reuse a finished one)
+    log(f"depth pretraining: {time.perf_counter() - t:.0f} s wall")
+    raw = out / f"features_s{tag}.raw.npy"
+    ar.create_raw_features(raw, len(pool), ar.feature_dim(depth))
+    # One scoring pass, standardised once (§4.3 step 3).
+    ar.score_range(base, pool, 0, len(pool), depth, raw, device=device)
+    return depth, load_features(ar.standardise_features(raw, out / f"features_s{tag}.npy"))
+
+
 def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None, strategies: tuple[str, ...] = STRATEGIES,
                   log=print, on_run=None) -> list[Run]:  # fmt: skip
     import torch
 
     from models import active_round as ar
-    from models.features import load_features
     from models.round_config import RoundConfig
 
     out.mkdir(parents=True, exist_ok=True)
@@ -126,19 +155,8 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
     (out / "pool.json").write_text(json.dumps({"n_pool": len(pool), "n_val": len(val), "budgets": counts}))
     log(f"pool {len(pool)}, val {len(val)}, budgets {counts} images, device {device}, "
         f"world/data {time.perf_counter() - t0:.0f} s")  # fmt: skip
-    depth = out / "depth.pt"
-    t = time.perf_counter()
-    from models.checkpoint import load_checkpoint
-
-    if not depth.exists() or int(load_checkpoint(depth)["step"]) < base.depth.total_iters:
-        ar.pretrain_depth(base, pool, depth, device=device)  # (parallel --only-seeds processes reuse a finished one)
-    log(f"depth pretraining: {time.perf_counter() - t:.0f} s wall")
     tag = "_".join(str(s) for s in cfg.seeds)  # per process: parallel processes must not rewrite each other's mmaps
-    raw = out / f"features_s{tag}.raw.npy"
-    ar.create_raw_features(raw, len(pool), ar.feature_dim(depth))
-    # Depth features do not depend on labels or strategy: one scoring pass, standardised once (§4.3 step 3).
-    ar.score_range(base, pool, 0, len(pool), depth, raw, device=device)
-    features = load_features(ar.standardise_features(raw, out / f"features_s{tag}.npy"))
+    depth, features = depth_and_features(base, pool, out, tag, device, log)
 
     trained: dict[tuple[int, tuple[int, ...]], tuple[Path, float]] = {}  # (seed, labeled set) → (seg.pt, mIoU)
     runs: list[Run] = []
@@ -328,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                 run = Run(**r)
                 if len(run.miou) >= len(merged.get((run.strategy, run.seed), Run("", 0)).miou):
                     merged[(run.strategy, run.seed)] = run
-        runs = sorted(merged.values(), key=lambda r: (r.seed, STRATEGIES.index(r.strategy)))
+        order = ("random", "entropy", "diversity", "difficulty", "diversity+difficulty")
+        runs = sorted(merged.values(), key=lambda r: (r.seed, order.index(r.strategy)))
         n_pool = _n_pool(args.out)
         text = table(runs, runs[0].labels, n_pool) + (f"\n\nseeds {sorted({r.seed for r in runs})}, pool {n_pool} "
                                                       "images, val mIoU (%) mean ± std over seeds")  # fmt: skip

@@ -1,0 +1,300 @@
+"""Coverage of rare scenes and rare classes by a 5 % selection of the pool (issue 6, method.md §4), no segmentation
+training: what each strategy puts in front of the annotators, measured against the synthetic world's ground truth.
+
+    python benchmarks/coverage.py --out runs/le_long      # same --out as label_efficiency.py --config cpu-long
+    python benchmarks/coverage.py --quick --out /tmp/cov  # smoke size
+
+It shares `benchmarks/label_efficiency.py`'s world, depth model and pool features (same `--config` and `--out`;
+they are made here when missing). Per seed and strategy it selects `--fraction` of the pool:
+- `random`: π_s[:n] (the paper's random lists);
+- `diversity` ("ds"): one farthest-point pass from the seeded image π_s[0] (method.md §4.3: diversity only
+  collapses the schedule to a single step);
+- `difficulty` ("us") and `diversity+difficulty` ("ds_us", the method): the method's doubling schedule scaled to the
+  budget (n/4 → n/2 → n, as 25 → 50 → 100 → 200 of 2975): the first n/4 are the cold start (π_s[:n/4] for
+  `difficulty`, farthest points from π_s[0] for the method), then at every step a difficulty student is trained from
+  scratch on the labeled images (§4.2) and the pool is scored and selected up to the next size.
+
+Reported, mean ± std over seeds (`coverage.md`, `coverage.json`):
+- class-pixel coverage: the share of the pool's pixels of each class that lie in the selected images (a uniform pick
+  of 5 % of the images expects ≈ 5 % for every class), per class and averaged over the rare classes (below the
+  median class pixel count of the pool);
+- scene archetypes (world.json): selected images per archetype next to what a uniform pick expects, and how many of
+  the rare archetypes (design frequency ≤ 8 %: crowd, large vehicles, tram) appear at all;
+- for the method's steps: mean feature distance and mean λ·difficulty of its picks (which term decides the pick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.label_efficiency import CONFIGS, cpu_seconds, depth_and_features, load_data  # noqa: E402
+
+STRATEGIES = ("random", "diversity", "difficulty", "diversity+difficulty")
+CLASS_NAMES = (
+    "road",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "train",
+    "motorcycle",
+    "bicycle",
+)
+RARE_ARCHETYPE_SHARE = 0.08  # design frequency at or below which an archetype is rare: crowd, large_vehicles, tram
+
+
+def schedule(n_total: int, steps: int, smallest: int = 2) -> list[int]:
+    """Labeled-set sizes of the method's doubling schedule ending at n_total: steps=3 → [n/4, n/2, n]. No step is
+    below `smallest` (a student needs a batch of two: its BatchNorm layers cannot train on one image)."""
+    sizes = [max(smallest, round(n_total / 2**k)) for k in reversed(range(steps))]
+    return sorted(set(sizes))
+
+
+def select_with_schedule(
+    strategy: str, seed: int, sizes: list[int], pool: list, features, depth: Path, rc, out: Path, device, log
+) -> tuple[list[int], list[dict]]:
+    """Pool indices in pick order grown through `sizes`, and per step the picks' mean distance and λ·difficulty."""
+    import torch
+
+    from models import active_round as ar
+
+    labeled: list[int] = []
+    steps: list[dict] = []
+    for size in sizes:
+        n_lab = len(labeled)
+        order = labeled + [i for i in range(len(pool)) if i not in set(labeled)]
+        records = [pool[i] for i in order]
+        difficulty = None
+        if n_lab and rc.needs_difficulty:
+            work = out / "coverage" / f"s{seed}" / f"{strategy.replace('+', '_')}_{n_lab}"
+            student = ar.train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
+            raw = work / "features.raw.npy"  # score_range writes features too; they equal the shared ones
+            ar.create_raw_features(raw, len(records), ar.feature_dim(depth))
+            difficulty = ar.score_range(
+                rc, records, 0, len(records), depth, raw, student_checkpoint=student, device=device
+            ).difficulty
+            raw.unlink()
+        picks = ar.select(
+            strategy, n_lab, size - n_lab, seed, features=features[torch.as_tensor(order)], difficulty=difficulty
+        )
+        labeled += [order[p.index] for p in picks]
+        dists = [p.distance for p in picks if p.distance is not None]
+        diffs = [1000.0 * p.difficulty for p in picks if p.difficulty is not None]
+        steps.append(
+            {
+                "labeled_before": n_lab,
+                "picked": len(picks),
+                "mean_distance": sum(dists) / len(dists) if dists else None,
+                "mean_lambda_difficulty": sum(diffs) / len(diffs) if diffs else None,
+            }
+        )
+        if difficulty is not None:
+            unl = [d for d in difficulty[n_lab:] if d == d]
+            steps[-1]["pool_lambda_difficulty_range"] = [1000.0 * min(unl), 1000.0 * max(unl)]
+        log(f"  seed {seed} {strategy:<21} step to {size}: {steps[-1]}")
+    return labeled, steps
+
+
+def class_pixels(pool: list, num_classes: int = 19):
+    """(N, C) int64 pixel counts per pool image and class (train ids), from the world's labels."""
+    import numpy as np
+
+    from models.data.cityscapes import load_label
+
+    counts = np.zeros((len(pool), num_classes), np.int64)
+    for i, record in enumerate(pool):
+        ids = load_label(record.label).ravel()
+        counts[i] = np.bincount(ids[ids < num_classes], minlength=num_classes)
+    return counts
+
+
+def measure(picked: list[int], pixels, archetypes: list[str]) -> dict:
+    import numpy as np
+
+    pool_px = pixels.sum(0)
+    sel_px = pixels[picked].sum(0)
+    coverage = np.where(pool_px > 0, sel_px / np.maximum(pool_px, 1), np.nan)
+    counts: dict[str, int] = {}
+    for i in picked:
+        counts[archetypes[i]] = counts.get(archetypes[i], 0) + 1
+    return {"class_coverage": coverage.tolist(), "archetypes": counts}
+
+
+def report(results: dict, pixels, archetypes: list[str], n_pick: int, n_pool: int) -> str:
+    import numpy as np
+
+    strategies = list(results)
+    pool_px = pixels.sum(0)
+    present = np.flatnonzero(pool_px > 0)
+    rare = [c for c in present if pool_px[c] < np.median(pool_px[present])]
+    share = {a: archetypes.count(a) / len(archetypes) for a in sorted(set(archetypes), key=archetypes.count)}
+    from models.data.synth import ARCHETYPES
+
+    rare_arch = [a for a, f in ARCHETYPES.items() if f <= RARE_ARCHETYPE_SHARE]  # by the world's design frequency
+
+    def cell(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+        v = scale * np.asarray(values, dtype=float)
+        return f"{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
+
+    def cov(s: str) -> np.ndarray:  # (seeds, C)
+        return np.array([r["class_coverage"] for r in results[s]], dtype=float)
+
+    uniform = 100 * n_pick / n_pool
+    lines = [
+        f"Selected {n_pick} of {n_pool} pool images ({uniform:.1f} %); mean ± std over seeds "
+        f"{sorted({r['seed'] for rs in results.values() for r in rs})}.",
+        "",
+        "**Summary**",
+        "",
+        "| | " + " | ".join(strategies) + " |",
+        "|" + "---|" * (len(strategies) + 1),
+    ]
+    rows = {
+        f"rare-class pixel coverage, mean over {len(rare)} classes (%)": [
+            cell(cov(s)[:, rare].mean(1)) for s in strategies
+        ],
+        "all-class pixel coverage, mean (%)": [cell(cov(s)[:, present].mean(1)) for s in strategies],
+        "classes with no selected pixel": [cell((cov(s)[:, present] == 0).sum(1), 1, 1) for s in strategies],
+        f"rare-archetype images ({', '.join(rare_arch)}), of {n_pick}": [
+            cell([sum(r["archetypes"].get(a, 0) for a in rare_arch) for r in results[s]], 1, 1) for s in strategies
+        ],
+        f"rare archetypes present (of {len(rare_arch)})": [
+            cell([sum(a in r["archetypes"] for a in rare_arch) for r in results[s]], 1, 1) for s in strategies
+        ],
+        f"archetypes present (of {len(ARCHETYPES)})": [
+            cell([len(r["archetypes"]) for r in results[s]], 1, 1) for s in strategies
+        ],
+    }
+    lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()]
+    lines += [
+        "",
+        f"**Class-pixel coverage (%)**: share of the pool's pixels of each class inside the selection "
+        f"(a uniform pick expects ≈ {uniform:.1f}); classes by pool frequency, rarest last; * = rare",
+        "",
+        "| class | pool px % | " + " | ".join(strategies) + " |",
+        "|" + "---|" * (len(strategies) + 2),
+    ]
+    for c in sorted(present, key=lambda c: -pool_px[c]):
+        mark = "*" if c in rare else ""
+        lines.append(
+            f"| {CLASS_NAMES[c]}{mark} | {100 * pool_px[c] / pool_px.sum():.2f} | "
+            + " | ".join(cell(cov(s)[:, c]) for s in strategies)
+            + " |"
+        )
+    lines += [
+        "",
+        "**Selected images per archetype** (uniform expectation in brackets)",
+        "",
+        "| archetype | pool share | " + " | ".join(strategies) + " |",
+        "|" + "---|" * (len(strategies) + 2),
+    ]
+    for a, s_ in sorted(share.items(), key=lambda kv: -kv[1]):
+        lines.append(
+            f"| {a} | {100 * s_:.1f} % ({n_pick * s_:.1f}) | "
+            + " | ".join(cell([r["archetypes"].get(a, 0) for r in results[s]], 1, 1) for s in strategies)
+            + " |"
+        )
+    steps = [(s, r["seed"], st) for s in strategies for r in results[s] for st in r["steps"] if st["labeled_before"]]
+    if steps:
+        lines += [
+            "",
+            "**Which term decides the method's picks** (per step: mean feature distance of the picks to "
+            "their nearest labeled/chosen image, and mean λ·difficulty, λ = 1000)",
+            "",
+            "| strategy | seed | labeled before | picked | mean distance | mean λ·difficulty "
+            "| pool λ·difficulty range |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for s, seed, st in steps:
+            rng = st.get("pool_lambda_difficulty_range")
+            dist, diff = (st[k] for k in ("mean_distance", "mean_lambda_difficulty"))
+            lines.append(
+                f"| {s} | {seed} | {st['labeled_before']} | {st['picked']} | "
+                f"{'-' if dist is None else f'{dist:.1f}'} | {'-' if diff is None else f'{diff:.1f}'} | "
+                f"{'-' if rng is None else f'{rng[0]:.1f} – {rng[1]:.1f}'} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu-long")
+    parser.add_argument("--quick", action="store_true", help="same as --config quick, fraction 0.3, 1 seed")
+    parser.add_argument("--out", type=Path, required=True, help="label_efficiency's --out (world, depth.pt)")
+    parser.add_argument("--fraction", type=float, default=0.05, help="share of the pool to select (default 0.05)")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--steps", type=int, default=3, help="doubling steps of the method's schedule (default 3)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    args = parser.parse_args(argv)
+    cfg = CONFIGS["quick" if args.quick else args.config]
+    fraction, seeds = (0.3, [0]) if args.quick else (args.fraction, [int(s) for s in args.seeds.split(",")])
+    strategies = args.strategies.split(",")
+    t0, c0 = time.perf_counter(), cpu_seconds()
+
+    from models import active_round as ar
+    from models.data.synth import read_archetypes
+    from models.round_config import RoundConfig
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    pool, _ = load_data(cfg, args.out, None)
+    base = RoundConfig.from_settings(cfg.settings, size=cfg.size)
+    device = ar.resolve_device(base.device)
+    depth, features = depth_and_features(base, pool, args.out, "coverage", device)
+    by_name = read_archetypes(args.out / "world")
+    archetypes = [by_name[r.name] for r in pool]
+    pixels = class_pixels(pool, base.num_classes)
+    n_pick = max(2, round(fraction * len(pool)))
+    sizes = schedule(n_pick, args.steps, base.min_labeled)
+    print(f"pool {len(pool)}, selecting {n_pick} ({100 * fraction:g} %), method schedule {sizes}")
+    results: dict[str, list[dict]] = {s: [] for s in strategies}
+    for seed in seeds:
+        for strategy in strategies:
+            rc = replace(
+                RoundConfig.from_settings({**cfg.settings, "strategy": strategy, "seed": seed}, size=cfg.size),
+                num_classes=base.num_classes,
+            )
+            steps_for = sizes if strategy in ("difficulty", "diversity+difficulty") else [n_pick]
+            picked, steps = select_with_schedule(
+                strategy, seed, steps_for, pool, features, depth, rc, args.out, device, print
+            )
+            assert len(picked) == n_pick == len(set(picked)), (strategy, seed, picked)
+            results[strategy].append(
+                {
+                    "seed": seed,
+                    "picked": [pool[i].name for i in picked],
+                    "steps": steps,
+                    **measure(picked, pixels, archetypes),
+                }
+            )
+    text = report(results, pixels, archetypes, n_pick, len(pool))
+    text += (
+        f"\n\nconfig `{'quick' if args.quick else args.config}`; {(time.perf_counter() - t0) / 60:.1f} min wall, "
+        f"{(cpu_seconds() - c0) / 60:.1f} min CPU (depth model reused when present)"
+    )
+    (args.out / "coverage.md").write_text(text + "\n")
+    (args.out / "coverage.json").write_text(json.dumps(results, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
