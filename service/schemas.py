@@ -158,6 +158,12 @@ class ImagesPublic(BaseModel):
     count: int
 
 
+class RequeueSkipped(BaseModel):
+    image_ids: list[int] | None = Field(
+        default=None, min_length=1, max_length=10_000, description="default: every skipped image of the project"
+    )
+
+
 class ImportResult(BaseModel):
     imported: int
     skipped_duplicates: int
