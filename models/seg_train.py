@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -154,20 +154,33 @@ def lr_factor(step: int, cfg: SegTrainConfig) -> float:
     return cfg.lr_gamma if step > round(cfg.lr_step_at * cfg.iterations) else 1.0
 
 
+# How a run is driven, not what it optimises: a resume may change these without a word. (`iterations` moves the
+# LR step point with it, by design: see `lr_factor`.)
+RUN_ONLY_FIELDS = frozenset({"iterations", "eval_every", "checkpoint_every", "num_workers", "amp"})
+
+
+def training_changes(stored: SegTrainConfig, requested: SegTrainConfig) -> dict[str, tuple[object, object]]:
+    """Hyper-parameters (outside `RUN_ONLY_FIELDS` and `net`) whose value differs: name → (stored, requested)."""
+    old, new = asdict(stored), asdict(requested)
+    return {k: (old[k], new[k]) for k in new if k != "net" and k not in RUN_ONLY_FIELDS and old.get(k) != new[k]}
+
+
 def _restore(blob: dict, cfg: SegTrainConfig, modules: dict[str, nn.Module | None], opt, scaler) -> int:
     stored = SegTrainConfig.from_dict(blob["config"])
     if stored.net != cfg.net:
         raise ValueError(f"checkpoint network {stored.net} differs from the requested {cfg.net}")
-    if replace(stored, iterations=cfg.iterations, eval_every=cfg.eval_every) != replace(
-        cfg, iterations=cfg.iterations, eval_every=cfg.eval_every
-    ):
-        log.warning("resuming with a training config that differs from the checkpoint's")
+    step = int(blob["step"])
+    changes = training_changes(stored, cfg)
+    if changes and step < cfg.iterations:  # a finished run trains no further: its old settings no longer matter
+        named = ", ".join(f"{k} {old!r} → {new!r}" for k, (old, new) in changes.items())
+        log.warning("resuming at step %d of %d with training settings that differ from the checkpoint's "
+                    "(the rest of the run uses the new ones): %s", step, cfg.iterations, named)  # fmt: skip
     for key, module in modules.items():
         if module is not None:
             module.load_state_dict(blob[key])
     opt.load_state_dict(blob["optimizer"])
     scaler.load_state_dict(blob["scaler"])
-    return int(blob["step"])
+    return step
 
 
 def train_segmentation(
@@ -303,5 +316,6 @@ def train_segmentation(
     if val_ds is not None:
         miou, per_class = run_eval(cfg.iterations)
         result.miou, result.per_class = miou, per_class.tolist()
-    checkpoint(cfg.iterations)
+    if start < cfg.iterations:  # a checkpoint that was already finished stays as written, with its own config
+        checkpoint(cfg.iterations)
     return result

@@ -39,6 +39,26 @@ class UsersPublic(BaseModel):
     count: int
 
 
+class TokenPublic(_ORM):
+    """An API token without its secret: `prefix` is its first 12 characters, enough to recognise it."""
+
+    id: int
+    user_id: int
+    prefix: str
+    revoked: bool
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="approximate: updated at most once a minute")
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The API token; shown only once")
+
+
+class TokensPublic(BaseModel):
+    data: list[TokenPublic]
+    count: int
+
+
 class LabelClassIn(BaseModel):
     train_id: int = Field(ge=0, lt=255)
     name: str = Field(min_length=1, max_length=64)
@@ -138,6 +158,12 @@ class ImagesPublic(BaseModel):
     count: int
 
 
+class RequeueSkipped(BaseModel):
+    image_ids: list[int] | None = Field(
+        default=None, min_length=1, max_length=10_000, description="default: every skipped image of the project"
+    )
+
+
 class ImportResult(BaseModel):
     imported: int
     skipped_duplicates: int
@@ -194,7 +220,9 @@ class AnnotationPublic(_ORM):
 class RoundCreate(BaseModel):
     batch_size: int | None = Field(default=None, gt=0, description="default: the project's round schedule")
     strategy: str | None = Field(
-        default=None, min_length=1, max_length=32,
+        default=None,
+        min_length=1,
+        max_length=32,
         description="random, entropy, diversity, difficulty or diversity+difficulty (the method); default: the "
         "project's settings.strategy, else diversity+difficulty",
     )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings, get_settings
 from service.crud.projects import get_project
-from service.crud.users import user_for_token
+from service.crud.users import token_refusal, user_for_token
 from service.db.session import get_session
 from service.db.tables import Project, Role, User
 
@@ -25,14 +25,14 @@ def get_current_user(
 ) -> User:
     if credentials is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing API token (Authorization: Bearer <token>)",
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API token (Authorization: Bearer <token>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
     user = user_for_token(session=session, token=credentials.credentials)
     if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"}
-        )
+        detail = token_refusal(session=session, token=credentials.credentials)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
     return user
 
 
@@ -51,6 +51,16 @@ def _require(*roles: Role):  # type: ignore[no-untyped-def]
 
 LeadUser = Annotated[User, Depends(_require(Role.LEAD, Role.ADMIN))]
 AdminUser = Annotated[User, Depends(_require(Role.ADMIN))]
+
+
+def _self_or_admin(user: CurrentUser, user_id: int) -> User:
+    """For `/users/{user_id}/...`: the user themself, or an admin."""
+    if user.id != user_id and user.role != Role.ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"only user {user_id} or an admin may do this")
+    return user
+
+
+SelfOrAdmin = Annotated[User, Depends(_self_or_admin)]
 
 
 def project_dep(session: SessionDep, project_id: int, _user: CurrentUser) -> Project:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -133,6 +134,39 @@ def list_images(
     rows = session.scalars(select(Image).where(*where).order_by(Image.id).offset(offset).limit(limit))
     total = session.scalar(select(func.count()).select_from(Image).where(*where)) or 0
     return list(rows), total
+
+
+def requeue_skipped(*, session: Session, project: Project, image_ids: list[int] | None) -> list[Image]:
+    """Put skipped images back in the queue with the rank they had: all of the project's, or the given ids; commits.
+
+    Ids that are not images of the project → NotFound, images that are not skipped → Conflict, more pool images
+    than the remaining label budget → Conflict; each names the images, and nothing changes.
+    """
+    # Serialise with round starts and other re-queues: the budget check below must see their result.
+    session.scalars(select(Project.id).where(Project.id == project.id).with_for_update()).one()
+    where = [Image.project_id == project.id]
+    where.append(Image.state == ImageState.SKIPPED if image_ids is None else Image.id.in_(set(image_ids)))
+    images = list(session.scalars(select(Image).where(*where).order_by(Image.id).with_for_update()))
+    if image_ids is not None:
+        missing = sorted(set(image_ids) - {i.id for i in images})
+        if missing:
+            raise NotFound(f"not images of project {project.id}: {_some(missing)}")
+        not_skipped = [f"{i.id} ({i.state})" for i in images if i.state != ImageState.SKIPPED]
+        if not_skipped:
+            raise Conflict(f"only skipped images can be re-queued; these are not: {_some(not_skipped)}")
+    n_pool = sum(i.role == ImageRole.POOL for i in images)
+    remaining = remaining_budget(session=session, project=project)
+    if n_pool > remaining:
+        raise Conflict(f"re-queueing {n_pool} pool images would exceed the remaining label budget of {remaining}")
+    for image in images:
+        image.state = ImageState.QUEUED  # queue_rank and queued_round_id are kept: the image returns to its place
+    session.commit()
+    return images
+
+
+def _some(items: Sequence[object], limit: int = 10) -> str:
+    shown = ", ".join(str(i) for i in items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
 def check_upload_role(role: str) -> ImageRole:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
@@ -11,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from service.db.base import utcnow
 from service.db.tables import ApiToken, Role, User
-from service.errors import Conflict
+from service.errors import Conflict, NotFound
 from service.security import hash_token, new_token
+
+log = logging.getLogger(__name__)
 
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is approximate: no write on every request
 
@@ -38,11 +41,15 @@ def list_users(*, session: Session, offset: int, limit: int) -> tuple[list[User]
     return users, session.scalar(select(func.count()).select_from(User)) or 0
 
 
-# token hash → (valid until, user columns): spares a query on every request; a change to a user or token takes
-# effect within _CACHE_SECONDS.
+# (database url, token hash) → (valid until, user columns): spares a query on every request. A revocation or
+# deactivation done in this process drops the entry at once (`forget_cached_tokens`); other processes (uvicorn
+# workers) notice within _CACHE_SECONDS.
 _CACHE_SECONDS = 10.0
 _CACHE_MAX = 10_000
 _cache: dict[tuple[str, str], tuple[float, dict[str, object]]] = {}
+# Bumped by every forget: a lookup that read the database before a revocation committed must not cache its
+# (now stale) answer after the revocation dropped the entry.
+_generation = 0
 
 
 def user_for_token(*, session: Session, token: str, use_cache: bool = True) -> User | None:
@@ -53,6 +60,7 @@ def user_for_token(*, session: Session, token: str, use_cache: bool = True) -> U
     hit = _cache.get(key) if use_cache else None
     if hit is not None and hit[0] > time.monotonic():
         return User(**hit[1])
+    generation = _generation
     row = session.execute(
         select(User, ApiToken)
         .join(ApiToken, ApiToken.user_id == User.id)
@@ -68,20 +76,91 @@ def user_for_token(*, session: Session, token: str, use_cache: bool = True) -> U
     if len(_cache) >= _CACHE_MAX:
         _cache.clear()
     columns = {"id": user.id, "name": user.name, "role": user.role, "is_active": user.is_active}
-    _cache[key] = (time.monotonic() + _CACHE_SECONDS, columns)
+    if generation == _generation:
+        _cache[key] = (time.monotonic() + _CACHE_SECONDS, columns)
     return user
 
 
-def forget_cached_tokens() -> None:
-    """Drop the token cache (after revoking a token or deactivating a user in this process; tests)."""
-    _cache.clear()
+def token_refusal(*, session: Session, token: str) -> str:
+    """Why `user_for_token` refused this token, for the 401 message (only asked on that path)."""
+    row = session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return "invalid API token"
+    api_token, user = row
+    if api_token.revoked:
+        return f"API token {api_token.prefix}… (id {api_token.id}) has been revoked"
+    return f"user {user.name!r} is deactivated"
 
 
-def ensure_admin(*, session: Session, token: str, name: str = "admin") -> User:
-    """Start-up: make sure the bootstrap admin's token exists (idempotent)."""
+def forget_cached_tokens(token_hash: str | None = None) -> None:
+    """Drop one token's cached lookups (after revoking it), or all of them (deactivating a user; tests)."""
+    global _generation
+    _generation += 1
+    if token_hash is None:
+        _cache.clear()
+        return
+    for key in [k for k in _cache if k[1] == token_hash]:
+        _cache.pop(key, None)
+
+
+def list_tokens(*, session: Session, user_id: int) -> list[ApiToken]:
+    """A user's tokens, revoked ones included, oldest first (hashes only; the secrets are never stored)."""
+    get_user(session=session, user_id=user_id)
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+
+
+def issue_token(*, session: Session, user_id: int) -> tuple[ApiToken, str]:
+    """A new token for an existing user (e.g. to replace a revoked one); returns the row and the plain token."""
+    get_user(session=session, user_id=user_id)
+    token = new_token()
+    api_token = ApiToken(user_id=user_id, token_hash=hash_token(token), prefix=token[:12])
+    session.add(api_token)
+    session.commit()
+    return api_token, token
+
+
+def revoke_token(*, session: Session, user_id: int, token_id: int) -> ApiToken:
+    """Revoke one of a user's tokens (idempotent); it stops working at once in this process. Commits."""
+    api_token = session.scalars(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id).with_for_update()
+    ).first()
+    if api_token is None:
+        get_user(session=session, user_id=user_id)
+        raise NotFound(f"user {user_id} has no API token {token_id}")
+    if not api_token.revoked:
+        api_token.revoked = True
+        session.commit()
+    forget_cached_tokens(api_token.token_hash)
+    return api_token
+
+
+def get_user(*, session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def get_user_by_name(*, session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user is named {name!r}")
+    return user
+
+
+def ensure_admin(*, session: Session, token: str, name: str = "admin") -> User | None:
+    """Start-up: make sure the bootstrap admin's token exists (idempotent). A revoked bootstrap token stays
+    revoked (None is returned and an error logged): restarting must not bring a withdrawn secret back."""
     user = user_for_token(session=session, token=token, use_cache=False)
     if user is not None:
         return user
+    known = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if known is not None:  # revoked, or its user deactivated
+        reason = token_refusal(session=session, token=token)
+        log.error("DEPTHAL_ADMIN_TOKEN grants nothing: %s; set a new token", reason)
+        return None
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
         user, _ = create_user(session=session, name=name, role=Role.ADMIN, token=token)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ from torch import nn
 
 from models.checkpoint import load_checkpoint
 from models.seg_step import ConsistencyOptions, consistency_loss, mixing_disp, normalize_disp, supervised_loss
-from models.seg_train import evaluate, load_seg_model, train_segmentation
+from models.seg_train import evaluate, load_seg_model, train_segmentation, training_changes
 from tests.models.seg_fakes import NUM_CLASSES, SequenceFakes, StripesDataset, tiny_cfg
 
 
@@ -135,3 +137,28 @@ def test_amp_semi_supervised_step_on_cuda():
     r = train_segmentation(tiny_cfg("transfer", iterations=2), lab, unl, device="cuda", log_every=1)
     assert next(r.model.parameters()).is_cuda
     assert all(math.isfinite(v) for v in r.history[-1].values())
+
+
+def test_resume_warns_only_about_settings_that_change_the_rest_of_the_run(tmp_path, caplog):
+    ckpt = tmp_path / "seg.pt"
+    lab, unl = StripesDataset(4), StripesDataset(4, labeled=False, with_disp=True)
+
+    def resume_warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "models.seg_train" and r.levelno >= logging.WARNING]
+
+    train_segmentation(tiny_cfg("transfer", iterations=1, checkpoint_every=1), lab, unl, device="cpu",
+                       checkpoint_path=ckpt)  # fmt: skip
+    # how the run is driven (length, eval/checkpoint cadence, loader workers, AMP) is no cause for a warning
+    run_only = tiny_cfg("transfer", iterations=2, eval_every=1, checkpoint_every=2, amp=False)
+    train_segmentation(run_only, lab, unl, device="cpu", checkpoint_path=ckpt)
+    assert resume_warnings() == []
+    # a finished checkpoint trains no further, so whatever else changed does not matter
+    train_segmentation(tiny_cfg("transfer", iterations=2, lr=0.5), lab, unl, device="cpu", checkpoint_path=ckpt)
+    assert resume_warnings() == []
+    # what the remaining steps optimise does matter: named, old → new
+    changed = tiny_cfg("transfer", iterations=3, lr=0.5, mix="classmix")
+    train_segmentation(changed, lab, unl, device="cpu", checkpoint_path=ckpt)
+    [warning] = resume_warnings()
+    assert warning.startswith("resuming at step 2 of 3 with training settings that differ from the checkpoint's")
+    assert warning.endswith(": lr 0.01 → 0.5, mix 'depthmix' → 'classmix'")
+    assert training_changes(run_only, replace(run_only, num_workers=2, seed=3)) == {"seed": (0, 3)}

@@ -90,6 +90,7 @@ def test_cold_start_in_shards_queues_the_batch(sqlite_database, world: Path) -> 
     assert [(j.kind, j.status) for j in jobs] == [("pretrain_depth", "succeeded")] + [("score", "succeeded")] * 3 + [
         ("select", "succeeded")]  # fmt: skip
     assert [j.params["start"] for j in jobs if j.kind == JobKind.SCORE] == [0, 3, 6]
+    assert [j.attempt for j in jobs] == [1] * 5  # the select job deferred while the stages ran: not an attempt
     assert _state(project_id) == {ImageState.QUEUED: 2, ImageState.UNLABELED: 6}
     with session_scope() as session:
         round_ = session.get(Round, round_id)

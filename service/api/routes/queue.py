@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from service import queue
-from service.api.deps import CurrentUser, SessionDep
-from service.schemas import ImagePublic, LeasePublic, LeaseWithImage, PrelabelLinks
+from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.crud import images as images_crud
+from service.schemas import ImagePublic, ImagesPublic, LeasePublic, LeaseWithImage, PrelabelLinks, RequeueSkipped
 
 router = APIRouter(tags=["queue"])
 
@@ -49,3 +50,13 @@ def release(session: SessionDep, user: CurrentUser, lease_id: int) -> LeasePubli
 def skip(session: SessionDep, user: CurrentUser, lease_id: int) -> LeasePublic:
     """Answer "cannot label this image": it leaves the queue as `skipped`."""
     return LeasePublic.model_validate(queue.skip(session, lease_id=lease_id, user_id=user.id))
+
+
+@router.post("/projects/{project_id}/queue/requeue-skipped")
+def requeue_skipped(
+    session: SessionDep, project: ProjectDep, _lead: LeadUser, body: RequeueSkipped | None = None
+) -> ImagesPublic:
+    """Put skipped images (all of the project's, or `image_ids`) back in the queue at the rank they had."""
+    image_ids = body.image_ids if body is not None else None
+    images = images_crud.requeue_skipped(session=session, project=project, image_ids=image_ids)
+    return ImagesPublic(data=[ImagePublic.model_validate(i) for i in images], count=len(images))

@@ -2,9 +2,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
 
-from service.api.deps import AdminUser, CurrentUser, SessionDep
+from service.api.deps import AdminUser, CurrentUser, SelfOrAdmin, SessionDep
 from service.crud import users as crud
-from service.schemas import UserCreate, UserCreated, UserPublic, UsersPublic
+from service.schemas import (
+    TokenCreated,
+    TokenPublic,
+    TokensPublic,
+    UserCreate,
+    UserCreated,
+    UserPublic,
+    UsersPublic,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -29,3 +37,24 @@ def read_users(
 def read_me(user: CurrentUser) -> UserPublic:
     """The caller."""
     return UserPublic.model_validate(user)
+
+
+@router.get("/{user_id}/tokens")
+def read_tokens(session: SessionDep, _caller: SelfOrAdmin, user_id: int) -> TokensPublic:
+    """A user's API tokens, revoked ones included, without their secrets (the user themself or an admin)."""
+    tokens = crud.list_tokens(session=session, user_id=user_id)
+    return TokensPublic(data=[TokenPublic.model_validate(t) for t in tokens], count=len(tokens))
+
+
+@router.post("/{user_id}/tokens", status_code=status.HTTP_201_CREATED)
+def create_token(session: SessionDep, _caller: SelfOrAdmin, user_id: int) -> TokenCreated:
+    """Issue another token for the user (to rotate one); the response carries it, never shown again."""
+    api_token, token = crud.issue_token(session=session, user_id=user_id)
+    return TokenCreated(**TokenPublic.model_validate(api_token).model_dump(), token=token)
+
+
+@router.delete("/{user_id}/tokens/{token_id}")
+def revoke_token(session: SessionDep, _caller: SelfOrAdmin, user_id: int, token_id: int) -> TokenPublic:
+    """Revoke one of the user's tokens (idempotent). It is refused at once by this process and within 10 s by the
+    server's other worker processes, which cache token lookups that long."""
+    return TokenPublic.model_validate(crud.revoke_token(session=session, user_id=user_id, token_id=token_id))
