@@ -85,7 +85,8 @@ def select_with_schedule(
         records = [pool[i] for i in order]
         difficulty = None
         if n_lab and rc.needs_difficulty:
-            work = out / "coverage" / f"s{seed}" / f"{strategy.replace('+', '_')}_{n_lab}"
+            tag = f"l{rc.difficulty_weight:g}_it{rc.student.iters}"  # students differ by iterations, picks by λ
+            work = out / "coverage" / tag / f"s{seed}" / f"{strategy.replace('+', '_')}_{n_lab}"
             student = ar.train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
             raw = work / "features.raw.npy"  # score_range writes features too; they equal the shared ones
             ar.create_raw_features(raw, len(records), ar.feature_dim(depth))
@@ -93,12 +94,19 @@ def select_with_schedule(
                 rc, records, 0, len(records), depth, raw, student_checkpoint=student, device=device
             ).difficulty
             raw.unlink()
+        feats = features[torch.as_tensor(order)]
         picks = ar.select(
-            strategy, n_lab, size - n_lab, seed, features=features[torch.as_tensor(order)], difficulty=difficulty
+            strategy,
+            n_lab,
+            size - n_lab,
+            seed,
+            features=feats,
+            difficulty=difficulty,
+            difficulty_weight=rc.difficulty_weight,
         )
         labeled += [order[p.index] for p in picks]
         dists = [p.distance for p in picks if p.distance is not None]
-        diffs = [1000.0 * p.difficulty for p in picks if p.difficulty is not None]
+        diffs = [rc.difficulty_weight * p.difficulty for p in picks if p.difficulty is not None]
         steps.append(
             {
                 "labeled_before": n_lab,
@@ -109,7 +117,7 @@ def select_with_schedule(
         )
         if difficulty is not None:
             unl = [d for d in difficulty[n_lab:] if d == d]
-            steps[-1]["pool_lambda_difficulty_range"] = [1000.0 * min(unl), 1000.0 * max(unl)]
+            steps[-1]["pool_lambda_difficulty_range"] = [rc.difficulty_weight * v for v in (min(unl), max(unl))]
         log(f"  seed {seed} {strategy:<21} step to {size}: {steps[-1]}")
     return labeled, steps
 
@@ -137,6 +145,54 @@ def measure(picked: list[int], pixels, archetypes: list[str]) -> dict:
     for i in picked:
         counts[archetypes[i]] = counts.get(archetypes[i], 0) + 1
     return {"class_coverage": coverage.tolist(), "archetypes": counts}
+
+
+def separability(features, pool: list, archetypes: list[str]) -> str:
+    """How well do features tell the scene archetypes apart? Leave-one-out 1-nearest-neighbour archetype accuracy of
+    the depth features next to pooled RGB, pooled true inverse depth (a perfect depth model's geometry) and pooled
+    one-hot true labels (what semantics alone would give), all 4×8 average pools standardised per dimension.
+    Farthest-point selection can only find rare scenes that are far from the others in its feature space."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from models.data.cityscapes import load_label
+    from models.data.synth import ARCHETYPES
+
+    names = np.array(archetypes)
+    rare = np.isin(names, [a for a, f in ARCHETYPES.items() if f <= RARE_ARCHETYPE_SHARE])
+
+    def pooled(maps: np.ndarray) -> torch.Tensor:  # (N, C, H, W) → (N, C·32)
+        return F.adaptive_avg_pool2d(torch.from_numpy(maps).float(), (4, 8)).flatten(1)
+
+    def accuracy(feats: torch.Tensor) -> tuple[float, float]:
+        f = feats.double()
+        f = (f - f.mean(0)) / (f.std(0) + 1e-9)
+        d = torch.cdist(f, f)
+        d.fill_diagonal_(float("inf"))
+        hit = names[d.argmin(1).numpy()] == names
+        return float(hit.mean()), float(hit[rare].mean())
+
+    rgb = np.stack([np.asarray(Image.open(r.image).convert("RGB"), np.float32) for r in pool]).transpose(0, 3, 1, 2)
+    inv_depth = []
+    for r in pool:  # truth/<split>/<city>/<name>_depth.png: uint16 metres × 256, 0 = sky
+        metres = np.asarray(Image.open(r.image.parents[3] / "truth" / r.split / r.city / f"{r.name}_depth.png"))
+        inv_depth.append(np.where(metres > 0, 256.0 / np.maximum(metres, 1), 0.0)[None])
+    one_hot = np.eye(20, dtype=np.float32)[:, :19]  # row 19 (ignore, 255 → 19) is all zeros
+    labels = np.stack([one_hot[np.minimum(load_label(r.label), 19)] for r in pool])
+    rows = {
+        "depth features (this run's teacher, as selected on)": accuracy(torch.as_tensor(np.asarray(features))),
+        "RGB": accuracy(pooled(rgb)),
+        "true inverse depth (a perfect depth model)": accuracy(pooled(np.stack(inv_depth))),
+        "true labels, one-hot (semantics)": accuracy(pooled(labels.transpose(0, 3, 1, 2))),
+    }
+    majority = max((names == a).mean() for a in set(archetypes))
+    lines = ["**Do the features separate the archetypes?** Leave-one-out 1-NN archetype accuracy over the pool "
+             f"(guessing the most common archetype: {100 * majority:.0f} %)", "",
+             "| features (4×8 average pool) | all images | rare-archetype images |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {name} | {100 * a:.0f} % | {100 * b:.0f} % |" for name, (a, b) in rows.items()]
+    return "\n".join(lines)
 
 
 def report(results: dict, pixels, archetypes: list[str], n_pick: int, n_pool: int) -> str:
@@ -218,7 +274,7 @@ def report(results: dict, pixels, archetypes: list[str], n_pick: int, n_pool: in
         lines += [
             "",
             "**Which term decides the method's picks** (per step: mean feature distance of the picks to "
-            "their nearest labeled/chosen image, and mean λ·difficulty, λ = 1000)",
+            "their nearest labeled/chosen image, and mean λ·difficulty)",
             "",
             "| strategy | seed | labeled before | picked | mean distance | mean λ·difficulty "
             "| pool λ·difficulty range |",
@@ -244,8 +300,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=3, help="doubling steps of the method's schedule (default 3)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument(
+        "--difficulty-weight", type=float, help="λ of diversity+difficulty (default: the method's 1000)"
+    )
+    parser.add_argument("--student-iters", type=int, help="difficulty student iterations (default: the config's)")
+    parser.add_argument("--tag", default="", help="suffix of the output files: coverage<TAG>.md / .json")
     args = parser.parse_args(argv)
     cfg = CONFIGS["quick" if args.quick else args.config]
+    extra: dict = {}
+    if args.difficulty_weight is not None:
+        extra["difficulty_weight"] = args.difficulty_weight
+    if args.student_iters:
+        extra["student"] = {**cfg.settings.get("student", {}), "iters": args.student_iters}
+    cfg = replace(cfg, settings={**cfg.settings, **extra})
     fraction, seeds = (0.3, [0]) if args.quick else (args.fraction, [int(s) for s in args.seeds.split(",")])
     strategies = args.strategies.split(",")
     t0, c0 = time.perf_counter(), cpu_seconds()
@@ -285,13 +352,14 @@ def main(argv: list[str] | None = None) -> int:
                     **measure(picked, pixels, archetypes),
                 }
             )
-    text = report(results, pixels, archetypes, n_pick, len(pool))
+    text = report(results, pixels, archetypes, n_pick, len(pool)) + "\n\n" + separability(features, pool, archetypes)
     text += (
-        f"\n\nconfig `{'quick' if args.quick else args.config}`; {(time.perf_counter() - t0) / 60:.1f} min wall, "
+        f"\n\nconfig `{'quick' if args.quick else args.config}`, λ = {base.difficulty_weight:g}, student "
+        f"{base.student.iters} iterations; {(time.perf_counter() - t0) / 60:.1f} min wall, "
         f"{(cpu_seconds() - c0) / 60:.1f} min CPU (depth model reused when present)"
     )
-    (args.out / "coverage.md").write_text(text + "\n")
-    (args.out / "coverage.json").write_text(json.dumps(results, indent=1))
+    (args.out / f"coverage{args.tag}.md").write_text(text + "\n")
+    (args.out / f"coverage{args.tag}.json").write_text(json.dumps(results, indent=1))
     print(text)
     return 0
 

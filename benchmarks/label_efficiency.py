@@ -200,7 +200,8 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
                     difficulty = s.difficulty if student is not None else None
                     entropy = s.entropy if strategy == "entropy" else None
                 feats = features[torch.as_tensor(order)]
-                picks = ar.select(strategy, n_lab, batch, seed, features=feats, difficulty=difficulty, entropy=entropy)
+                picks = ar.select(strategy, n_lab, batch, seed, features=feats, difficulty=difficulty, entropy=entropy,
+                                  difficulty_weight=rc.difficulty_weight)  # fmt: skip
                 labeled += [order[p.index] for p in picks]
                 run.picked = [str(pool[i].image) for i in labeled]
                 if n_lab:

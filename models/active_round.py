@@ -42,7 +42,7 @@ from models.round_config import RoundConfig
 from models.seg_net import config_from_depth
 from models.seg_step import normalize_disp
 from models.seg_train import load_seg_model, train_segmentation
-from models.strategies import STRATEGIES, PoolScores
+from models.strategies import DIFFICULTY_WEIGHT, STRATEGIES, PoolScores
 
 Progress = Callable[[str, float, str], None]
 FEATURE_STAGE = 3  # ("upconv", 3): 256 ch @ H/8, the method's diversity feature (§4.3)
@@ -302,10 +302,12 @@ def select(
     features: Tensor | None = None,
     difficulty: np.ndarray | None = None,
     entropy: np.ndarray | None = None,
+    difficulty_weight: float = DIFFICULTY_WEIGHT,
 ) -> list[Pick]:
     """Choose `batch_size` unlabeled pool images (indices ≥ n_labeled) with the named strategy (method.md §4.3).
 
-    `features` (N, D) standardised; `difficulty`/`entropy` (N,) with NaN allowed for labeled rows."""
+    `features` (N, D) standardised; `difficulty`/`entropy` (N,) with NaN allowed for labeled rows;
+    `difficulty_weight` is λ of "diversity+difficulty" (score = distance + λ·difficulty)."""
     if strategy not in STRATEGIES:
         raise RoundInputError(f"unknown selection strategy {strategy!r}; known: {', '.join(sorted(STRATEGIES))}")
     n_pool = features.shape[0] if features is not None else len(difficulty if difficulty is not None else entropy)
@@ -315,7 +317,8 @@ def select(
     def tensor(a: np.ndarray | None) -> Tensor | None:
         return None if a is None else torch.from_numpy(np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.0))
 
-    scores = PoolScores(n_pool, features=features, difficulty=tensor(difficulty), entropy=tensor(entropy))
+    scores = PoolScores(n_pool, features=features, difficulty=tensor(difficulty), entropy=tensor(entropy),
+                        difficulty_weight=difficulty_weight)  # fmt: skip
     labeled = list(range(n_labeled))
     chosen = STRATEGIES[strategy](scores, labeled, batch_size, seed)
     distances: list[float | None] = [None] * len(chosen)
@@ -332,7 +335,7 @@ def select(
         ent = _finite(entropy[j]) if entropy is not None else None
         combined = None
         if strategy == "diversity+difficulty" and dist is not None and diff is not None:
-            combined = dist + 1000.0 * diff  # the method's biased score (λ = 1000, §4.3)
+            combined = dist + difficulty_weight * diff  # the method's biased score (§4.3)
         elif strategy in ("difficulty", "entropy"):
             combined = diff if strategy == "difficulty" else ent
         elif strategy == "diversity":
@@ -393,5 +396,5 @@ def run_round(
     features = load_features(standardise_features(raw, work_dir / "features.npy"))
     picks = select(cfg.strategy, len(labeled), batch_size, cfg.seed, features=features,
                    difficulty=scores.difficulty if student_ckpt else None,
-                   entropy=scores.entropy if seg_ckpt else None)  # fmt: skip
+                   entropy=scores.entropy if seg_ckpt else None, difficulty_weight=cfg.difficulty_weight)  # fmt: skip
     return RoundOutcome(depth_checkpoint, seg_ckpt, miou, per_class, picks, [p.index - len(labeled) for p in picks])

@@ -24,6 +24,7 @@ from typing import Any
 from models.depth_model import DepthConfig
 from models.difficulty import StudentConfig
 from models.seg_train import SegTrainConfig
+from models.strategies import DIFFICULTY_WEIGHT
 
 STRATEGY_NAMES = ("random", "entropy", "diversity", "difficulty", "diversity+difficulty")
 PRESETS = ("tiny", "small", "method")
@@ -71,6 +72,8 @@ class RoundConfig:
         student: the difficulty student (method.md §4.2).
         score_batch_size: images per batch in the scoring and prediction passes.
         min_labeled: fewest labeled images a training round accepts.
+        difficulty_weight: λ of "diversity+difficulty" (score = feature distance + λ·difficulty); the method's 1000
+            was tuned for its 8192-D features and 4k-iteration student (docs/selection.md, "Choosing λ").
     """
 
     strategy: str = "diversity+difficulty"
@@ -84,12 +87,15 @@ class RoundConfig:
     student: StudentConfig = field(default_factory=lambda: _student_preset("small"))
     score_batch_size: int = 4
     min_labeled: int = 2
+    difficulty_weight: float = DIFFICULTY_WEIGHT
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:
             raise ValueError(f"unknown selection strategy {self.strategy!r}; known: {', '.join(STRATEGY_NAMES)}")
         if self.device not in DEVICES:
             raise ValueError(f"unknown device setting {self.device!r}; use one of {', '.join(DEVICES)}")
+        if not self.difficulty_weight >= 0:  # (also refuses NaN)
+            raise ValueError(f"difficulty_weight must be a number ≥ 0, got {self.difficulty_weight!r}")
 
     @property
     def needs_difficulty(self) -> bool:
@@ -119,12 +125,20 @@ class RoundConfig:
             student=_override(_student_preset(preset), s.pop("student", {}), "student", seed=seed),
             score_batch_size=int(s.pop("score_batch_size", 4)),
             min_labeled=int(s.pop("min_labeled", 2)),
+            difficulty_weight=_number(s.pop("difficulty_weight", DIFFICULTY_WEIGHT), "difficulty_weight"),
         )
         s.pop("score_shard_size", None)  # read by the worker (pool sharding), not by the models
         if s:
             raise ValueError(f"unknown project setting(s) {sorted(s)}; known: strategy, preset, seed, device, depth, "
-                             "seg, student, score_batch_size, min_labeled, score_shard_size")  # fmt: skip
+                             "seg, student, score_batch_size, min_labeled, difficulty_weight, score_shard_size")  # fmt: skip
         return cfg
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
 
 
 def _override(base: Any, overrides: dict[str, Any], what: str, *, seed: int) -> Any:

@@ -33,6 +33,7 @@ class PoolScores:
     features: Tensor | None = None  # (N, D) diversity features
     difficulty: Tensor | None = None  # (N,) student-teacher depth error (higher = harder)
     entropy: Tensor | None = None  # (N,) mean segmentation entropy (higher = less certain)
+    difficulty_weight: float = DIFFICULTY_WEIGHT  # λ of "diversity+difficulty" (the method: 1000)
 
 
 Strategy = Callable[[PoolScores, Sequence[int], int, int], list[int]]
@@ -97,13 +98,14 @@ def diversity_strategy(pool: PoolScores, labeled: Sequence[int], n: int, seed: i
 
 
 def diversity_difficulty_strategy(pool: PoolScores, labeled: Sequence[int], n: int, seed: int) -> list[int]:
-    """The method ("ds_us"): farthest-point selection biased by λ·difficulty, λ = 1000 (§4.1, §4.3 step 3)."""
+    """The method ("ds_us"): farthest-point selection biased by λ·difficulty; λ = 1000 in the method (§4.1, §4.3 step 3),
+    `pool.difficulty_weight` here (a project setting: the right λ depends on the feature width and the student)."""
     features = _require(pool.features, "features", "diversity+difficulty")
     if not labeled:
         # No student can be trained without labels: the method's first batch is the pure-diversity cold start.
         return cold_start_selection(features, n, seed)
     difficulty = _require(pool.difficulty, "difficulty", "diversity+difficulty")
-    return farthest_point_selection(features, labeled, n, bias=DIFFICULTY_WEIGHT * difficulty.to(torch.float64))
+    return farthest_point_selection(features, labeled, n, bias=pool.difficulty_weight * difficulty.to(torch.float64))
 
 
 STRATEGIES: dict[str, Strategy] = {

@@ -39,6 +39,11 @@ def test_settings_presets_overrides_and_errors() -> None:
         RoundConfig.from_settings({"strategy": "psychic"})
     with pytest.raises(ValueError, match="unknown preset"):
         RoundConfig.from_settings({"preset": "huge"})
+    assert RoundConfig.from_settings({}).difficulty_weight == 1000.0  # the method's λ by default
+    assert RoundConfig.from_settings({"difficulty_weight": 50}).difficulty_weight == 50.0
+    for bad in (-1, "heavy", float("nan")):
+        with pytest.raises(ValueError, match="difficulty_weight must be a number"):
+            RoundConfig.from_settings({"difficulty_weight": bad})
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
@@ -69,6 +74,9 @@ def test_select_reports_rank_distance_and_difficulty() -> None:
     picks = select("diversity+difficulty", 1, 1, 0, features=features, difficulty=difficulty)
     assert picks[0].index == 3 and picks[0].difficulty == pytest.approx(0.02)
     assert picks[0].combined == pytest.approx(2.0 + 20.0)
+    # a smaller λ (project setting difficulty_weight) lets distance win: 9 beats 2 + 100·0.02 = 4
+    picks = select("diversity+difficulty", 1, 1, 0, features=features, difficulty=difficulty, difficulty_weight=100.0)
+    assert picks[0].index == 4 and picks[0].combined == pytest.approx(9.0)
     cold = select("diversity", 0, 3, 42, features=features)  # π_42[0] first (no distance), then farthest points
     assert cold[0].index == int(np.random.RandomState(42).permutation(5)[0]) and cold[0].distance is None
     with pytest.raises(RoundInputError, match="larger than the 4 unlabeled"):

@@ -62,3 +62,4 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     assert steps[1]["mean_lambda_difficulty"] is not None and steps[1]["mean_lambda_difficulty"] >= 0
     summary = (tmp_path / "coverage.md").read_text()
     assert "| rare-class pixel coverage" in summary and "**Selected images per archetype**" in summary
+    assert "| true inverse depth (a perfect depth model) |" in summary  # the separability diagnostic

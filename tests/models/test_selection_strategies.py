@@ -80,6 +80,13 @@ def test_method_uses_lambda_1000_bias():
     difficulty[77] = 10.0
     boosted = PoolScores(pool.n_images, pool.features, difficulty, pool.entropy)
     assert STRATEGIES["diversity+difficulty"](boosted, labeled, 3, 0)[0] == 77
+    # λ is the pool's difficulty_weight: 0 is pure diversity, another λ biases by that much
+    plain = PoolScores(pool.n_images, pool.features, pool.difficulty, pool.entropy, difficulty_weight=0.0)
+    assert STRATEGIES["diversity+difficulty"](plain, labeled, 10, 0) == STRATEGIES["diversity"](pool, labeled, 10, 0)
+    light = PoolScores(pool.n_images, pool.features, pool.difficulty, pool.entropy, difficulty_weight=30.0)
+    assert STRATEGIES["diversity+difficulty"](light, labeled, 10, 0) == farthest_point_selection(
+        pool.features, labeled, 10, bias=30.0 * pool.difficulty.double()
+    )
 
 
 def test_missing_array_is_named():

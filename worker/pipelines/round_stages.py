@@ -240,7 +240,8 @@ def select_batch(ctx: JobContext) -> dict[str, Any]:
     with user_errors():
         picks = choose(st.cfg.strategy, n_lab, st.batch_size, st.cfg.seed + st.round_index, features=features,
                        difficulty=difficulty if np.isfinite(difficulty[n_lab:]).all() else None,
-                       entropy=entropy if np.isfinite(entropy[n_lab:]).all() else None)  # fmt: skip
+                       entropy=entropy if np.isfinite(entropy[n_lab:]).all() else None,
+                       difficulty_weight=st.cfg.difficulty_weight)  # fmt: skip
     pool_ids = st.snap.pool_ids
     chosen = [pool_ids[p.index] for p in picks]
     by_image = {pool_ids[p.index]: p for p in picks}
