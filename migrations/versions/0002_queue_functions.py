@@ -72,7 +72,53 @@ END
 $$
 """
 
-FUNCTIONS = {"depthal_next_lease(integer, integer, timestamptz, integer)": NEXT_LEASE}
+# The locked part of a mask submission (service.crud.annotations.submit_mask), after the PNG was validated: lock
+# the image's open lease, mark the image labeled, compare with the newest version. One row: outcome `retry` (an
+# identical re-submission: the caller's own lease closed, `a` = the newest version), `new` (the caller may store
+# version `version`; its own lease, `lease_id`, closed) or `refused` (no, or a foreign, or an expired lease: the
+# caller rolls back and the Python path names the reason). The caller writes the file and the annotation row,
+# then commits: nothing is committed here.
+SUBMIT_MASK = """
+CREATE FUNCTION depthal_submit_mask(p_image_id integer, p_user_id integer, p_is_lead boolean,
+                                    p_checksum varchar, p_now timestamptz)
+RETURNS TABLE (outcome text, lease_id integer, version integer, a annotation)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_lease lease;
+    v_latest annotation;
+    v_own integer;
+BEGIN
+    SELECT lease.* INTO v_lease FROM lease
+    WHERE lease.image_id = p_image_id AND lease.status = 'open'
+    FOR UPDATE;
+    UPDATE image SET state = 'labeled' WHERE image.id = p_image_id;
+    SELECT annotation.* INTO v_latest FROM annotation
+    WHERE annotation.image_id = p_image_id
+    ORDER BY annotation.version DESC
+    LIMIT 1;
+    IF v_lease.id IS NOT NULL AND v_lease.annotator_id = p_user_id THEN
+        v_own := v_lease.id;
+    END IF;
+    IF v_latest.id IS NOT NULL AND v_latest.checksum = p_checksum
+       AND (p_is_lead OR v_latest.annotator_id = p_user_id) THEN
+        UPDATE lease SET status = 'submitted' WHERE lease.id = v_own;
+        RETURN QUERY SELECT 'retry'::text, v_own, v_latest.version, v_latest;
+        RETURN;
+    END IF;
+    IF NOT p_is_lead AND (v_own IS NULL OR v_lease.expires_at <= p_now) THEN
+        RETURN QUERY SELECT 'refused'::text, NULL::integer, NULL::integer, NULL::annotation;
+        RETURN;
+    END IF;
+    UPDATE lease SET status = 'submitted' WHERE lease.id = v_own;
+    RETURN QUERY SELECT 'new'::text, v_own, coalesce(v_latest.version, 0) + 1, NULL::annotation;
+END
+$$
+"""
+
+FUNCTIONS = {
+    "depthal_next_lease(integer, integer, timestamptz, integer)": NEXT_LEASE,
+    "depthal_submit_mask(integer, integer, boolean, varchar, timestamptz)": SUBMIT_MASK,
+}
 
 
 def upgrade() -> None:
