@@ -1,10 +1,15 @@
 """Latency and throughput of the annotation queue over HTTP on PostgreSQL (design.md, "Performance targets").
 
-For 1, 8 and 32 concurrent simulated annotators, each looping `POST next` → `PUT mask` against a real uvicorn
-server, next to the bare `GET /health/db` (`SELECT 1`) endpoint measured in the same run with the same clients.
-Targets: p99 of `next` ≤ 50 ms; next+mask pairs/s ≥ 50% of the bare endpoint's requests/s.
+Two tables against one real uvicorn server:
+- closed loop (saturation): for 1, 8 and 32 concurrent simulated annotators, each looping `POST next` → `PUT mask`
+  as fast as it can, next to the bare `GET /health/db` (`SELECT 1`) endpoint measured in the same run with the same
+  clients. Targets: p99 of `next` ≤ 50 ms; next+mask pairs/s ≥ 50% of the bare endpoint's requests/s. A pair is
+  two HTTP requests (one a multipart upload), so the per-request ratio, pairs/s ÷ (bare req/s ÷ 2), is shown too.
+- annotators with think time (a realistic load): each annotator waits between its `next` and its mask, as people
+  spend seconds to minutes per mask (each wait uniform in 0.5–1.5 × `--think-ms`, first request at a random offset,
+  so the annotators do not march in step). Latency at the load many people actually produce.
 
-    python benchmarks/annotation_queue.py [--quick] [--workers 2] [--seconds 5]
+    python benchmarks/annotation_queue.py [--quick] [--workers 2] [--seconds 5] [--think-ms 1000]
 
 Needs the local PostgreSQL (it creates and drops the database `depthal_bench`); clients run as threads in this
 process, on the same machine as the server, so both share its cores.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -50,6 +56,17 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000, q)) if values else float("nan")
 
 
+def latency(run: Run, key: str) -> str:
+    """'p50 / p99' in ms."""
+    return f"{pct(run.latencies[key], 50):.1f} / {pct(run.latencies[key], 99):.1f}"
+
+
+def report_errors(n: int, *runs: Run) -> None:
+    for r in runs:
+        if r.errors:
+            print(f"errors at {n} annotators: {r.errors[:3]}", file=sys.stderr)
+
+
 def fresh_database() -> str:
     name = make_url(PG_URL).database
     engine = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -60,8 +77,8 @@ def fresh_database() -> str:
     return PG_URL
 
 
-def seed(levels: list[int], images_per_level: int) -> tuple[list[str], dict[int, int]]:
-    """Annotator tokens, and one project per level with its images all queued."""
+def seed(names: list[str], annotators: int, images_per_project: int) -> tuple[list[str], dict[str, int]]:
+    """Annotator tokens, and one project per name (one per measurement) with its images all queued."""
     from sqlalchemy.orm import Session
 
     from service.crud.projects import default_classes
@@ -71,9 +88,9 @@ def seed(levels: list[int], images_per_level: int) -> tuple[list[str], dict[int,
 
     tokens, projects = [], {}
     with Session(get_engine()) as session:
-        for k in range(max(levels)):
-            tokens.append(create_user(session=session, name=f"bench{k:02d}", role=Role.ANNOTATOR)[1])
-        for level in levels:
+        for k in range(annotators):
+            tokens.append(create_user(session=session, name=f"bench{k:03d}", role=Role.ANNOTATOR)[1])
+        for level in names:
             project = Project(name=f"bench-{level}", label_budget=10**6, round_schedule=[], settings={})
             project.classes = default_classes()
             session.add(project)
@@ -81,7 +98,7 @@ def seed(levels: list[int], images_per_level: int) -> tuple[list[str], dict[int,
             rows = [
                 {"project_id": project.id, "role": "pool", "name": f"{i}.png", "path": f"bench/{level}/{i}.png",
                  "width": WIDTH, "height": HEIGHT, "checksum": f"{level}-{i}", "state": "queued", "queue_rank": i}
-                for i in range(images_per_level)
+                for i in range(images_per_project)
             ]  # fmt: skip
             session.execute(insert(Image), rows)
             projects[level] = project.id
@@ -97,8 +114,8 @@ def mask_png() -> bytes:
     return buf.getvalue()
 
 
-def measure(base: str, n: int, seconds: float, project_id: int | None, tokens: list[str]) -> Run:
-    """`n` threads for `seconds`: bare `GET /health/db` when project_id is None, else next → mask."""
+def measure(base: str, n: int, seconds: float, project_id: int | None, tokens: list[str], think_s: float = 0.0) -> Run:
+    """`n` threads for `seconds`: bare `GET /health/db` when project_id is None, else next → (think) → mask."""
     run, lock = Run(), threading.Lock()
     png = mask_png()
     start = threading.Barrier(n + 1)
@@ -107,9 +124,11 @@ def measure(base: str, n: int, seconds: float, project_id: int | None, tokens: l
     def loop(k: int) -> None:
         local = Run()
         headers = {"Authorization": f"Bearer {tokens[k]}"}
+        rng = random.Random(k)
         with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
             http.get("/health")  # open the keep-alive connection before the clock starts
             start.wait()
+            time.sleep(rng.uniform(0, think_s))
             while time.perf_counter() < stop_at[0]:
                 t0 = time.perf_counter()
                 if project_id is None:
@@ -127,6 +146,9 @@ def measure(base: str, n: int, seconds: float, project_id: int | None, tokens: l
                     break
                 image_id = r.json()["image_id"]
                 local.latencies["next"].append(t1 - t0)
+                if think_s:
+                    time.sleep(think_s * rng.uniform(0.5, 1.5))
+                    t1 = time.perf_counter()
                 r = http.put(f"/images/{image_id}/mask", files={"file": ("m.png", png, "image/png")})
                 local.latencies["mask"].append(time.perf_counter() - t1)
                 if r.status_code != 201:
@@ -162,11 +184,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1 s per measurement instead of --seconds")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--levels", default="1,8,32", help="annotators, closed loop")
+    parser.add_argument("--think-ms", type=float, default=1000.0, help="mean wait between next and mask")
+    parser.add_argument("--think-levels", default="8,32,128", help="annotators with think time ('' to skip)")
+    parser.add_argument("--think-seconds", type=float, default=30.0, help="per think-time level; --quick: 6 s")
     args = parser.parse_args()
     seconds = 1.0 if args.quick else args.seconds
+    think_seconds = 6.0 if args.quick else args.think_seconds
     levels = [int(x) for x in args.levels.split(",")]
+    think_levels = [int(x) for x in args.think_levels.split(",") if x]
 
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     data_dir = Path(tempfile.mkdtemp(prefix="depthal-bench-"))
     env = {
         "DEPTHAL_ENV": "test", "DEPTHAL_SECRET_KEY": "bench-secret", "DEPTHAL_ADMIN_TOKEN": "bench-admin",
@@ -177,7 +205,8 @@ def main() -> int:
     from service.migrate import upgrade
 
     upgrade(env["DEPTHAL_DATABASE_URL"])
-    tokens, projects = seed(levels, images_per_level=int(3000 * seconds))
+    names = [f"closed-{n}" for n in levels] + [f"think-{n}" for n in think_levels]
+    tokens, projects = seed(names, max(levels + think_levels), images_per_project=int(3000 * seconds))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server_cmd = [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(args.workers),
@@ -194,32 +223,44 @@ def main() -> int:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the server did not become ready")
             time.sleep(0.2)
-        rows = []
+        closed, thinking = [], []
         for n in levels:
             measure(base, n, min(seconds, 1.0), None, tokens)  # warm-up: connections, caches, JIT-free but fair
             bare = measure(base, n, seconds, None, tokens)
-            work = measure(base, n, seconds, projects[n], tokens)
-            for r in (bare, work):
-                if r.errors:
-                    print(f"errors at {n} annotators: {r.errors[:3]}", file=sys.stderr)
+            work = measure(base, n, seconds, projects[f"closed-{n}"], tokens)
+            report_errors(n, bare, work)
             bare_rps, pair_rps = bare.done / bare.elapsed, work.done / work.elapsed
-            rows.append(
-                f"| {n} | {bare_rps:.0f}"
-                f" | {pct(bare.latencies['bare'], 50):.1f} / {pct(bare.latencies['bare'], 99):.1f}"
-                f" | {pct(work.latencies['next'], 50):.1f} / {pct(work.latencies['next'], 99):.1f}"
-                f" | {pct(work.latencies['mask'], 50):.1f} / {pct(work.latencies['mask'], 99):.1f}"
-                f" | {pair_rps:.0f} | {pair_rps / bare_rps:.0%} |"
+            closed.append(
+                f"| {n} | {bare_rps:.0f} | {latency(bare, 'bare')} | {latency(work, 'next')}"
+                f" | {latency(work, 'mask')} | {pair_rps:.0f} | {pair_rps / bare_rps:.0%}"
+                f" | {pair_rps / (bare_rps / 2):.0%} |"
+            )
+        for n in think_levels:
+            work = measure(base, n, think_seconds, projects[f"think-{n}"], tokens, think_s=args.think_ms / 1000)
+            report_errors(n, work)
+            thinking.append(
+                f"| {n} | {args.think_ms:.0f} | {work.done / work.elapsed:.1f} | {len(work.latencies['next'])}"
+                f" | {latency(work, 'next')} | {latency(work, 'mask')} |"
             )
     finally:
         server.terminate()
         server.wait(30)
         shutil.rmtree(data_dir, ignore_errors=True)
-    print(f"\nQueue on PostgreSQL, uvicorn --workers {args.workers}, {seconds:g} s per measurement, "
-          f"mask {WIDTH}x{HEIGHT} PNG, clients in-process threads on the same machine\n")  # fmt: skip
+    print(f"\nQueue on PostgreSQL, uvicorn --workers {args.workers}, mask {WIDTH}x{HEIGHT} PNG, clients in-process "
+          f"threads on the same machine; load average before the run: {load_before}\n")  # fmt: skip
+    print(f"Closed loop (each annotator sends its next request as soon as the last one is answered), {seconds:g} s "
+          "per measurement. A pair is two requests, so the last column compares requests with requests.\n")  # fmt: skip
     print("| annotators | bare SELECT 1 req/s | bare p50 / p99 ms | next p50 / p99 ms | mask p50 / p99 ms "
-          "| next+mask pairs/s | pairs/s ÷ bare req/s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+          "| next+mask pairs/s | pairs/s ÷ bare req/s | pairs/s ÷ (bare req/s ÷ 2) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(closed))
+    if thinking:
+        print(f"\nAnnotators with think time: each waits 0.5–1.5 × {args.think_ms:.0f} ms between its next and its "
+              f"mask, {think_seconds:g} s per measurement.\n")  # fmt: skip
+        print("| annotators | mean think ms | next+mask pairs/s | next requests | next p50 / p99 ms "
+              "| mask p50 / p99 ms |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
+        print("\n".join(thinking))
     return 0
 
 

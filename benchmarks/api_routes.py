@@ -1,9 +1,11 @@
 """Server CPU per request of the annotator's hot routes, next to a bare `SELECT 1` endpoint.
 
 Starts `uvicorn service.main:app` on a scratch PostgreSQL database, registers images over HTTP, then drives each
-route sequentially from one client and reads the server process's CPU time from /proc (user + system), so the
-figures do not depend on how busy the machine's other processes are (wall times are printed too, but those do).
-Complements benchmarks/annotation_queue.py (latency and throughput under concurrency).
+route sequentially from one client and reads the server process's CPU clock (user + system, all threads, ns
+resolution), so the figures depend much less on how busy the machine's other processes are than wall times (shown
+too). On a shared machine other processes still inflate CPU time (caches, frequency), so the routes run in
+interleaved blocks and each figure is the median over the blocks. Complements benchmarks/annotation_queue.py
+(latency and throughput under concurrency).
 
     python benchmarks/api_routes.py [--quick] [--url postgresql+psycopg://postgres@127.0.0.1:5432/depthal_bench_routes]
 """
@@ -28,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "bench-admin-token"
+ROUNDS = 10  # interleaved blocks per route
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -50,8 +53,8 @@ def _fresh_database(url: str) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The process's CPU clock (Linux: clockid ((~pid) << 3) | 2, CPUCLOCK_SCHED for the whole process)."""
+    return time.clock_gettime(((~pid) << 3) | 2)
 
 
 def main() -> None:
@@ -81,7 +84,8 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"Server CPU per request (user+system, one uvicorn process), {n} sequential requests per route, {h}x{w}:\n")
+    print(f"Server CPU per request (user+system, one uvicorn process), {n} sequential requests per route in "
+          f"{ROUNDS} interleaved blocks (median of the blocks), {h}x{w}:\n")  # fmt: skip
     print("| route | server CPU ms / request | × bare SELECT 1 | wall ms / request |")
     print("|---|---|---|---|")
     bare = rows[0][1]
@@ -104,8 +108,9 @@ def _measure(base: str, pid: int, n: int, h: int, w: int) -> list[tuple[str, flo
     rng = np.random.default_rng(0)
     for i in range(2 * n + 10):
         image = _png(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-        res = client.post(f"/projects/{project}/images", files={"file": (f"{i}.png", image)},
-                          data={"queue": "true"}, headers=admin)
+        res = client.post(
+            f"/projects/{project}/images", files={"file": (f"{i}.png", image)}, data={"queue": "true"}, headers=admin
+        )
         res.raise_for_status()
     mask = _png(rng.integers(0, 19, (h, w), dtype=np.uint8))
     png = {"content-type": "image/png"}
@@ -127,17 +132,24 @@ def _measure(base: str, pid: int, n: int, h: int, w: int) -> list[tuple[str, flo
         ("GET /users/me (token only)", lambda: client.get("/users/me", headers=ann)),
         ("POST next (new lease) + POST release", next_new_and_release),
         ("POST next + PUT mask (the annotator's loop)", next_and_mask),
-        ("PUT mask, identical retry (lead)", lambda: client.put(f"/images/{state['image']}/mask", content=mask,
-                                                                headers=admin | png)),
+        (
+            "PUT mask, identical retry (lead)",
+            lambda: client.put(f"/images/{state['image']}/mask", content=mask, headers=admin | png),
+        ),
     ]
-    rows = []
-    for label, fn in routes:
+    for _, fn in routes:
         fn()  # warm
-        cpu0, wall0 = _cpu_seconds(pid), time.perf_counter()
-        for _ in range(n):
-            fn()
-        rows.append((label, (_cpu_seconds(pid) - cpu0) / n * 1000, (time.perf_counter() - wall0) / n * 1000))
-    return rows
+    cpu: dict[str, list[float]] = {label: [] for label, _ in routes}
+    wall: dict[str, list[float]] = {label: [] for label, _ in routes}
+    block = max(1, n // ROUNDS)
+    for _ in range(ROUNDS):
+        for label, fn in routes:
+            cpu0, wall0 = _cpu_seconds(pid), time.perf_counter()
+            for _ in range(block):
+                fn()
+            cpu[label].append((_cpu_seconds(pid) - cpu0) / block * 1000)
+            wall[label].append((time.perf_counter() - wall0) / block * 1000)
+    return [(label, float(np.median(cpu[label])), float(np.median(wall[label]))) for label, _ in routes]
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ Public functions (stable; the worker and the benchmarks call them):
 - `heartbeat`, `release`, `skip` (`lease_id=`, `user_id=`, `now=`): act on the caller's own open lease. Commit.
 - `open_lease_for_update(session, image_id)`: the open lease on an image, row-locked (mask submission).
 
+On PostgreSQL `next_lease` is one call of `depthal_next_lease()` (migration 0002), which takes the same steps as
+the Python below; the Python is the SQLite path and the reference.
+
 Concurrency. PostgreSQL: the leasing UPDATE picks its row with `FOR UPDATE SKIP LOCKED`, so concurrent callers
 never wait for or get the same image; SQLite: every transaction is `BEGIN IMMEDIATE` (service/db/session.py),
 so writers are serialised. Either way the partial unique index `uq_lease_open_image` makes a second open lease
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from service.config import get_settings
@@ -30,23 +33,36 @@ from service.db.tables import Image, ImageState, Lease, LeaseStatus, Project, Ro
 from service.errors import Conflict, Forbidden, Gone, NotFound
 from service.schemas import SelectionReason
 
-
 # The hot paths run Core statements on the tables (no ORM unit of work or identity map): `next` and a mask
 # submission are every annotator's round trip, and ORM bookkeeping would cost more CPU than the SQL itself.
 LEASE = Lease.__table__
 IMAGE = Image.__table__
+
+# PostgreSQL: `next` is one call of the function from migration 0002, run in autocommit (one round trip in all).
+# Its (lease, image) composite columns are spread into typed columns, so results go through the tables' types.
+_NEXT_COLUMNS = [("l", c) for c in LEASE.c] + [("i", c) for c in IMAGE.c]
+_NEXT_LEASE_SQL = text(
+    "SELECT "
+    + ", ".join(f"(r.{t}).{c.name} AS {t}_{c.name}" for t, c in _NEXT_COLUMNS)
+    + " FROM depthal_next_lease(CAST(:project_id AS integer), CAST(:annotator_id AS integer),"
+    " CAST(:now AS timestamptz), CAST(:ttl_seconds AS integer)) AS r"
+).columns(**{f"{t}_{c.name}": c.type for t, c in _NEXT_COLUMNS})
 
 
 def expire_leases(session: Session, now: datetime | None = None) -> int:
     """Expire overdue open leases and return their images to the queue; returns how many expired. No commit."""
     now = now or utcnow()
     conn = session.connection()
-    image_ids = conn.execute(
-        update(LEASE)
-        .where(LEASE.c.status == LeaseStatus.OPEN.value, LEASE.c.expires_at <= now)
-        .values(status=LeaseStatus.EXPIRED.value)
-        .returning(LEASE.c.image_id)
-    ).scalars().all()
+    image_ids = (
+        conn.execute(
+            update(LEASE)
+            .where(LEASE.c.status == LeaseStatus.OPEN.value, LEASE.c.expires_at <= now)
+            .values(status=LeaseStatus.EXPIRED.value)
+            .returning(LEASE.c.image_id)
+        )
+        .scalars()
+        .all()
+    )
     if image_ids:
         conn.execute(
             update(IMAGE)
@@ -67,11 +83,12 @@ def next_lease(
     """The caller's open lease in the project, else a new lease on the best-ranked queued image; commits.
     The objects returned are detached copies: read them, don't add them to a session."""
     now = now or utcnow()
-    ttl = timedelta(seconds=ttl_seconds or get_settings().lease_ttl_seconds)
+    ttl_seconds = ttl_seconds or get_settings().lease_ttl_seconds
+    if session.get_bind().dialect.name == "postgresql":
+        return _next_lease_postgres(session, project_id=project_id, annotator_id=annotator_id, now=now,
+                                    ttl_seconds=ttl_seconds)  # fmt: skip
+    ttl = timedelta(seconds=ttl_seconds)
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        # Losing this transaction in a crash only leaves its image queued, so it need not wait for the WAL flush.
-        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
     expire_leases(session, now)
     own = conn.execute(
         select(LEASE.c.id)
@@ -117,6 +134,26 @@ def next_lease(
     lease_id = conn.execute(insert(LEASE).values(**values).returning(LEASE.c.id)).scalar_one()
     session.commit()
     return Lease(id=lease_id, **values), Image(**image_row._mapping)
+
+
+def _next_lease_postgres(
+    session: Session, *, project_id: int, annotator_id: int, now: datetime, ttl_seconds: int
+) -> tuple[Lease, Image] | None:
+    """`next_lease` as one statement in its own transaction (the function sets synchronous_commit off itself)."""
+    if session.in_transaction():
+        session.commit()  # next_lease commits anyway; autocommit must be chosen before a transaction begins
+    conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    params = {"project_id": project_id, "annotator_id": annotator_id, "now": now, "ttl_seconds": ttl_seconds}
+    row = conn.execute(_NEXT_LEASE_SQL, params).first()
+    session.commit()  # ends the session's transaction; nothing left to send
+    if row is None:
+        if session.connection().execute(select(Project.id).where(Project.id == project_id)).first() is None:
+            raise NotFound(f"project {project_id} does not exist")
+        return None
+    values = row._mapping
+    lease = Lease(**{c.name: values[f"l_{c.name}"] for c in LEASE.c})
+    image = Image(**{c.name: values[f"i_{c.name}"] for c in IMAGE.c})
+    return lease, image
 
 
 def _own_open_lease(session: Session, *, lease_id: int, user_id: int, now: datetime) -> tuple[Lease, Image]:
@@ -168,9 +205,15 @@ def _close(session: Session, *, lease_id: int, user_id: int, now: datetime, imag
 
 def open_lease_for_update(session: Session, image_id: int) -> Lease | None:
     """The open lease on an image, row-locked until the transaction ends (a detached copy)."""
-    row = session.connection().execute(
-        select(LEASE).where(LEASE.c.image_id == image_id, LEASE.c.status == LeaseStatus.OPEN.value).with_for_update()
-    ).first()
+    row = (
+        session.connection()
+        .execute(
+            select(LEASE)
+            .where(LEASE.c.image_id == image_id, LEASE.c.status == LeaseStatus.OPEN.value)
+            .with_for_update()
+        )
+        .first()
+    )
     return Lease(**row._mapping) if row is not None else None
 
 

@@ -2,7 +2,8 @@
 
 Kept to a few Core statements (it is half of every annotator's round trip): read the image and its classes,
 decode outside any lock, then lock lease → image (the order service/queue.py uses), compare with the newest
-version, insert, update, commit.
+version, insert, update, commit. On PostgreSQL the locking and comparing is one call of `depthal_submit_mask()`
+(migration 0002); when it refuses, the Python path runs to name the reason.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 import threading
 from datetime import datetime
 
-from sqlalchemy import Subquery, func, insert, select, update
+import numpy as np
+from sqlalchemy import Integer, String, Subquery, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from service import masks, queue, storage
@@ -22,6 +24,15 @@ from service.errors import Conflict, Forbidden, Gone, NotFound
 IMAGE = Image.__table__
 CLASS = LabelClass.__table__
 ANNOTATION = Annotation.__table__
+
+# PostgreSQL: the locks and checks of a submission are one call of the function from migration 0002; its
+# `annotation` composite column is spread into typed columns, so results go through the table's types.
+_SUBMIT_MASK_SQL = text(
+    "SELECT r.outcome, r.lease_id, r.version, "
+    + ", ".join(f"(r.a).{c.name} AS a_{c.name}" for c in ANNOTATION.c)
+    + " FROM depthal_submit_mask(CAST(:image_id AS integer), CAST(:user_id AS integer), CAST(:is_lead AS boolean),"
+    " CAST(:checksum AS varchar), CAST(:now AS timestamptz)) AS r"
+).columns(outcome=String, lease_id=Integer, version=Integer, **{f"a_{c.name}": c.type for c in ANNOTATION.c})
 
 
 def newest_versions(project_id: int) -> Subquery:
@@ -83,6 +94,12 @@ def submit_mask(
     digest = masks.checksum(ids)
 
     now = now or utcnow()
+    if conn.dialect.name == "postgresql":
+        stored = _submit_postgres(session, project_id=project_id, image_id=image_id, user=user, data=data, fmt=fmt,
+                                  ids=ids, digest=digest, now=now)  # fmt: skip
+        if stored is not None:
+            return stored
+        session.rollback()  # refused: the path below takes the locks again and names the reason
     lease = queue.open_lease_for_update(session, image_id)  # lease first, then image: see service/queue.py
     conn = session.connection()
     conn.execute(update(IMAGE).where(IMAGE.c.id == image_id).values(state=ImageState.LABELED.value))  # locks it
@@ -97,24 +114,72 @@ def submit_mask(
         return Annotation(**latest._mapping), False
     if not is_lead:
         _check_lease(session, lease=lease, image_id=image_id, user_id=user.id, now=now)
-
     version = (latest.version + 1) if latest is not None else 1
+    annotation = _store_version(session, project_id=project_id, image_id=image_id, user=user, data=data, fmt=fmt,
+                                ids=ids, digest=digest, now=now, version=version,
+                                lease_id=own_lease.id if own_lease is not None else None)  # fmt: skip
+    _close_lease(session, own_lease)
+    session.commit()
+    return annotation, True
+
+
+def _submit_postgres(
+    session: Session,
+    *,
+    project_id: int,
+    image_id: int,
+    user: User,
+    data: bytes,
+    fmt: masks.MaskFormat | None,
+    ids: np.ndarray,
+    digest: str,
+    now: datetime,
+) -> tuple[Annotation, bool] | None:
+    """The locked part in one call of depthal_submit_mask() (migration 0002); None when it refuses."""
+    params = {"image_id": image_id, "user_id": user.id, "is_lead": user.role in (Role.LEAD, Role.ADMIN),
+              "checksum": digest, "now": now}  # fmt: skip
+    row = session.connection().execute(_SUBMIT_MASK_SQL, params).one()._mapping
+    if row["outcome"] == "refused":
+        return None
+    if row["outcome"] == "retry":
+        session.commit()
+        return Annotation(**{c.name: row[f"a_{c.name}"] for c in ANNOTATION.c}), False
+    version, lease_id = row["version"], row["lease_id"]
+    annotation = _store_version(session, project_id=project_id, image_id=image_id, user=user, data=data, fmt=fmt,
+                                ids=ids, digest=digest, now=now, version=version, lease_id=lease_id)  # fmt: skip
+    session.commit()
+    return annotation, True
+
+
+def _store_version(
+    session: Session,
+    *,
+    project_id: int,
+    image_id: int,
+    user: User,
+    data: bytes,
+    fmt: masks.MaskFormat | None,
+    ids: np.ndarray,
+    digest: str,
+    now: datetime,
+    version: int,
+    lease_id: int | None,
+) -> Annotation:
+    """Write the mask file, then insert its annotation row (the caller commits, so a failed write stores nothing)."""
     relative = storage.mask_file(project_id, image_id, version)
     payload = data if masks.stored_as_sent(data, fmt) else masks.encode_png(ids)
     _write_atomic(storage.absolute(relative), payload)
     values = {
         "image_id": image_id,
         "annotator_id": user.id,
-        "lease_id": own_lease.id if own_lease is not None else None,
+        "lease_id": lease_id,
         "version": version,
         "mask_path": relative.as_posix(),
         "checksum": digest,
         "created_at": now,
     }
-    annotation_id = conn.execute(insert(ANNOTATION).values(**values).returning(ANNOTATION.c.id)).scalar_one()
-    _close_lease(session, own_lease)
-    session.commit()
-    return Annotation(id=annotation_id, **values), True
+    annotation_id = session.connection().execute(insert(ANNOTATION).values(**values).returning(ANNOTATION.c.id))
+    return Annotation(id=annotation_id.scalar_one(), **values)
 
 
 def _close_lease(session: Session, lease: Lease | None) -> None:

@@ -20,10 +20,14 @@ from service.config import get_settings
 
 
 @lru_cache(maxsize=8)
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """`pre_ping=False` for the API: a ping is one more round trip on every request. A connection broken since its
+    last use (database restarted) then fails one request, and SQLAlchemy invalidates the whole pool on that error,
+    so the following requests reconnect; `pool_recycle` replaces connections before server-side idle timeouts.
+    The worker and the CLI keep the ping: they sit idle for long stretches and a failed job costs more."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+        return create_engine(url, pool_pre_ping=pre_ping, pool_recycle=1800, pool_size=10, max_overflow=40)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -51,15 +55,17 @@ def get_engine() -> Engine:
 
 
 @lru_cache(maxsize=8)
-def _session_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(bind=make_engine(url), expire_on_commit=False)
+def _session_factory(url: str, *, pre_ping: bool = True) -> sessionmaker[Session]:
+    if make_url(url).get_backend_name() == "sqlite":
+        pre_ping = True  # ignored there: one engine (one file lock holder pool) for the API and the worker
+    return sessionmaker(bind=make_engine(url, pre_ping=pre_ping), expire_on_commit=False)
 
 
 def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request."""
+    """FastAPI dependency: one session per request (no pre-ping: see make_engine)."""
     url = get_settings().database_url
     assert url is not None
-    with _session_factory(url)() as session:
+    with _session_factory(url, pre_ping=False)() as session:
         yield session
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from service.db.base import utcnow
 from service.db.session import session_scope
-from service.db.tables import Annotation
+from service.db.tables import Annotation, Image, Lease
 from tests.service.conftest import Api, id_mask, png_bytes, rgb_image
-
 
 _noise = png_bytes(np.random.default_rng(1).integers(0, 19, (8, 12), dtype=np.uint8))
 
@@ -138,6 +140,27 @@ def test_lease_rules(api: Api) -> None:
     assert _count() == 0
     # a lead needs no lease
     assert api.put_mask(other["id"], id_mask(1), api.lead).status_code == 201
+
+
+def test_submission_on_own_overdue_lease_is_gone_and_the_lease_stays(api: Api) -> None:
+    _, lease = _leased(api)
+    with session_scope() as s:  # past its TTL, but nobody has expired it yet
+        s.get(Lease, lease["id"]).expires_at = utcnow() - timedelta(seconds=1)
+    res = api.put_mask(lease["image"]["id"], id_mask(1), api.annotator)
+    assert res.status_code == 410 and f"your lease {lease['id']}" in res.json()["detail"]
+    assert _count() == 0
+    with session_scope() as s:  # the refusal rolled back: lease and image as they were
+        assert s.get(Lease, lease["id"]).status == "open"
+        assert s.get(Image, lease["image"]["id"]).state == "leased"
+
+
+def test_submission_closes_the_lease_and_records_it(api: Api) -> None:
+    _, lease = _leased(api)
+    res = api.put_mask(lease["image"]["id"], id_mask(1), api.annotator)
+    assert res.status_code == 201 and res.json()["lease_id"] == lease["id"] and res.json()["version"] == 1
+    with session_scope() as s:
+        assert s.get(Lease, lease["id"]).status == "submitted"
+        assert s.get(Image, lease["image"]["id"]).state == "labeled"
 
 
 def test_submission_after_release_is_refused(api: Api) -> None:

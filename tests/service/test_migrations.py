@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from service.db.tables import Base
-from service.migrate import downgrade, upgrade
+from service.migrate import REPO_ROOT, downgrade, upgrade
 from tests.conftest import Database
+
+QUEUE_FUNCTIONS = {"depthal_next_lease", "depthal_submit_mask"}  # migration 0002, PostgreSQL only
 
 
 def _diff(url: str) -> list[object]:
@@ -47,3 +54,45 @@ def test_upgrade_matches_orm_and_round_trips(database: Database) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() is not None
     engine.dispose()
+
+
+def _functions(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(text("SELECT proname FROM pg_proc WHERE proname LIKE 'depthal%'")).scalars()
+            return set(names)
+    finally:
+        engine.dispose()
+
+
+def test_queue_functions_come_and_go_with_revision_0002(postgres_database: Database) -> None:
+    url = postgres_database.url
+    assert _functions(url) == QUEUE_FUNCTIONS
+    downgrade(url, "0001")
+    assert _functions(url) == set()
+    assert _tables(url) == set(Base.metadata.tables)  # the tables stay; only the functions went
+    upgrade(url)
+    assert _functions(url) == QUEUE_FUNCTIONS
+
+
+def test_db_upgrade_from_an_empty_postgres_database(postgres_database: Database) -> None:
+    url = make_url(postgres_database.url)
+    fresh = url.set(database=f"{url.database}_fresh")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{fresh.database}"'))
+    try:
+        env = os.environ | {"DEPTHAL_DATABASE_URL": fresh.render_as_string(hide_password=False)}
+        done = subprocess.run([sys.executable, "-m", "service", "db", "upgrade"], env=env, cwd=REPO_ROOT,
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        rendered = fresh.render_as_string(hide_password=False)
+        assert _tables(rendered) == set(Base.metadata.tables)
+        assert _functions(rendered) == QUEUE_FUNCTIONS
+        assert _diff(rendered) == []
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)'))
+        admin.dispose()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
 from service.api.deps import CurrentUser, SessionDep
+from service.api.responses import json_response
 from service.crud import annotations as crud
 from service.errors import Invalid
 from service.masks import MaskFormat
@@ -44,6 +45,7 @@ async def mask_payload(request: Request) -> bytes:
 @router.put(
     "/images/{image_id}/mask",
     status_code=status.HTTP_201_CREATED,
+    response_model=AnnotationPublic,
     responses={200: {"description": "identical retry: the existing version, nothing stored"}},
     openapi_extra=_BODY_DOC,
 )
@@ -51,15 +53,13 @@ def put_mask(
     session: SessionDep,
     user: CurrentUser,
     image_id: int,
-    response: Response,
     data: Annotated[bytes, Depends(mask_payload)],
     format: Annotated[
         MaskFormat | None, Query(description="default: train_ids for single-channel PNGs, palette for RGB")
     ] = None,
-) -> AnnotationPublic:
+) -> Response:
     """Submit a mask for an image you hold a lease on (leads need no lease); stores a new version. Body: the PNG
     (`image/png`) or a multipart form with the PNG as `file`."""
     annotation, created = crud.submit_mask(session=session, image_id=image_id, user=user, data=data, fmt=format)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return AnnotationPublic.model_validate(annotation)
+    body = AnnotationPublic.model_validate(annotation)
+    return json_response(body, status.HTTP_201_CREATED if created else status.HTTP_200_OK)

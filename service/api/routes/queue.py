@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from service import queue
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.api.responses import json_response
 from service.crud import images as images_crud
 from service.schemas import ImagePublic, ImagesPublic, LeasePublic, LeaseWithImage, PrelabelLinks, RequeueSkipped
 
@@ -15,7 +16,7 @@ router = APIRouter(tags=["queue"])
     response_model=LeaseWithImage,
     responses={204: {"description": "nothing is queued"}},
 )
-def next_image(session: SessionDep, user: CurrentUser, project_id: int) -> LeaseWithImage | Response:
+def next_image(session: SessionDep, user: CurrentUser, project_id: int) -> Response:
     """Your open lease in this project if you have one, else a new lease on the best-ranked queued image."""
     got = queue.next_lease(session, project_id=project_id, annotator_id=user.id)
     if got is None:
@@ -25,13 +26,14 @@ def next_image(session: SessionDep, user: CurrentUser, project_id: int) -> Lease
     if image.prelabel_path is not None:
         links = PrelabelLinks(class_ids_url=f"/images/{image.id}/prelabel",
                               overlay_url=f"/images/{image.id}/prelabel/overlay")  # fmt: skip
-    return LeaseWithImage(
+    body = LeaseWithImage(
         **LeasePublic.model_validate(lease).model_dump(),
         image=ImagePublic.model_validate(image),
         has_prelabel=image.prelabel_path is not None,
         prelabel=links,
         reason=queue.selection_reason(session, image),
     )
+    return json_response(body)
 
 
 @router.post("/leases/{lease_id}/heartbeat")
