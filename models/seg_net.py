@@ -208,7 +208,11 @@ def config_from_depth(depth_cfg: dict, variant: str, num_classes: int) -> SegNet
 
 
 def build_seg_net(
-    cfg: SegNetConfig, *, init: str | Path | None = None, encoder_weights: str | None = None
+    cfg: SegNetConfig,
+    *,
+    init: str | Path | None = None,
+    encoder_weights: str | None = None,
+    state_follows: bool = False,
 ) -> SegNet | MultiTaskNet:
     """The network for `cfg.variant`, initialised as the method's ablation rows do (method.md §1.6).
 
@@ -216,12 +220,14 @@ def build_seg_net(
         init: depth checkpoint for "transfer" and "multitask" (encoder + decoder copies); must be None for "scratch".
         encoder_weights: encoder init when there is no depth checkpoint: None (random) or "imagenet" (the method's
             scratch baseline; needs torchvision's weight download).
+        state_follows: the caller loads a trained state dict next (a checkpoint being restored), so a random
+            initialisation is expected and not warned about.
     """
     if cfg.variant == "scratch" and init is not None:
         raise ValueError("the scratch variant does not load a depth checkpoint; use variant='transfer'")
     net: SegNet | MultiTaskNet = (MultiTaskNet if cfg.variant == "multitask" else SegNet)(cfg, encoder_weights)
     if init is not None:
         load_depth_init(net, init)
-    elif cfg.variant != "scratch":
+    elif cfg.variant != "scratch" and not state_follows:
         log.warning("variant %r without a depth checkpoint: decoder initialised at random", cfg.variant)
     return net

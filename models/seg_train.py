@@ -122,7 +122,7 @@ def load_seg_model(path: str | Path, device: torch.device | str = "cpu") -> nn.M
     """Rebuild the student of a segmentation checkpoint from its stored config (eval mode)."""
     blob = load_checkpoint(path)
     cfg = SegTrainConfig.from_dict(blob["config"])
-    net = build_seg_net(cfg.net)
+    net = build_seg_net(cfg.net, state_follows=True)  # random init is overwritten at once: no warning
     net.load_state_dict(blob["model"])
     return net.to(device).eval()
 

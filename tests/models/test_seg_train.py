@@ -162,3 +162,20 @@ def test_resume_warns_only_about_settings_that_change_the_rest_of_the_run(tmp_pa
     assert warning.startswith("resuming at step 2 of 3 with training settings that differ from the checkpoint's")
     assert warning.endswith(": lr 0.01 → 0.5, mix 'depthmix' → 'classmix'")
     assert training_changes(run_only, replace(run_only, num_workers=2, seed=3)) == {"seed": (0, 3)}
+
+
+def test_loading_a_trained_checkpoint_does_not_warn_about_a_random_decoder(tmp_path, caplog):
+    ckpt = tmp_path / "seg.pt"
+    lab, unl = StripesDataset(4), StripesDataset(4, labeled=False, with_disp=True)
+    train_segmentation(tiny_cfg("transfer", iterations=1, checkpoint_every=1), lab, unl, device="cpu",
+                       checkpoint_path=ckpt)  # fmt: skip
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="models.seg_net"):
+        load_seg_model(ckpt)
+    assert [r.getMessage() for r in caplog.records if r.name == "models.seg_net"] == []
+    # building the same net for training without a depth checkpoint still warns: there it means something
+    with caplog.at_level(logging.WARNING, logger="models.seg_net"):
+        from models.seg_net import build_seg_net
+
+        build_seg_net(tiny_cfg("transfer").net)
+    assert any("decoder initialised at random" in r.getMessage() for r in caplog.records)
