@@ -46,8 +46,8 @@ def round_stages(*, session: Session, rounds: list[Round]) -> dict[int, list[Sta
     for j in jobs:
         out[j.round_id].append(  # type: ignore[index]
             StageProgress(job_id=j.id, kind=j.kind, status=j.status, stage=j.stage, progress=j.progress,
-                          message=j.message, seconds=_seconds(j.started_at, j.finished_at, now))  # fmt: skip
-        )
+                          message=j.message, seconds=_seconds(j.started_at, j.finished_at, now))
+        )  # fmt: skip
     return out
 
 

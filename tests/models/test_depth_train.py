@@ -11,7 +11,7 @@ from models.depth_train import train_depth
 from models.encoder import ResNetEncoder
 from tests.models.depth_fakes import ShiftedFrames
 
-TINY = dict(num_ch_dec=(8, 8, 16, 16, 32), batch_size=2, checkpoint_every=2, log_every=1)
+TINY = {"num_ch_dec": (8, 8, 16, 16, 32), "batch_size": 2, "checkpoint_every": 2, "log_every": 1}
 
 
 def test_train_checkpoint_progress_and_reload(tmp_path) -> None:
