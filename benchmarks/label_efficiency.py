@@ -312,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-seeds", help="comma-separated seeds to run in this process (parallel processes sharing "
                         "--out: each writes label_efficiency_s<seeds>.json; --report-only merges them)")  # fmt: skip
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--report-only", action="store_true",
-                        help="rebuild the table, plot and class-coverage diagnostic from --out's label_efficiency.json")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild the table, plot and class-coverage diagnostic from --out's label_efficiency.json",
+    )
     parser.add_argument("--seg-iterations", type=int, help="override the configuration's segmentation iterations")
     parser.add_argument("--budgets", help="override the budgets: comma-separated fractions of the pool")
     args = parser.parse_args(argv)

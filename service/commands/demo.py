@@ -151,7 +151,9 @@ class Annotators:
     """Threads that keep asking `next` and submit the true mask of each leased image, until stopped."""
 
     def __init__(self, base: str, tokens: list[str], project_id: int, world: Path) -> None:
-        self.clients = [httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60) for t in tokens]
+        self.clients = [
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60) for t in tokens
+        ]
         self.project_id, self.world = project_id, world
         self.stop_event = threading.Event()
         self.labeled = 0

@@ -112,8 +112,14 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
         val_total=sum(n for (role, _), n in counts.items() if role == ImageRole.VAL.value),
         rounds=[
             RoundProgress(
-                index=r.index, status=r.status, batch_size=r.batch_size, metrics=r.metrics, strategy=r.strategy,
-                error=r.error, seconds=_seconds(r.started_at, r.finished_at, now), stages=stages[r.id],
+                index=r.index,
+                status=r.status,
+                batch_size=r.batch_size,
+                metrics=r.metrics,
+                strategy=r.strategy,
+                error=r.error,
+                seconds=_seconds(r.started_at, r.finished_at, now),
+                stages=stages[r.id],
             )
             for r in rounds
         ],

@@ -28,7 +28,6 @@ SETTINGS = {"preset": "tiny", "device": "cpu",
             "depth": {"finetune_iters": 2, "batch_size": 2, "checkpoint_every": 2}}  # fmt: skip
 
 
-
 def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: Path) -> None:  # noqa: F811
     from models.data.synth.world import generate_world
 
@@ -59,11 +58,15 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
         with Server(api_argv, api_env, tmp_path / "api.log", port) as api:
             admin = Client(api.base, VARIABLES["DEPTHAL_ADMIN_TOKEN"])
             lead = Client(api.base, admin.ok(admin.http.post("/users", json={"name": "lea", "role": "lead"}))["token"])
-            ann = Client(api.base, admin.ok(admin.http.post("/users", json={"name": "ann", "role": "annotator"}))["token"])
+            ann = Client(
+                api.base, admin.ok(admin.http.post("/users", json={"name": "ann", "role": "annotator"}))["token"]
+            )
             body = {"name": "compose-method", "label_budget": 6, "image_height": SIZE[0], "image_width": SIZE[1],
                     "settings": SETTINGS}  # fmt: skip
             pid = lead.ok(lead.http.post("/projects", json=body), 201)["id"]
-            imported = lead.ok(lead.http.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"}))
+            imported = lead.ok(
+                lead.http.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"})
+            )
             pool = {i["id"] for i in imported["images"] if i["role"] == "pool"}
             assert len(pool) == 8
 
