@@ -56,7 +56,7 @@ CONFIGS: dict[str, BenchConfig] = {
         settings={"preset": "tiny", "depth": {"finetune_iters": 30, "batch_size": 4, "checkpoint_every": 10},
                   "seg": {"iterations": 24, "checkpoint_every": 1000}, "student": {"iters": 6},
                   "score_batch_size": 16},
-    ),  # fmt: skip
+    ),
     # The longer CPU run (≈ 1 h on 2 idle cores): a larger world at 48×96 with the demo's tiny networks trained long
     # enough to leave chance level (depth 1500, segmentation 600, student 100 iterations), budgets 2/4/8 %, and
     # `diversity` alone next to the method to separate the two terms of §4.3. `benchmarks/coverage.py` reuses its
@@ -66,20 +66,20 @@ CONFIGS: dict[str, BenchConfig] = {
         settings={"preset": "tiny", "depth": {"finetune_iters": 1500, "batch_size": 4, "checkpoint_every": 100},
                   "seg": {"iterations": 600, "checkpoint_every": 1000}, "student": {"iters": 100},
                   "score_batch_size": 16},
-    ),  # fmt: skip
+    ),
     # CI smoke: one seed, one budget step (cold start → 1 training → select → 1 training), a handful of iterations.
     "quick": BenchConfig(
         size=(32, 64), sequences=14, budgets=(0.2, 0.4), seeds=(0,),
         settings={"preset": "tiny", "depth": {"finetune_iters": 2, "batch_size": 2, "checkpoint_every": 1000},
                   "seg": {"iterations": 2, "checkpoint_every": 1000}, "student": {"iters": 2}, "score_batch_size": 8},
-    ),  # fmt: skip
+    ),
     # Real Cityscapes on one GPU (method.md: ResNet-101 depth 300k+100k iterations, 40k segmentation iterations,
     # ResNet-50 student; 512×1024). The method's budgets are 100/200/372 of 2975 images (≈ 3.4/6.7/12.5 %).
     "gpu-cityscapes": BenchConfig(
         size=(512, 1024), sequences=0, budgets=(100 / 2975, 200 / 2975, 372 / 2975), seeds=(0, 1, 2),
         settings={"preset": "method", "device": "cuda", "score_batch_size": 8}, cityscapes=True,
-    ),  # fmt: skip
-}
+    ),
+}  # fmt: skip
 
 
 @dataclass
@@ -100,7 +100,9 @@ def cpu_seconds() -> float:
 def budget_counts(fractions: tuple[float, ...], n_pool: int, min_labeled: int) -> list[int]:
     counts = [max(min_labeled, round(f * n_pool)) for f in fractions]
     if any(b >= a for a, b in zip(counts[1:], counts, strict=False)) or counts[-1] >= n_pool:
-        raise SystemExit(f"budgets {fractions} of a pool of {n_pool} give {counts}: they must grow and stay below {n_pool}")
+        raise SystemExit(
+            f"budgets {fractions} of a pool of {n_pool} give {counts}: they must grow and stay below {n_pool}"
+        )
     return counts
 
 
@@ -109,7 +111,9 @@ def load_data(cfg: BenchConfig, out: Path, cityscapes: Path | None) -> tuple[lis
 
     if cfg.cityscapes:
         if cityscapes is None:
-            raise SystemExit("--config gpu-cityscapes needs --cityscapes ROOT (leftImg8bit/, gtFine/, leftImg8bit_sequence/)")
+            raise SystemExit(
+                "--config gpu-cityscapes needs --cityscapes ROOT (leftImg8bit/, gtFine/, leftImg8bit_sequence/)"
+            )
         return list(find_frames(cityscapes, "train")), list(find_frames(cityscapes, "val", require_neighbours=False))
     from models.data.synth.world import generate_world
 
@@ -139,8 +143,8 @@ def depth_and_features(base, pool: list, out: Path, tag: str, device, log=print)
     return depth, load_features(ar.standardise_features(raw, out / f"features_s{tag}.npy"))
 
 
-def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None, strategies: tuple[str, ...] = STRATEGIES,
-                  log=print, on_run=None) -> list[Run]:  # fmt: skip
+def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None,
+                  strategies: tuple[str, ...] = STRATEGIES, log=print, on_run=None) -> list[Run]:  # fmt: skip
     import torch
 
     from models import active_round as ar
@@ -162,8 +166,8 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
     runs: list[Run] = []
     for seed in cfg.seeds:
         for strategy in strategies:
-            rc = replace(RoundConfig.from_settings({**cfg.settings, "strategy": strategy, "seed": seed}, size=base.size),
-                         num_classes=base.num_classes)  # fmt: skip
+            settings = {**cfg.settings, "strategy": strategy, "seed": seed}
+            rc = replace(RoundConfig.from_settings(settings, size=base.size), num_classes=base.num_classes)
             run = Run(strategy, seed)
             labeled: list[int] = []  # pool indices, in pick order
             for k in range(len(counts) + 1):  # k: select up to counts[k]; the last pass only trains at counts[-1]
@@ -195,7 +199,8 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
                     raw_k = work / "unused.raw.npy"  # features were computed once above; score_range writes them again
                     ar.create_raw_features(raw_k, len(records), ar.feature_dim(depth))
                     s = ar.score_range(rc, records, 0, len(records), depth, raw_k, student_checkpoint=student,
-                                       seg_checkpoint=seg_ckpt if strategy == "entropy" else None, device=device)  # fmt: skip
+                                       seg_checkpoint=seg_ckpt if strategy == "entropy" else None,
+                                       device=device)  # fmt: skip
                     raw_k.unlink()
                     difficulty = s.difficulty if student is not None else None
                     entropy = s.entropy if strategy == "entropy" else None
@@ -256,7 +261,7 @@ def class_coverage(runs: list[Run], pool_records: list, val_records: list, num_c
     strategies = list(dict.fromkeys(r.strategy for r in runs))
     lines = ["| labels | " + " | ".join(f"{s}: classes / rare px %" for s in strategies) + " |",
              "|" + "---|" * (len(strategies) + 1)]  # fmt: skip
-    for k, count in enumerate(runs[0].labels):
+    for count in runs[0].labels:
         cells = []
         for s in strategies:
             covered, rare_share = [], []
@@ -307,14 +312,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-seeds", help="comma-separated seeds to run in this process (parallel processes sharing "
                         "--out: each writes label_efficiency_s<seeds>.json; --report-only merges them)")  # fmt: skip
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--report-only", action="store_true",
-                        help="rebuild the table, plot and class-coverage diagnostic from --out's label_efficiency.json")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild the table, plot and class-coverage diagnostic from --out's label_efficiency.json",
+    )
     parser.add_argument("--seg-iterations", type=int, help="override the configuration's segmentation iterations")
     parser.add_argument("--budgets", help="override the budgets: comma-separated fractions of the pool")
     args = parser.parse_args(argv)
     cfg = CONFIGS["quick" if args.quick else args.config]
     if args.seg_iterations:
-        cfg = replace(cfg, settings={**cfg.settings, "seg": {**cfg.settings.get("seg", {}), "iterations": args.seg_iterations}})
+        seg = {**cfg.settings.get("seg", {}), "iterations": args.seg_iterations}
+        cfg = replace(cfg, settings={**cfg.settings, "seg": seg})
     if args.budgets:
         cfg = replace(cfg, budgets=tuple(float(x) for x in args.budgets.split(",")))
     if args.seeds:

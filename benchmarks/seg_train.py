@@ -48,7 +48,7 @@ def run_one(name: str, quick: bool, device_name: str, steps: int, warmup: int) -
 
     from models.mean_teacher import ema_update, make_teacher
     from models.seg_net import build_seg_net
-    from models.seg_step import ConsistencyOptions, consistency_loss, supervised_loss
+    from models.seg_step import consistency_loss, supervised_loss
     from models.seg_train import SegTrainConfig, make_optimizer
 
     variant, mean_teacher, mix = CONFIGS[name]

@@ -192,7 +192,8 @@ def main() -> None:
             continue
         same = "—"
         if method == "ours" and n in dense_picks:
-            same = "yes" if out["picks"] == dense_picks[n] else f"no (first difference at pick {_first_diff(out['picks'], dense_picks[n])})"
+            first = _first_diff(out["picks"], dense_picks[n])
+            same = "yes" if out["picks"] == dense_picks[n] else f"no (first difference at pick {first})"
         print(
             f"| {n:,} | {name} | {dtype} | {device} | {out['wall_s']:.1f} | {out['cpu_s']:.1f} | "
             f"{out['peak_bytes'] / 2**30:.2f} GiB | "
@@ -201,7 +202,7 @@ def main() -> None:
 
 
 def _first_diff(a: list[int], b: list[int]) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
 if __name__ == "__main__":

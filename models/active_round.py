@@ -33,10 +33,15 @@ from torch.utils.data import DataLoader, Dataset
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.data.cityscapes import FrameRecord
 from models.data.datasets import LabeledDataset, SequenceDataset, UnlabeledDataset
-from models.depth_model import DepthModel, load_depth_model
+from models.depth_model import load_depth_model
 from models.depth_train import train_depth
-from models.difficulty import DepthStudent, StudentConfig, depth_difficulty, segmentation_entropy
-from models.difficulty import train_difficulty_student
+from models.difficulty import (
+    DepthStudent,
+    StudentConfig,
+    depth_difficulty,
+    segmentation_entropy,
+    train_difficulty_student,
+)
 from models.features import load_features, pool_feature_map
 from models.round_config import RoundConfig
 from models.seg_net import config_from_depth
@@ -57,7 +62,7 @@ def _quiet(stage: str, fraction: float, message: str) -> None:
 
 
 def resolve_device(setting: str) -> torch.device:
-    """"auto" → CUDA when available, else CPU; "cuda" without a GPU is a `RoundInputError`."""
+    """The device of a setting: "auto" → CUDA when available, else CPU; "cuda" without a GPU is a `RoundInputError`."""
     if setting == "cuda" and not torch.cuda.is_available():
         raise RoundInputError("the project's settings ask for device 'cuda' (GPU only), but this worker has no GPU")
     if setting == "auto":

@@ -62,10 +62,11 @@ class DepthConfig:
     def small(cls, **overrides: Any) -> DepthConfig:
         """A CPU-sized run: ResNet-18 from random init, no frozen phase (a frozen random encoder learns nothing),
         everything trainable at 1e-4."""
-        base: dict[str, Any] = dict(
-            layers=18, dilate_last=False, weights=None, pose_weights=None, batch_size=4,
-            frozen_iters=0, lr_step=None, finetune_iters=300, finetune_lr=1e-4, checkpoint_every=100, log_every=10,
-        )  # fmt: skip
+        base: dict[str, Any] = {
+            "layers": 18, "dilate_last": False, "weights": None, "pose_weights": None, "batch_size": 4,
+            "frozen_iters": 0, "lr_step": None, "finetune_iters": 300, "finetune_lr": 1e-4,
+            "checkpoint_every": 100, "log_every": 10,
+        }  # fmt: skip
         base.update(overrides)
         return cls(**base)
 

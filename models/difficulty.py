@@ -167,7 +167,9 @@ def train_difficulty_student(
         sched.step()
         losses.append(float(loss.detach()))
         if progress is not None:
-            progress("difficulty_student", (it + 1) / cfg.iters, f"iteration {it + 1}/{cfg.iters} loss {losses[-1]:.4f}")
+            progress(
+                "difficulty_student", (it + 1) / cfg.iters, f"iteration {it + 1}/{cfg.iters} loss {losses[-1]:.4f}"
+            )
     return student.eval(), losses
 
 

@@ -48,7 +48,10 @@ def photometric_error(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def min_reprojection_loss(
-    warped: Sequence[Tensor], sources: Sequence[Tensor], target: Tensor, automask: bool = True,
+    warped: Sequence[Tensor],
+    sources: Sequence[Tensor],
+    target: Tensor,
+    automask: bool = True,
     identity: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per-pixel minimum reprojection with auto-masking (method.md §2.2).

@@ -52,4 +52,3 @@ class PoseNet(nn.Module):
     def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         pair = torch.cat([a, b], dim=1)  # (B, 6, H, W)
         return self.decoder(self.encoder(pair)[-1])
-

@@ -129,8 +129,9 @@ class RoundConfig:
         )
         s.pop("score_shard_size", None)  # read by the worker (pool sharding), not by the models
         if s:
-            raise ValueError(f"unknown project setting(s) {sorted(s)}; known: strategy, preset, seed, device, depth, "
-                             "seg, student, score_batch_size, min_labeled, difficulty_weight, score_shard_size")  # fmt: skip
+            raise ValueError(f"unknown project setting(s) {sorted(s)}; known: strategy, preset, seed, device, "
+                             "depth, seg, student, score_batch_size, min_labeled, difficulty_weight, "
+                             "score_shard_size")  # fmt: skip
         return cfg
 
 

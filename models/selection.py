@@ -252,7 +252,14 @@ def farthest_point_selection(
 
 
 def _resolve_ties(
-    ties: Tensor, features: Tensor, centres: Tensor, sq: Tensor, sq_c: Tensor, m: Tensor, eps: Tensor, b: Tensor,
+    ties: Tensor,
+    features: Tensor,
+    centres: Tensor,
+    sq: Tensor,
+    sq_c: Tensor,
+    m: Tensor,
+    eps: Tensor,
+    b: Tensor,
     dtype: torch.dtype,
 ) -> int:
     """Exact float64 scores of the near-tied rows (ascending indices); argmax, lowest index on exact ties."""

@@ -98,8 +98,9 @@ def diversity_strategy(pool: PoolScores, labeled: Sequence[int], n: int, seed: i
 
 
 def diversity_difficulty_strategy(pool: PoolScores, labeled: Sequence[int], n: int, seed: int) -> list[int]:
-    """The method ("ds_us"): farthest-point selection biased by λ·difficulty; λ = 1000 in the method (§4.1, §4.3 step 3),
-    `pool.difficulty_weight` here (a project setting: the right λ depends on the feature width and the student)."""
+    """The method ("ds_us"): farthest-point selection biased by λ·difficulty; λ = 1000 in the method (§4.1, §4.3
+    step 3), `pool.difficulty_weight` here (a project setting: the right λ depends on the feature width and the
+    student)."""
     features = _require(pool.features, "features", "diversity+difficulty")
     if not labeled:
         # No student can be trained without labels: the method's first batch is the pure-diversity cold start.

@@ -19,9 +19,7 @@ from sqlalchemy import create_engine, text
 
 from service.config import get_settings
 
-PG_URL = os.environ.get(
-    "DEPTHAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/depthal_test"
-)
+PG_URL = os.environ.get("DEPTHAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/depthal_test")
 REDIS_URL = os.environ.get("DEPTHAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -102,9 +100,7 @@ def sqlite_database(_sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.
 
 
 @pytest.fixture
-def postgres_database(
-    _postgres_migrated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Database]:
+def postgres_database(_postgres_migrated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     _truncate_postgres(_postgres_migrated)
     data_dir = tmp_path / "data"
     _configure(monkeypatch, data_dir, _postgres_migrated)

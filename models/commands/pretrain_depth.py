@@ -11,7 +11,6 @@ from models.commands import parse_size
 log = logging.getLogger(__name__)
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "pretrain-depth",

@@ -362,8 +362,8 @@ def find_frames(
             FrameRecord(
                 image=img, prev=nbrs[0], next=nbrs[1], label=label, K=K, split=split, city=city, name=stem,
                 depth=depth if depth.exists() else None, pose=pose if pose.exists() else None,
-            )  # fmt: skip
-        )
+            )
+        )  # fmt: skip
     if skipped:
         log.warning("find_frames(%s, %s): skipped %d bad item(s), first: %s", root, split, len(skipped), skipped[0])
     return FrameList(records, skipped)

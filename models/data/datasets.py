@@ -94,6 +94,7 @@ def _shift_hue(img: Tensor, shift: float) -> Tensor:
 
 def color_jitter(frames: list[Tensor], gen: torch.Generator) -> list[Tensor]:
     """Apply ONE random colour jitter (ColorJitter(0.2, 0.2, 0.2, 0.1) semantics, random order) to every frame."""
+
     def uniform(k: str) -> float:  # U(-x, x) for the jitter strength x of `k`
         return COLOR_JITTER[k] * (2 * torch.rand((), generator=gen).item() - 1)
 

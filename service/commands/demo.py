@@ -151,7 +151,9 @@ class Annotators:
     """Threads that keep asking `next` and submit the true mask of each leased image, until stopped."""
 
     def __init__(self, base: str, tokens: list[str], project_id: int, world: Path) -> None:
-        self.clients = [httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60) for t in tokens]
+        self.clients = [
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60) for t in tokens
+        ]
         self.project_id, self.world = project_id, world
         self.stop_event = threading.Event()
         self.labeled = 0
@@ -315,10 +317,12 @@ def run(args: argparse.Namespace) -> int:
         images = imported["images"]
         val = [i for i in images if i["role"] == "val"]
         for image in val:  # the lead labels the val set once: mIoU per round is measured on it
+            png = true_mask(world, image["name"], "val")
             ok(lead.put(f"/images/{image['id']}/mask", params={"format": "label_ids"},
-                        files={"file": ("m.png", true_mask(world, image["name"], "val"), "image/png")}), 201)  # fmt: skip
-        print(f"==> project {pid}: budget {budget} labels, strategy {args.strategy}, {len(images) - len(val)} pool "
-              f"+ {len(val)} val images (val labeled by the lead); {args.annotators} annotators", flush=True)  # fmt: skip
+                        files={"file": ("m.png", png, "image/png")}), 201)  # fmt: skip
+        n_pool = len(images) - len(val)
+        print(f"==> project {pid}: budget {budget} labels, strategy {args.strategy}, {n_pool} pool + {len(val)} val "
+              f"images (val labeled by the lead); {args.annotators} annotators", flush=True)  # fmt: skip
         print(f"    watch it from another terminal: DEPTHAL_TOKEN={lead_token} depthal progress --project {pid} "
               f"--url {service.base} --follow", flush=True)  # fmt: skip
         annotators = Annotators(service.base, ann_tokens, pid, world)

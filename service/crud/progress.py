@@ -46,8 +46,8 @@ def round_stages(*, session: Session, rounds: list[Round]) -> dict[int, list[Sta
     for j in jobs:
         out[j.round_id].append(  # type: ignore[index]
             StageProgress(job_id=j.id, kind=j.kind, status=j.status, stage=j.stage, progress=j.progress,
-                          message=j.message, seconds=_seconds(j.started_at, j.finished_at, now))  # fmt: skip
-        )
+                          message=j.message, seconds=_seconds(j.started_at, j.finished_at, now))
+        )  # fmt: skip
     return out
 
 
@@ -112,8 +112,14 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
         val_total=sum(n for (role, _), n in counts.items() if role == ImageRole.VAL.value),
         rounds=[
             RoundProgress(
-                index=r.index, status=r.status, batch_size=r.batch_size, metrics=r.metrics, strategy=r.strategy,
-                error=r.error, seconds=_seconds(r.started_at, r.finished_at, now), stages=stages[r.id],
+                index=r.index,
+                status=r.status,
+                batch_size=r.batch_size,
+                metrics=r.metrics,
+                strategy=r.strategy,
+                error=r.error,
+                seconds=_seconds(r.started_at, r.finished_at, now),
+                stages=stages[r.id],
             )
             for r in rounds
         ],

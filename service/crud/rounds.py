@@ -27,6 +27,8 @@ def resolve_strategy(project: Project, strategy: str | None) -> str:
     if settings.get("pipeline", "model") == "model" and name not in MODEL_STRATEGIES:
         raise Invalid(f"unknown selection strategy {name!r}; known: {', '.join(MODEL_STRATEGIES)}")
     return str(name)
+
+
 ACTIVE_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
@@ -55,8 +57,14 @@ def start_round(*, session: Session, project: Project, batch_size: int | None, s
             f"round {index} asks for {batch_size} images but only {remaining} of the label budget "
             f"({project.label_budget}) remain"
         )
-    round_ = Round(project_id=project.id, index=index, status=RoundStatus.PENDING, batch_size=batch_size,
-                   strategy=strategy, metrics={})
+    round_ = Round(
+        project_id=project.id,
+        index=index,
+        status=RoundStatus.PENDING,
+        batch_size=batch_size,
+        strategy=strategy,
+        metrics={},
+    )
     job = Job(
         project_id=project.id,
         kind=JobKind.SELECT,

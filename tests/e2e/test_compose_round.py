@@ -28,7 +28,6 @@ SETTINGS = {"preset": "tiny", "device": "cpu",
             "depth": {"finetune_iters": 2, "batch_size": 2, "checkpoint_every": 2}}  # fmt: skip
 
 
-
 def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: Path) -> None:  # noqa: F811
     from models.data.synth.world import generate_world
 
@@ -52,17 +51,22 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
     assert done.returncode == 0, done.stderr
     api_argv, api_env = local("api")
     worker_argv, worker_env = local("worker")
-    assert api_env["DEPTHAL_IMPORT_ROOT"] == str(data / "import") and worker_env["DEPTHAL_STORAGE_DIR"] == str(data / "storage")
+    assert api_env["DEPTHAL_IMPORT_ROOT"] == str(data / "import")
+    assert worker_env["DEPTHAL_STORAGE_DIR"] == str(data / "storage")
     worker = Worker(worker_env, tmp_path / "worker.log", argv=worker_argv).start()
     try:
         with Server(api_argv, api_env, tmp_path / "api.log", port) as api:
             admin = Client(api.base, VARIABLES["DEPTHAL_ADMIN_TOKEN"])
             lead = Client(api.base, admin.ok(admin.http.post("/users", json={"name": "lea", "role": "lead"}))["token"])
-            ann = Client(api.base, admin.ok(admin.http.post("/users", json={"name": "ann", "role": "annotator"}))["token"])
+            ann = Client(
+                api.base, admin.ok(admin.http.post("/users", json={"name": "ann", "role": "annotator"}))["token"]
+            )
             body = {"name": "compose-method", "label_budget": 6, "image_height": SIZE[0], "image_width": SIZE[1],
                     "settings": SETTINGS}  # fmt: skip
             pid = lead.ok(lead.http.post("/projects", json=body), 201)["id"]
-            imported = lead.ok(lead.http.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"}))
+            imported = lead.ok(
+                lead.http.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"})
+            )
             pool = {i["id"] for i in imported["images"] if i["role"] == "pool"}
             assert len(pool) == 8
 
@@ -76,7 +80,8 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
             progress = lead.ok(lead.http.get(f"/projects/{pid}/progress"))
             assert (progress["queued"], progress["remaining"]) == (BATCH, 6 - BATCH)
             (r0,) = progress["rounds"]
-            assert [s["kind"] for s in r0["stages"]] == [j["kind"] for j in sorted(round_["jobs"], key=lambda j: j["id"])]
+            jobs = sorted(round_["jobs"], key=lambda j: j["id"])
+            assert [s["kind"] for s in r0["stages"]] == [j["kind"] for j in jobs]
             assert all(s["seconds"] is not None and s["seconds"] >= 0 for s in r0["stages"])
             lease = ann.ok(ann.http.post(f"/projects/{pid}/queue/next"))
             assert lease["image_id"] in pool and lease["reason"]["rank"] == 0 and lease["reason"]["distance"] is None
@@ -91,7 +96,8 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
         from service.db.tables import ModelVersion, Score
 
         with engine.connect() as conn:
-            assert conn.execute(select(ModelVersion.kind).where(ModelVersion.project_id == pid)).scalars().all() == ["depth"]
+            kinds = conn.execute(select(ModelVersion.kind).where(ModelVersion.project_id == pid)).scalars().all()
+            assert kinds == ["depth"]
             ranked = conn.execute(select(func.count()).select_from(Score).where(Score.rank.is_not(None))).scalar()
             assert ranked == BATCH
     finally:

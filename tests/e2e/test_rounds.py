@@ -53,7 +53,6 @@ def _true_mask(world: Path, name: str, split: str) -> bytes:
     return (world / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png").read_bytes()
 
 
-
 def _label_queue(annotators: list[Client], project_id: int, world: Path) -> list[dict[str, Any]]:
     """Annotators take turns: next → the world's true mask, until the queue is empty; returns the leases."""
     leases = []

@@ -19,7 +19,7 @@ def tiny_net(variant: str = "transfer") -> SegNetConfig:
 
 
 def tiny_cfg(variant: str = "transfer", **kw) -> SegTrainConfig:
-    base = dict(net=tiny_net(variant), iterations=4, checkpoint_every=2, seed=0)
+    base = {"net": tiny_net(variant), "iterations": 4, "checkpoint_every": 2, "seed": 0}
     base.update(kw)
     return SegTrainConfig(**base)
 

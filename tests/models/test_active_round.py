@@ -114,7 +114,7 @@ def test_run_round_cold_start_then_round_with_prelabels(tmp_path: Path) -> None:
         stages.add(stage)
 
     cpu = torch.device("cpu")
-    unlabeled = [r for r in pool]  # the cold start sees no labels
+    unlabeled = list(pool)  # the cold start sees no labels
     r0 = run_round(cfg, [], unlabeled, val, 3, tmp_path / "r0", device=cpu, progress=progress)
     assert r0.seg_checkpoint is None and math.isnan(r0.miou) and len(set(r0.chosen)) == 3
     assert r0.chosen[0] == int(np.random.RandomState(cfg.seed).permutation(len(pool))[0])  # the seeded image

@@ -169,4 +169,3 @@ def test_sde_loss_prefers_true_depth_and_is_finite() -> None:
         assert torch.isfinite(total) and disps[0].grad is not None
         losses[depth] = parts["photometric"].item()
     assert losses[5.0] < 0.5 * min(losses[2.0], losses[20.0])
-

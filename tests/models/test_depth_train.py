@@ -11,7 +11,7 @@ from models.depth_train import train_depth
 from models.encoder import ResNetEncoder
 from tests.models.depth_fakes import ShiftedFrames
 
-TINY = dict(num_ch_dec=(8, 8, 16, 16, 32), batch_size=2, checkpoint_every=2, log_every=1)
+TINY = {"num_ch_dec": (8, 8, 16, 16, 32), "batch_size": 2, "checkpoint_every": 2, "log_every": 1}
 
 
 def test_train_checkpoint_progress_and_reload(tmp_path) -> None:
@@ -72,6 +72,7 @@ def test_frozen_phase_then_finetune_with_feature_distance(tmp_path) -> None:
     phase1 = {k[len("encoder.") :]: v for k, v in load_checkpoint(ckpt)["model"].items() if k.startswith("encoder.")}
     assert torch.equal(phase1["layer1.0.conv1.weight"], start["layer1.0.conv1.weight"])  # frozen weights
     assert not torch.equal(phase1["bn1.running_mean"], start["bn1.running_mean"])  # BN stats still update
+
     def record(stage: str, fraction: float, message: str) -> None:
         stages.append(stage)
 

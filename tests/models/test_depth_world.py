@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from torch.utils.data import DataLoader
 
 from models.data.cityscapes import find_frames, load_depth, load_pose

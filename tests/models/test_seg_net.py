@@ -81,7 +81,10 @@ def test_multitask_outputs_init_and_groups(depth_ckpt):
     assert out["seg"].shape == (2, NUM_CLASSES, 32, 32)
     assert out["seg_side"].shape == (2, NUM_CLASSES, 8, 8)  # H/4, not upsampled inside the model
     assert {s: tuple(d.shape) for s, d in out["disp"].items()} == {
-        0: (2, 1, 32, 32), 1: (2, 1, 16, 16), 2: (2, 1, 8, 8), 3: (2, 1, 4, 4)
+        0: (2, 1, 32, 32),
+        1: (2, 1, 16, 16),
+        2: (2, 1, 8, 8),
+        3: (2, 1, 4, 4),
     }
     assert all(((d > 0) & (d < 1)).all() for d in out["disp"].values())
     groups = net.param_groups()

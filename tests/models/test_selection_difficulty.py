@@ -97,7 +97,11 @@ def test_student_training_and_pool_scoring():
     # score the pool in shuffled batches: rows land at their index, and equal a direct computation
     order = [5, 0, 3, 1, 4, 2]
     loader = [
-        {"image": image[order[i : i + 4]], "pseudo_disp": disp[order[i : i + 4]], "index": torch.tensor(order[i : i + 4])}
+        {
+            "image": image[order[i : i + 4]],
+            "pseudo_disp": disp[order[i : i + 4]],
+            "index": torch.tensor(order[i : i + 4]),
+        }
         for i in (0, 4)
     ]
     scores = score_pool(depth_difficulty_scorer(student), loader, 6)

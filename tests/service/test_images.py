@@ -74,7 +74,7 @@ def test_jpeg_upload_accepted(api: Api) -> None:
             422,
             "prev frame of a.png is 12x9",
         ),
-        ({"file": ("a.png", rgb_image(1))}, {"intrinsics": "{\"fx\": 1}"}, 422, "intrinsics must be JSON"),
+        ({"file": ("a.png", rgb_image(1))}, {"intrinsics": '{"fx": 1}'}, 422, "intrinsics must be JSON"),
         ({"file": ("a.png", rgb_image(1))}, {"role": "test"}, 422, ""),
     ],
     ids=["truncated", "not-image", "neighbour-size", "intrinsics", "role"],

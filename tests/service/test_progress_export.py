@@ -42,12 +42,24 @@ def test_progress_counts(api: Api, broker: Broker) -> None:
     assert p["remaining"] == 10 - 2 - 1
     (r0,) = p["rounds"]
     assert {k: r0[k] for k in ("index", "status", "batch_size", "metrics", "error", "seconds")} == {
-        "index": 0, "status": "pending", "batch_size": 2, "metrics": {}, "error": None, "seconds": None}
+        "index": 0,
+        "status": "pending",
+        "batch_size": 2,
+        "metrics": {},
+        "error": None,
+        "seconds": None,
+    }
     # The round's jobs are its stages; a queued job has not started, so no time yet.
     assert [(s["kind"], s["status"], s["seconds"]) for s in r0["stages"]] == [("select", "queued", None)]
     by_name = {a["name"]: a for a in p["annotators"]}
-    assert by_name["ann"] == {"user_id": by_name["ann"]["user_id"], "name": "ann", "labeled": 1, "submissions": 2,
-                              "open_leases": 1, "expired_leases": 0}
+    assert by_name["ann"] == {
+        "user_id": by_name["ann"]["user_id"],
+        "name": "ann",
+        "labeled": 1,
+        "submissions": 2,
+        "open_leases": 1,
+        "expired_leases": 0,
+    }
     assert by_name["lead"]["labeled"] == 1 and by_name["lead"]["submissions"] == 1
     assert by_name["ann2"]["labeled"] == 0 and by_name["ann2"]["open_leases"] == 0
     assert api.client.get("/projects/999/progress", headers=api.lead).status_code == 404
@@ -106,9 +118,23 @@ def test_progress_time_per_stage(api: Api, broker: Broker) -> None:
         round_ = session.query(Round).filter_by(project_id=pid).one()
         round_.status, round_.started_at = "running", now - timedelta(seconds=100)
         select_job = session.query(Job).filter_by(round_id=round_.id).one()
-        session.add(Job(project_id=pid, round_id=round_.id, kind=JobKind.TRAIN, status=JobStatus.SUCCEEDED, stage="eval",
-                        progress=1.0, started_at=now - timedelta(seconds=90), finished_at=now - timedelta(seconds=30)))
-        select_job.status, select_job.started_at, select_job.stage = JobStatus.RUNNING, now - timedelta(seconds=20), "select"
+        session.add(
+            Job(
+                project_id=pid,
+                round_id=round_.id,
+                kind=JobKind.TRAIN,
+                status=JobStatus.SUCCEEDED,
+                stage="eval",
+                progress=1.0,
+                started_at=now - timedelta(seconds=90),
+                finished_at=now - timedelta(seconds=30),
+            )
+        )
+        select_job.status, select_job.started_at, select_job.stage = (
+            JobStatus.RUNNING,
+            now - timedelta(seconds=20),
+            "select",
+        )
     p = api.client.get(f"/projects/{pid}/progress", headers=api.annotator).json()
     (r0,) = p["rounds"]
     assert r0["status"] == "running" and 100 <= r0["seconds"] < 160

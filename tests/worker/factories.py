@@ -37,7 +37,12 @@ def add_images(
     for k in range(n):
         data = png_bytes(seed=k)
         img = Image(
-            project_id=project.id, role=role, name=f"frame_{k:04d}.png", path="", width=32, height=16,
+            project_id=project.id,
+            role=role,
+            name=f"frame_{k:04d}.png",
+            path="",
+            width=32,
+            height=16,
             checksum=hashlib.sha256(data).hexdigest(),
         )
         session.add(img)

@@ -84,8 +84,11 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     round_plan.plan(ctx.round_id)
     with session_scope() as session:
-        earlier = [j for j in round_plan.stage_jobs(session, ctx.round_id)
-                   if round_plan.STAGE_ORDER.index(JobKind(j.kind)) < round_plan.STAGE_ORDER.index(JobKind.SELECT)]
+        earlier = [
+            j
+            for j in round_plan.stage_jobs(session, ctx.round_id)
+            if round_plan.STAGE_ORDER.index(JobKind(j.kind)) < round_plan.STAGE_ORDER.index(JobKind.SELECT)
+        ]
         pending = [j.kind for j in earlier if j.status != JobStatus.SUCCEEDED]
     if pending:
         raise JobDeferred(f"waiting for {', '.join(sorted(set(pending)))}")

@@ -75,9 +75,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         query = select(Image).where(Image.project_id == ctx.project_id).order_by(Image.id)
         if ctx.params.get("image_ids"):
             query = query.where(Image.id.in_(ctx.params["image_ids"]))
-        rows = [
-            _Row(i.id, i.name, i.path, i.prev_path, i.next_path, i.width, i.height) for i in session.scalars(query)
-        ]
+        rows = [_Row(i.id, i.name, i.path, i.prev_path, i.next_path, i.width, i.height) for i in session.scalars(query)]
     problems: list[str] = []
     frames = 0
     ctx.progress("validating", 0.0, f"0/{len(rows)} images")

@@ -101,9 +101,9 @@ def _shade_boxes(bx: S.BoxArrays, ids: np.ndarray, local: np.ndarray, face: np.n
         floor_h, spacing, wf, hf = prm[m, 0], prm[m, 1], prm[m, 2], prm[m, 3]
         ground_floor = h[m] < floor_h
         win = grid_mask(a[m], h[m], spacing, floor_h, np.where(ground_floor, 0.85, wf), hf, fp[m]) * vertical[m]
-        glass = np.array([0.13, 0.16, 0.2], np.float32) * (1 + 0.6 * value_noise(a[m] * 0.7, h[m] * 0.3, seed[m]))[
-            :, None
-        ]
+        glass = (
+            np.array([0.13, 0.16, 0.2], np.float32) * (1 + 0.6 * value_noise(a[m] * 0.7, h[m] * 0.3, seed[m]))[:, None]
+        )
         c = _mix(c, glass, win)
         ledge = stripes(h[m], floor_h, 0.18, fp[m]) * vertical[m]
         c = c * (1 - 0.2 * ledge)[:, None]
@@ -153,9 +153,9 @@ def _shade_boxes(bx: S.BoxArrays, ids: np.ndarray, local: np.ndarray, face: np.n
         col[m] = _paint(base[m], prm[m], a[m], h[m], axis[m], face[m], half[m], fp[m], seed[m])
     m = mat == S.GLASS
     if m.any():
-        glass = np.array([0.12, 0.15, 0.19], np.float32) * (1 + 0.6 * value_noise(a[m] * 0.8, h[m] * 2, seed[m]))[
-            :, None
-        ]
+        glass = (
+            np.array([0.12, 0.15, 0.19], np.float32) * (1 + 0.6 * value_noise(a[m] * 0.8, h[m] * 2, seed[m]))[:, None]
+        )
         edge = 1 - soft_inside(np.minimum(a[m], 2 * np.where(axis[m] == 0, half[m, 2], half[m, 0]) - a[m]) - 0.12,
                                fp[m])  # fmt: skip
         col[m] = _mix(glass, base[m], np.maximum(edge, axis[m] == 1))

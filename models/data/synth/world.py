@@ -152,7 +152,8 @@ def generate_world(
 
     Deterministic in all arguments: the same call writes the same bytes. `frames` must be odd (the annotated
     frame is the middle one). `workers` > 1 renders sequences in that many processes (same bytes: every sequence
-    has its own generator). `antialias=3` averages 3×3 samples per pixel (9× slower; see `render`). Returns a `WorldSummary`; also writes `out/world.json`.
+    has its own generator). `antialias=3` averages 3×3 samples per pixel (9× slower; see `render`). Returns a
+    `WorldSummary`; also writes `out/world.json`.
     """
     if sequences < 1 or frames < 3 or frames % 2 == 0:
         raise ValueError(f"need sequences ≥ 1 and an odd frames ≥ 3, got sequences={sequences} frames={frames}")

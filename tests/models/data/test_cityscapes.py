@@ -47,7 +47,7 @@ def test_label_table_matches_official_definitions() -> None:
 def test_classes_and_colours_are_official() -> None:
     train = sorted((t, name) for name, _, t in OFFICIAL if t not in (255, -1))
     assert [name for name, _ in cs.CITYSCAPES_CLASSES] == [name for _, name in train]
-    assert {name: rgb for name, rgb in cs.CITYSCAPES_CLASSES} == OFFICIAL_COLOURS
+    assert dict(cs.CITYSCAPES_CLASSES) == OFFICIAL_COLOURS
 
 
 @pytest.mark.parametrize("bad", [34, 200, -2])
