@@ -67,6 +67,14 @@ CONFIGS: dict[str, BenchConfig] = {
                   "seg": {"iterations": 600, "checkpoint_every": 1000}, "student": {"iters": 100},
                   "score_batch_size": 16},
     ),
+    # cpu-long's world with the method's decoder widths (64, 128, 128, 256, 256): 8192-D diversity features as in
+    # the paper, to see what the feature width does to the selection (`benchmarks/coverage.py --config cpu-wide`).
+    "cpu-wide": BenchConfig(
+        size=(48, 96), sequences=300, budgets=(0.02, 0.04, 0.08), seeds=(0, 1, 2),
+        settings={"preset": "small", "depth": {"finetune_iters": 1200, "batch_size": 4, "checkpoint_every": 100},
+                  "seg": {"iterations": 600, "checkpoint_every": 1000}, "student": {"iters": 100},
+                  "score_batch_size": 16},
+    ),  # fmt: skip
     # CI smoke: one seed, one budget step (cold start → 1 training → select → 1 training), a handful of iterations.
     "quick": BenchConfig(
         size=(32, 64), sequences=14, budgets=(0.2, 0.4), seeds=(0,),
