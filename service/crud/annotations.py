@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -65,6 +66,24 @@ def get_annotation(*, session: Session, image_id: int, version: int | None) -> A
     return annotation
 
 
+@dataclass(frozen=True)
+class _Submission:
+    """A decoded, validated mask on its way into storage: what both the PostgreSQL and the Python path need."""
+
+    project_id: int
+    image_id: int
+    user: User
+    data: bytes  # the upload as sent
+    fmt: masks.MaskFormat | None
+    ids: np.ndarray  # (H, W) train ids
+    digest: str  # masks.checksum(ids)
+    now: datetime
+
+    @property
+    def is_lead(self) -> bool:
+        return self.user.role in (Role.LEAD, Role.ADMIN)
+
+
 def submit_mask(
     *,
     session: Session,
@@ -91,12 +110,9 @@ def submit_mask(
     ids = masks.decode_mask(
         data, width=width, height=height, class_ids=[r[3] for r in rows], colors=[r[4] for r in rows], fmt=fmt
     )
-    digest = masks.checksum(ids)
-
-    now = now or utcnow()
+    mask = _Submission(project_id, image_id, user, data, fmt, ids, masks.checksum(ids), now or utcnow())
     if conn.dialect.name == "postgresql":
-        stored = _submit_postgres(session, project_id=project_id, image_id=image_id, user=user, data=data, fmt=fmt,
-                                  ids=ids, digest=digest, now=now)  # fmt: skip
+        stored = _submit_postgres(session, mask)
         if stored is not None:
             return stored
         session.rollback()  # refused: the path below takes the locks again and names the reason
@@ -106,77 +122,48 @@ def submit_mask(
     latest = conn.execute(
         select(ANNOTATION).where(ANNOTATION.c.image_id == image_id).order_by(ANNOTATION.c.version.desc()).limit(1)
     ).first()
-    is_lead = user.role in (Role.LEAD, Role.ADMIN)
     own_lease = lease if lease is not None and lease.annotator_id == user.id else None
-    if latest is not None and latest.checksum == digest and (is_lead or latest.annotator_id == user.id):
+    if latest is not None and latest.checksum == mask.digest and (mask.is_lead or latest.annotator_id == user.id):
         _close_lease(session, own_lease)
         session.commit()
         return Annotation(**latest._mapping), False
-    if not is_lead:
-        _check_lease(session, lease=lease, image_id=image_id, user_id=user.id, now=now)
+    if not mask.is_lead:
+        _check_lease(session, lease=lease, image_id=image_id, user_id=user.id, now=mask.now)
     version = (latest.version + 1) if latest is not None else 1
-    annotation = _store_version(session, project_id=project_id, image_id=image_id, user=user, data=data, fmt=fmt,
-                                ids=ids, digest=digest, now=now, version=version,
-                                lease_id=own_lease.id if own_lease is not None else None)  # fmt: skip
+    annotation = _store_version(session, mask, version, own_lease.id if own_lease is not None else None)
     _close_lease(session, own_lease)
     session.commit()
     return annotation, True
 
 
-def _submit_postgres(
-    session: Session,
-    *,
-    project_id: int,
-    image_id: int,
-    user: User,
-    data: bytes,
-    fmt: masks.MaskFormat | None,
-    ids: np.ndarray,
-    digest: str,
-    now: datetime,
-) -> tuple[Annotation, bool] | None:
+def _submit_postgres(session: Session, mask: _Submission) -> tuple[Annotation, bool] | None:
     """The locked part in one call of depthal_submit_mask() (migration 0002); None when it refuses."""
-    params = {"image_id": image_id, "user_id": user.id, "is_lead": user.role in (Role.LEAD, Role.ADMIN),
-              "checksum": digest, "now": now}  # fmt: skip
+    params = {"image_id": mask.image_id, "user_id": mask.user.id, "is_lead": mask.is_lead, "checksum": mask.digest,
+              "now": mask.now}  # fmt: skip
     row = session.connection().execute(_SUBMIT_MASK_SQL, params).one()._mapping
     if row["outcome"] == "refused":
         return None
     if row["outcome"] == "retry":
         session.commit()
         return Annotation(**{c.name: row[f"a_{c.name}"] for c in ANNOTATION.c}), False
-    version, lease_id = row["version"], row["lease_id"]
-    annotation = _store_version(session, project_id=project_id, image_id=image_id, user=user, data=data, fmt=fmt,
-                                ids=ids, digest=digest, now=now, version=version, lease_id=lease_id)  # fmt: skip
+    annotation = _store_version(session, mask, row["version"], row["lease_id"])
     session.commit()
     return annotation, True
 
 
-def _store_version(
-    session: Session,
-    *,
-    project_id: int,
-    image_id: int,
-    user: User,
-    data: bytes,
-    fmt: masks.MaskFormat | None,
-    ids: np.ndarray,
-    digest: str,
-    now: datetime,
-    version: int,
-    lease_id: int | None,
-) -> Annotation:
+def _store_version(session: Session, mask: _Submission, version: int, lease_id: int | None) -> Annotation:
     """Write the mask file, then insert its annotation row (the caller commits, so a failed write stores nothing)."""
-    relative = storage.mask_file(project_id, image_id, version)
-    payload = data if masks.stored_as_sent(data, fmt) else masks.encode_png(ids)
+    relative = storage.mask_file(mask.project_id, mask.image_id, version)
+    payload = mask.data if masks.stored_as_sent(mask.data, mask.fmt) else masks.encode_png(mask.ids)
     _write_atomic(storage.absolute(relative), payload)
     values = {
-        "image_id": image_id,
-        "annotator_id": user.id,
+        "image_id": mask.image_id,
+        "annotator_id": mask.user.id,
         "lease_id": lease_id,
         "version": version,
         "mask_path": relative.as_posix(),
-        "checksum": digest,
-        "created_at": now,
+        "checksum": mask.digest,
+        "created_at": mask.now,
     }
     annotation_id = session.connection().execute(insert(ANNOTATION).values(**values).returning(ANNOTATION.c.id))
     return Annotation(id=annotation_id.scalar_one(), **values)
