@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,24 @@ def rgb_image(seed: int, h: int = 8, w: int = 12) -> bytes:
 def id_mask(value: int | np.ndarray, h: int = 8, w: int = 12) -> bytes:
     arr = np.full((h, w), value, dtype=np.uint8) if np.isscalar(value) else np.asarray(value, dtype=np.uint8)
     return png_bytes(arr)
+
+
+def running_round(api: Api, images: int, started_seconds_ago: float) -> tuple[int, int, datetime]:
+    """A project (budget 10, batches of 2) with `images` pool images and round 0 requested over the API, then
+    marked running since `started_seconds_ago` in the database (no worker involved): (project id, round id, now)."""
+    from service.db.base import utcnow
+    from service.db.session import session_scope
+    from service.db.tables import Round
+
+    pid = api.project(label_budget=10, round_schedule=[2])["id"]
+    for i in range(images):
+        api.upload(pid, rgb_image(i), queue=False)
+    assert api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead).status_code == 202
+    now = utcnow()
+    with session_scope() as session:
+        round_ = session.query(Round).filter_by(project_id=pid).one()
+        round_.status, round_.started_at = "running", now - timedelta(seconds=started_seconds_ago)
+        return pid, round_.id, now
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from service.cli import CLIError
 from service.commands.progress import bar, duration, run, watch
-from tests.service.conftest import Api, Broker, rgb_image
+from tests.service.conftest import Api, Broker, running_round
 
 
 def test_bar_and_duration_text() -> None:
@@ -24,15 +24,9 @@ def test_follow_prints_stages_until_the_round_ends(api: Api, broker: Broker) -> 
     from service.db.session import session_scope
     from service.db.tables import Job, JobKind, JobStatus, Round
 
-    pid = api.project(label_budget=10, round_schedule=[2])["id"]
-    for i in range(4):
-        api.upload(pid, rgb_image(i), queue=False)
-    api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)
-    now = utcnow()
+    pid, round_id, now = running_round(api, images=4, started_seconds_ago=30)
     with session_scope() as session:
-        round_ = session.query(Round).filter_by(project_id=pid).one()
-        round_.status, round_.started_at = "running", now - timedelta(seconds=30)
-        session.add(Job(project_id=pid, round_id=round_.id, kind=JobKind.TRAIN, status=JobStatus.RUNNING,
+        session.add(Job(project_id=pid, round_id=round_id, kind=JobKind.TRAIN, status=JobStatus.RUNNING,
                         stage="train", progress=0.5, message="100/200 iterations",
                         started_at=now - timedelta(seconds=30)))  # fmt: skip
 

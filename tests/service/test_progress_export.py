@@ -10,7 +10,7 @@ import pytest
 from PIL import Image as PILImage
 
 from service.config import get_settings
-from tests.service.conftest import Api, Broker, id_mask, rgb_image
+from tests.service.conftest import Api, Broker, id_mask, rgb_image, running_round
 from tests.service.test_images import _cityscapes_tree
 
 
@@ -105,23 +105,16 @@ def test_export_gtfine_zip(api: Api) -> None:
 def test_progress_time_per_stage(api: Api, broker: Broker) -> None:
     from datetime import timedelta
 
-    from service.db.base import utcnow
     from service.db.session import session_scope
-    from service.db.tables import Job, JobKind, JobStatus, Round
+    from service.db.tables import Job, JobKind, JobStatus
 
-    pid = api.project(label_budget=10, round_schedule=[2])["id"]
-    for i in range(3):
-        api.upload(pid, rgb_image(i), queue=False)
-    api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)
-    now = utcnow()
+    pid, round_id, now = running_round(api, images=3, started_seconds_ago=100)
     with session_scope() as session:
-        round_ = session.query(Round).filter_by(project_id=pid).one()
-        round_.status, round_.started_at = "running", now - timedelta(seconds=100)
-        select_job = session.query(Job).filter_by(round_id=round_.id).one()
+        select_job = session.query(Job).filter_by(round_id=round_id).one()
         session.add(
             Job(
                 project_id=pid,
-                round_id=round_.id,
+                round_id=round_id,
                 kind=JobKind.TRAIN,
                 status=JobStatus.SUCCEEDED,
                 stage="eval",
