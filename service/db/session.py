@@ -61,12 +61,12 @@ def _session_factory(url: str, *, pre_ping: bool = True) -> sessionmaker[Session
     return sessionmaker(bind=make_engine(url, pre_ping=pre_ping), expire_on_commit=False)
 
 
-def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request (no pre-ping: see make_engine)."""
+def api_session() -> Session:
+    """A new session for one API request (no pre-ping: see make_engine). Creating it does no I/O: it connects on its
+    first statement."""
     url = get_settings().database_url
     assert url is not None
-    with _session_factory(url, pre_ping=False)() as session:
-        yield session
+    return _session_factory(url, pre_ping=False)()
 
 
 @contextmanager

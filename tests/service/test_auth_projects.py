@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -148,3 +149,40 @@ def test_annotator_refused_on_lead_routes(api: Api, method: str, path: str, kwar
     with session_scope() as s:
         counts = [s.query(t).count() for t in (Project, Image, Round, Job, User)]
     assert counts == [1, 0, 0, 0, 4]
+
+
+def test_every_request_gives_its_database_connection_back(api: Api) -> None:
+    """Request sessions open and close on the event loop; one that a refusal left inside a transaction is closed in
+    the thread pool (service/api/deps.py). Whichever way a request ends, no connection stays checked out and none
+    sits idle in a transaction."""
+    from sqlalchemy import text
+
+    from service.db.session import make_engine
+    from tests.service.conftest import id_mask, png_bytes, rgb_image
+
+    pid = api.project()["id"]
+    image_id = api.upload(pid, rgb_image(0))["id"]
+    other_id = api.upload(pid, rgb_image(1))["id"]
+    assert api.client.post(f"/projects/{pid}/queue/next", headers=api.annotator).json()["image_id"] == image_id
+    api.client.post(f"/projects/{pid}/queue/next", headers=api.annotator2)  # other_id, leased to annotator2
+    statuses = [
+        api.client.get("/users/me", headers=api.annotator).status_code,  # token from the cache
+        api.client.get("/users/me", headers={"Authorization": "Bearer not-a-token"}).status_code,
+        api.client.get(f"/projects/{pid}/images", headers=api.lead).status_code,  # a read that never commits
+        api.put_mask(image_id, png_bytes(np.zeros((3, 3), np.uint8)), api.annotator).status_code,  # wrong size
+        api.put_mask(other_id, id_mask(1), api.annotator).status_code,  # refused inside the transaction
+        api.put_mask(4242, id_mask(1), api.annotator).status_code,
+        api.put_mask(image_id, id_mask(1), api.annotator).status_code,
+    ]
+    assert statuses == [200, 401, 200, 422, 403, 404, 201]
+    engine = make_engine(api.db.url, pre_ping=False)  # the API's engine (service/db/session.py)
+    assert engine.pool.checkedout() == 0
+    if api.db.backend == "postgres":
+        with make_engine(api.db.url).connect() as conn:
+            stuck = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+                    "pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+            ).scalar_one()
+        assert stuck == 0

@@ -33,6 +33,7 @@ def next_image(session: SessionDep, user: CurrentUser, project_id: int) -> Respo
         prelabel=links,
         reason=queue.selection_reason(session, image),
     )
+    session.rollback()  # end selection_reason's read here, so the session closes without a thread hand-off (deps.py)
     return json_response(body)
 
 
