@@ -92,6 +92,9 @@ CONFIGS: dict[str, BenchConfig] = {
 # seed noise in the coverage comparison, and room for farthest points to spread (`coverage.py --config
 # cpu-wide-large`, ≈ 30 min for 10 seeds after ≈ 7 min of depth training).
 CONFIGS["cpu-wide-large"] = replace(CONFIGS["cpu-wide"], sequences=1200)
+# cpu-wide-large at twice the resolution (96×192): do rare objects (trams, buses, traffic lights) become visible to
+# 4×8-pooled depth features once they span more than a few pixels? (≈ 4× the training time.)
+CONFIGS["cpu-wide-hires"] = replace(CONFIGS["cpu-wide-large"], size=(96, 192))
 
 
 @dataclass
