@@ -304,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         "--difficulty-weight", type=float, help="λ of diversity+difficulty (default: the method's 1000)"
     )
     parser.add_argument("--student-iters", type=int, help="difficulty student iterations (default: the config's)")
-    parser.add_argument("--tag", default="", help="suffix of the output files: coverage<TAG>.md / .json")
+    parser.add_argument("--tag", default="", help="suffix of the output files: coverage<TAG>.md / .json (give "
+                        "parallel processes sharing --out different tags)")  # fmt: skip
     args = parser.parse_args(argv)
     cfg = CONFIGS["quick" if args.quick else args.config]
     extra: dict = {}
@@ -325,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     pool, _ = load_data(cfg, args.out, None)
     base = RoundConfig.from_settings(cfg.settings, size=cfg.size)
     device = ar.resolve_device(base.device)
-    depth, features = depth_and_features(base, pool, args.out, "coverage", device)
+    # features file per --tag: parallel processes sharing --out (one per seed group) must not rewrite each other's
+    depth, features = depth_and_features(base, pool, args.out, f"coverage{args.tag}", device)
     by_name = read_archetypes(args.out / "world")
     archetypes = [by_name[r.name] for r in pool]
     pixels = class_pixels(pool, base.num_classes)
