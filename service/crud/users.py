@@ -52,23 +52,30 @@ _cache: dict[tuple[str, str], tuple[float, dict[str, object]]] = {}
 _generation = 0
 
 
+def _cache_key(session: Session, token_hash: str) -> tuple[str, str]:
+    return str(session.get_bind().url), token_hash
+
+
+def _cached(key: tuple[str, str]) -> User | None:
+    """A detached copy of the cached user (read its columns, don't add it to a session), or None."""
+    hit = _cache.get(key)
+    return User(**hit[1]) if hit is not None and hit[0] > time.monotonic() else None
+
+
 def cached_user_for_token(*, session: Session, token: str) -> User | None:
-    """The cache's answer for this token without touching the database (so the API can ask it on its event loop):
-    a detached copy of the user (read its columns, don't add it to a session), or None when not cached."""
-    hit = _cache.get((str(session.get_bind().url), hash_token(token)))
-    if hit is not None and hit[0] > time.monotonic():
-        return User(**hit[1])
-    return None
+    """The cache's answer for this token without touching the database (so the API can ask it on its event loop),
+    or None when not cached."""
+    return _cached(_cache_key(session, hash_token(token)))
 
 
 def user_for_token(*, session: Session, token: str, use_cache: bool = True) -> User | None:
     """The active user holding this unrevoked token, or None. Answers from a short-lived per-process cache when it
-    can (`cached_user_for_token`), else from the database."""
-    hit = cached_user_for_token(session=session, token=token) if use_cache else None
+    can, else from the database."""
+    token_hash = hash_token(token)
+    key = _cache_key(session, token_hash)
+    hit = _cached(key) if use_cache else None
     if hit is not None:
         return hit
-    token_hash = hash_token(token)
-    key = (str(session.get_bind().url), token_hash)
     generation = _generation
     row = session.execute(
         select(User, ApiToken)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from service.db.session import session_scope
+from service.db.session import make_engine, session_scope
 from service.db.tables import ApiToken, LabelClass, Project
-from tests.service.conftest import Api
+from tests.service.conftest import Api, id_mask, png_bytes, rgb_image
 
 # One representative route per router, each needing a token.
 PROTECTED = [
@@ -155,11 +155,6 @@ def test_every_request_gives_its_database_connection_back(api: Api) -> None:
     """Request sessions open and close on the event loop; one that a refusal left inside a transaction is closed in
     the thread pool (service/api/deps.py). Whichever way a request ends, no connection stays checked out and none
     sits idle in a transaction."""
-    from sqlalchemy import text
-
-    from service.db.session import make_engine
-    from tests.service.conftest import id_mask, png_bytes, rgb_image
-
     pid = api.project()["id"]
     image_id = api.upload(pid, rgb_image(0))["id"]
     other_id = api.upload(pid, rgb_image(1))["id"]
