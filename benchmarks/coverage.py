@@ -14,6 +14,11 @@ they are made here when missing). Per seed and strategy it selects `--fraction` 
   `difficulty`, farthest points from π_s[0] for the method), then at every step a difficulty student is trained from
   scratch on the labeled images (§4.2) and the pool is scored and selected up to the next size.
 
+Seeds can run in parallel processes sharing `--out`, one `--tag` each, once the depth model is there (train it with
+a first run of one seed: processes started together would each train it). Every process rewrites its report after
+each seed, so a stopped run keeps the seeds it finished; `--merge _a,_b,... --tag _all` joins finished runs' JSON
+into one report without training anything.
+
 Reported, mean ± std over seeds (`coverage.md`, `coverage.json`):
 - class-pixel coverage: the share of the pool's pixels of each class that lie in the selected images (a uniform pick
   of 5 % of the images expects ≈ 5 % for every class), per class and averaged over the rare classes (below the
@@ -306,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student-iters", type=int, help="difficulty student iterations (default: the config's)")
     parser.add_argument("--tag", default="", help="suffix of the output files: coverage<TAG>.md / .json (give "
                         "parallel processes sharing --out different tags)")  # fmt: skip
+    parser.add_argument("--merge", metavar="TAGS", help="select nothing: join the finished runs coverage<TAG>.json "
+                        "(comma-separated tags, e.g. _a,_b) into one report coverage<--tag>.md")  # fmt: skip
     args = parser.parse_args(argv)
     cfg = CONFIGS["quick" if args.quick else args.config]
     extra: dict = {}
@@ -325,15 +332,39 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     pool, _ = load_data(cfg, args.out, None)
     base = RoundConfig.from_settings(cfg.settings, size=cfg.size)
-    device = ar.resolve_device(base.device)
-    # features file per --tag: parallel processes sharing --out (one per seed group) must not rewrite each other's
-    depth, features = depth_and_features(base, pool, args.out, f"coverage{args.tag}", device)
     by_name = read_archetypes(args.out / "world")
     archetypes = [by_name[r.name] for r in pool]
     pixels = class_pixels(pool, base.num_classes)
     n_pick = max(2, round(fraction * len(pool)))
     sizes = schedule(n_pick, args.steps, base.min_labeled)
     print(f"pool {len(pool)}, selecting {n_pick} ({100 * fraction:g} %), method schedule {sizes}")
+
+    def write(results: dict[str, list[dict]], final: bool, features=None) -> str:
+        text = report(results, pixels, archetypes, n_pick, len(pool))
+        if final and features is not None:  # (the separability check reads every label map: once, at the end)
+            text += "\n\n" + separability(features, pool, archetypes)
+        text += (
+            f"\n\nconfig `{'quick' if args.quick else args.config}`, λ = {base.difficulty_weight:g}, student "
+            f"{base.student.iters} iterations; {(time.perf_counter() - t0) / 60:.1f} min wall, "
+            f"{(cpu_seconds() - c0) / 60:.1f} min CPU (depth model reused when present)"
+            + ("" if final else f"; partial: seeds {sorted({r['seed'] for rs in results.values() for r in rs})}")
+        )
+        (args.out / f"coverage{args.tag}.md").write_text(text + "\n")
+        (args.out / f"coverage{args.tag}.json").write_text(json.dumps(results, indent=1))
+        return text
+
+    if args.merge:
+        merged: dict[str, list[dict]] = {}
+        for tag in args.merge.split(","):
+            for strategy, runs in json.loads((args.out / f"coverage{tag}.json").read_text()).items():
+                merged.setdefault(strategy, []).extend(runs)
+        print(write(merged, final=True))  # (no features: each run's own report has the separability table)
+        return 0
+
+    device = ar.resolve_device(base.device)
+    # features file per --tag: parallel processes sharing --out (one per seed group) must not rewrite each other's
+    depth, features = depth_and_features(base, pool, args.out, f"coverage{args.tag}", device)
+
     results: dict[str, list[dict]] = {s: [] for s in strategies}
     for seed in seeds:
         for strategy in strategies:
@@ -354,15 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                     **measure(picked, pixels, archetypes),
                 }
             )
-    text = report(results, pixels, archetypes, n_pick, len(pool)) + "\n\n" + separability(features, pool, archetypes)
-    text += (
-        f"\n\nconfig `{'quick' if args.quick else args.config}`, λ = {base.difficulty_weight:g}, student "
-        f"{base.student.iters} iterations; {(time.perf_counter() - t0) / 60:.1f} min wall, "
-        f"{(cpu_seconds() - c0) / 60:.1f} min CPU (depth model reused when present)"
-    )
-    (args.out / f"coverage{args.tag}.md").write_text(text + "\n")
-    (args.out / f"coverage{args.tag}.json").write_text(json.dumps(results, indent=1))
-    print(text)
+        write(results, final=False)  # after every seed: a run stopped early keeps the seeds it finished
+    print(write(results, final=True, features=features))
     return 0
 
 

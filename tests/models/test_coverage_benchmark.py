@@ -63,3 +63,13 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     summary = (tmp_path / "coverage.md").read_text()
     assert "| rare-class pixel coverage" in summary and "**Selected images per archetype**" in summary
     assert "| true inverse depth (a perfect depth model) |" in summary  # the separability diagnostic
+
+    # --merge joins finished runs (here this run and a copy relabelled as seed 1) without selecting or training
+    other = {s: [{**r, "seed": 1} for r in runs] for s, runs in results.items()}
+    (tmp_path / "coverage_b.json").write_text(json.dumps(other))
+    depth_mtime = (tmp_path / "depth.pt").stat().st_mtime_ns
+    assert bench.main(["--quick", "--out", str(tmp_path), "--tag", "_all", "--merge", ",_b"]) == 0
+    merged = json.loads((tmp_path / "coverage_all.json").read_text())
+    assert {s: [r["seed"] for r in runs] for s, runs in merged.items()} == {s: [0, 1] for s in bench.STRATEGIES}
+    assert "mean ± std over seeds [0, 1]" in (tmp_path / "coverage_all.md").read_text()
+    assert (tmp_path / "depth.pt").stat().st_mtime_ns == depth_mtime
