@@ -96,8 +96,9 @@ CONFIGS["cpu-wide-large"] = replace(CONFIGS["cpu-wide"], sequences=1200)
 # 4×8-pooled depth features once they span more than a few pixels? (≈ 4× the training time.)
 CONFIGS["cpu-wide-hires"] = replace(CONFIGS["cpu-wide-large"], size=(96, 192))
 # The same world at 192×384 on one GPU, with depth trained 2.5× longer (3000 iterations) and 8 data-loading workers
-# (a GPU step is faster than one process decodes three PNG frames): the resolution trend of the coverage comparison
-# one step further than a CPU can take it in a session (`coverage.py --config gpu-wide-hires`, ≈ 10 min on an H100).
+# (so the GPU does not wait on one process decoding PNGs): the resolution trend of the coverage comparison one step
+# further than a CPU can take it in a session (`coverage.py --config gpu-wide-hires`; on an H100 depth took 6.5 min,
+# then ≈ 2 min a seed).
 CONFIGS["gpu-wide-hires"] = replace(
     CONFIGS["cpu-wide-large"], size=(192, 384),
     settings={**CONFIGS["cpu-wide-large"].settings, "device": "cuda",
