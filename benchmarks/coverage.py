@@ -343,12 +343,15 @@ def main(argv: list[str] | None = None) -> int:
         text = report(results, pixels, archetypes, n_pick, len(pool))
         if final and features is not None:  # (the separability check reads every label map: once, at the end)
             text += "\n\n" + separability(features, pool, archetypes)
-        text += (
-            f"\n\nconfig `{'quick' if args.quick else args.config}`, λ = {base.difficulty_weight:g}, student "
-            f"{base.student.iters} iterations; {(time.perf_counter() - t0) / 60:.1f} min wall, "
-            f"{(cpu_seconds() - c0) / 60:.1f} min CPU (depth model reused when present)"
-            + ("" if final else f"; partial: seeds {sorted({r['seed'] for rs in results.values() for r in rs})}")
-        )
+        if args.merge:  # λ and the student's length are those of the joined runs, not of this command line
+            text += f"\n\njoined from coverage{{{args.merge}}}.json (settings: those runs' own reports)"
+        else:
+            text += (
+                f"\n\nconfig `{'quick' if args.quick else args.config}`, λ = {base.difficulty_weight:g}, student "
+                f"{base.student.iters} iterations; {(time.perf_counter() - t0) / 60:.1f} min wall, "
+                f"{(cpu_seconds() - c0) / 60:.1f} min CPU (depth model reused when present)"
+                + ("" if final else f"; partial: seeds {sorted({r['seed'] for rs in results.values() for r in rs})}")
+            )
         (args.out / f"coverage{args.tag}.md").write_text(text + "\n")
         (args.out / f"coverage{args.tag}.json").write_text(json.dumps(results, indent=1))
         return text

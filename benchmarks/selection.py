@@ -113,17 +113,18 @@ def _rss() -> int:
 def child(method: str, n: int, dim: int, n_new: int, data: str, dtype: str, device: str) -> dict:
     torch.manual_seed(0)
     baseline = _rss()  # the interpreter with torch loaded
+    feat_bytes = n * dim * (2 if dtype == "float16" else 4)
+    if method in ("dense", "dense64"):
+        # Refused before the features are made (32 GB at 1M): half of what is left once they would exist.
+        need = (8 if method == "dense64" else 4) * n * n
+        if need > (_mem_available(device) - feat_bytes) // 2:
+            free = "free GPU memory" if device == "cuda" else "MemAvailable"
+            kind = "float64" if method == "dense64" else "float32"
+            return {"refused": f"N×N {kind} needs {need / 1e9:.1f} GB > half of {free}"}
     features = make_features(n, dim, data, device=device)
     if dtype == "float16":
         features = features.half()  # (a real pool would be written as float16 directly, models.features)
     labeled = [int(torch.randint(0, n, (1,)))]  # cold start: one seed image
-    feat_bytes = features.numel() * features.element_size()
-    if method in ("dense", "dense64"):
-        need = (8 if method == "dense64" else 4) * n * n
-        if need > _mem_available(device) // 2:
-            free = "free GPU memory" if device == "cuda" else "MemAvailable"
-            kind = "float64" if method == "dense64" else "float32"
-            return {"refused": f"N×N {kind} needs {need / 1e9:.1f} GB > half of {free}"}
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

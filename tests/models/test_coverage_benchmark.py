@@ -71,5 +71,6 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     assert bench.main(["--quick", "--out", str(tmp_path), "--tag", "_all", "--merge", ",_b"]) == 0
     merged = json.loads((tmp_path / "coverage_all.json").read_text())
     assert {s: [r["seed"] for r in runs] for s, runs in merged.items()} == {s: [0, 1] for s in bench.STRATEGIES}
-    assert "mean ± std over seeds [0, 1]" in (tmp_path / "coverage_all.md").read_text()
+    joined = (tmp_path / "coverage_all.md").read_text()
+    assert "mean ± std over seeds [0, 1]" in joined and "joined from coverage{,_b}.json" in joined
     assert (tmp_path / "depth.pt").stat().st_mtime_ns == depth_mtime
