@@ -14,10 +14,12 @@ they are made here when missing). Per seed and strategy it selects `--fraction` 
   `difficulty`, farthest points from π_s[0] for the method), then at every step a difficulty student is trained from
   scratch on the labeled images (§4.2) and the pool is scored and selected up to the next size.
 
-Seeds can run in parallel processes sharing `--out`, one `--tag` each, once the depth model is there (train it with
-a first run of one seed: processes started together would each train it). Every process rewrites its report after
-each seed, so a stopped run keeps the seeds it finished; `--merge _a,_b,... --tag _all` joins finished runs' JSON
-into one report without training anything.
+`--jobs N` runs the seeds in N processes (seed groups, round-robin) once the depth model is there, then joins their
+reports: on a GPU they share the device, on a CPU the cores (`OMP_NUM_THREADS` = cores / N unless set). By hand the
+same is separate runs sharing `--out`, one `--tag` each, after a first run has trained the depth model (processes
+started together would each train it). Every process rewrites its report after each seed, so a stopped run keeps
+the seeds it finished, and a rerun reuses the difficulty students it finished; `--merge _a,_b,... --tag _all` joins
+finished runs' JSON into one report without training anything.
 
 Reported, mean ± std over seeds (`coverage.md`, `coverage.json`):
 - class-pixel coverage: the share of the pool's pixels of each class that lie in the selected images (a uniform pick
@@ -32,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -296,13 +300,50 @@ def report(results: dict, pixels, archetypes: list[str], n_pick: int, n_pool: in
     return "\n".join(lines)
 
 
+def run_jobs(args: argparse.Namespace, seeds: list[int], jobs: int) -> tuple[dict[str, list[dict]], list[str]]:
+    """Run seed groups in `jobs` child processes of this script (tags <tag>_j0, _j1, ...; the depth model exists by
+    now, so none trains it) and join what they report. Returns the joined results and the tags whose process
+    failed (their finished seeds are joined all the same)."""
+    groups = [seeds[k::jobs] for k in range(jobs)]
+    common = ["--out", str(args.out), "--fraction", str(args.fraction), "--steps", str(args.steps),
+              "--strategies", args.strategies]  # fmt: skip
+    common += ["--quick"] if args.quick else ["--config", args.config]
+    if args.difficulty_weight is not None:
+        common += ["--difficulty-weight", str(args.difficulty_weight)]
+    if args.student_iters:
+        common += ["--student-iters", str(args.student_iters)]
+    env = {**os.environ}
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))  # share the cores, not oversubscribe
+    children = {}
+    for k, group in enumerate(groups):
+        tag = f"{args.tag}_j{k}"
+        seeds_arg = ["--seeds", ",".join(map(str, group)), "--tag", tag]
+        cmd = [sys.executable, str(Path(__file__).resolve()), *common, *seeds_arg]
+        print(f"job {tag}: seeds {group}", flush=True)
+        children[tag] = subprocess.Popen(cmd, env=env)
+    failed = [tag for tag, child in children.items() if child.wait() != 0]
+    results: dict[str, list[dict]] = {}
+    for tag in children:
+        path = args.out / f"coverage{tag}.json"
+        if not path.exists():
+            print(f"job {tag}: no report (it failed before finishing a seed)", file=sys.stderr)
+            continue
+        for strategy, runs in json.loads(path.read_text()).items():
+            results.setdefault(strategy, []).extend(runs)
+    for strategy in results:
+        results[strategy].sort(key=lambda r: r["seed"])
+    if failed:
+        print(f"jobs {', '.join(failed)} failed: the report joins only the seeds they finished", file=sys.stderr)
+    return results, failed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu-long")
     parser.add_argument("--quick", action="store_true", help="same as --config quick, fraction 0.3, 1 seed")
     parser.add_argument("--out", type=Path, required=True, help="label_efficiency's --out (world, depth.pt)")
     parser.add_argument("--fraction", type=float, default=0.05, help="share of the pool to select (default 0.05)")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", help="comma-separated (default 0,1,2; --quick: 0)")
     parser.add_argument("--steps", type=int, default=3, help="doubling steps of the method's schedule (default 3)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument(
@@ -311,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student-iters", type=int, help="difficulty student iterations (default: the config's)")
     parser.add_argument("--tag", default="", help="suffix of the output files: coverage<TAG>.md / .json (give "
                         "parallel processes sharing --out different tags)")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1, help="run the seeds in this many parallel processes after "
+                        "training the depth model once, then join their reports (default 1)")  # fmt: skip
     parser.add_argument("--merge", metavar="TAGS", help="select nothing: join the finished runs coverage<TAG>.json "
                         "(comma-separated tags, e.g. _a,_b) into one report coverage<--tag>.md")  # fmt: skip
     args = parser.parse_args(argv)
@@ -321,7 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.student_iters:
         extra["student"] = {**cfg.settings.get("student", {}), "iters": args.student_iters}
     cfg = replace(cfg, settings={**cfg.settings, **extra})
-    fraction, seeds = (0.3, [0]) if args.quick else (args.fraction, [int(s) for s in args.seeds.split(",")])
+    fraction = 0.3 if args.quick else args.fraction
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [0] if args.quick else [0, 1, 2]
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     strategies = args.strategies.split(",")
     t0, c0 = time.perf_counter(), cpu_seconds()
 
@@ -350,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"\n\nconfig `{'quick' if args.quick else args.config}`, λ = {base.difficulty_weight:g}, student "
                 f"{base.student.iters} iterations; {(time.perf_counter() - t0) / 60:.1f} min wall, "
                 f"{(cpu_seconds() - c0) / 60:.1f} min CPU (depth model reused when present)"
+                + (f"; seeds in {min(args.jobs, len(seeds))} processes" if args.jobs > 1 and len(seeds) > 1 else "")
                 + ("" if final else f"; partial: seeds {sorted({r['seed'] for rs in results.values() for r in rs})}")
             )
         (args.out / f"coverage{args.tag}.md").write_text(text + "\n")
@@ -367,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     device = ar.resolve_device(base.device)
     # features file per --tag: parallel processes sharing --out (one per seed group) must not rewrite each other's
     depth, features = depth_and_features(base, pool, args.out, f"coverage{args.tag}", device)
+
+    if args.jobs > 1 and len(seeds) > 1:
+        results, failed = run_jobs(args, seeds, min(args.jobs, len(seeds)))
+        print(write(results, final=True, features=features))
+        return 1 if failed else 0
 
     results: dict[str, list[dict]] = {s: [] for s in strategies}
     for seed in seeds:

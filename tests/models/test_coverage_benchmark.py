@@ -74,3 +74,35 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     joined = (tmp_path / "coverage_all.md").read_text()
     assert "mean ± std over seeds [0, 1]" in joined and "joined from coverage{,_b}.json" in joined
     assert (tmp_path / "depth.pt").stat().st_mtime_ns == depth_mtime
+
+
+@pytest.mark.slow
+def test_jobs_run_seed_groups_in_processes_and_join_them(tmp_path: Path) -> None:
+    bench = _load_benchmark()
+    argv = ["--quick", "--out", str(tmp_path), "--seeds", "0,1,2", "--strategies", "random,diversity", "--jobs", "2"]
+    assert bench.main(argv) == 0
+    # seeds dealt round-robin to two processes, each with its own report ...
+    for tag, seeds in (("_j0", [0, 2]), ("_j1", [1])):
+        child = json.loads((tmp_path / f"coverage{tag}.json").read_text())
+        assert {s: [r["seed"] for r in runs] for s, runs in child.items()} == {"random": seeds, "diversity": seeds}
+    # ... joined in seed order into the run's own report, with what a single process would have picked
+    joined = json.loads((tmp_path / "coverage.json").read_text())
+    assert {s: [r["seed"] for r in runs] for s, runs in joined.items()} == {"random": [0, 1, 2], "diversity": [0, 1, 2]}
+
+    from models.data.cityscapes import find_frames
+    from models.strategies import seeded_permutation
+
+    pool = [r.name for r in find_frames(tmp_path / "world", "train")]
+    for run in joined["random"]:
+        assert run["picked"] == [pool[i] for i in seeded_permutation(len(pool), run["seed"])[:3]]
+    report = (tmp_path / "coverage.md").read_text()
+    assert "mean ± std over seeds [0, 1, 2]" in report and "seeds in 2 processes" in report
+    assert "| true inverse depth (a perfect depth model) |" in report  # the parent's features, joined report
+
+
+def test_jobs_below_one_is_refused(tmp_path: Path) -> None:
+    bench = _load_benchmark()
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--quick", "--out", str(tmp_path), "--jobs", "0"])
+    assert stop.value.code == 2
+    assert not any(tmp_path.iterdir())  # refused before making the world
