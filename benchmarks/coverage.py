@@ -18,7 +18,8 @@ they are made here when missing). Per seed and strategy it selects `--fraction` 
 reports: on a GPU they share the device, on a CPU the cores (`OMP_NUM_THREADS` = cores / N unless set). By hand the
 same is separate runs sharing `--out`, one `--tag` each, after a first run has trained the depth model (processes
 started together would each train it). Every process rewrites its report after each seed, so a stopped run keeps
-the seeds it finished, and a rerun reuses the difficulty students it finished; `--merge _a,_b,... --tag _all` joins
+the seeds it finished, and a rerun reuses the difficulty students already trained under `--out` (keyed by
+depth model, λ, iterations, seed, strategy and step); `--merge _a,_b,... --tag _all` joins
 finished runs' JSON into one report without training anything.
 
 Reported, mean ± std over seeds (`coverage.md`, `coverage.json`):
@@ -33,6 +34,7 @@ Reported, mean ± std over seeds (`coverage.md`, `coverage.json`):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -78,6 +80,12 @@ def schedule(n_total: int, steps: int, smallest: int = 2) -> list[int]:
     return sorted(set(sizes))
 
 
+def depth_key(depth: Path) -> str:
+    """A short name for this depth checkpoint file (its size and modification time), to key cached students by."""
+    stat = depth.stat()
+    return hashlib.sha1(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:8]
+
+
 def select_with_schedule(
     strategy: str, seed: int, sizes: list[int], pool: list, features, depth: Path, rc, out: Path, device, log
 ) -> tuple[list[int], list[dict]]:
@@ -94,7 +102,8 @@ def select_with_schedule(
         records = [pool[i] for i in order]
         difficulty = None
         if n_lab and rc.needs_difficulty:
-            tag = f"l{rc.difficulty_weight:g}_it{rc.student.iters}"  # students differ by iterations, picks by λ
+            # students differ by depth model and iterations, picks by λ: a retrained depth.pt must not reuse them
+            tag = f"l{rc.difficulty_weight:g}_it{rc.student.iters}_d{depth_key(depth)}"
             work = out / "coverage" / tag / f"s{seed}" / f"{strategy.replace('+', '_')}_{n_lab}"
             student = ar.train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
             raw = work / "features.raw.npy"  # score_range writes features too; they equal the shared ones

@@ -60,6 +60,9 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     steps = results["diversity+difficulty"][0]["steps"]
     assert [(s["labeled_before"], s["picked"]) for s in steps] == [(0, 2), (2, 1)]
     assert steps[1]["mean_lambda_difficulty"] is not None and steps[1]["mean_lambda_difficulty"] >= 0
+    # the step's student is kept for reruns, under a name that changes with the depth model it learned from
+    (student,) = (tmp_path / "coverage").glob("*/s0/diversity_difficulty_2/student.pt")
+    assert student.parts[-4] == f"l1000_it2_d{bench.depth_key(tmp_path / 'depth.pt')}"
     summary = (tmp_path / "coverage.md").read_text()
     assert "| rare-class pixel coverage" in summary and "**Selected images per archetype**" in summary
     assert "| true inverse depth (a perfect depth model) |" in summary  # the separability diagnostic
@@ -98,6 +101,16 @@ def test_jobs_run_seed_groups_in_processes_and_join_them(tmp_path: Path) -> None
     report = (tmp_path / "coverage.md").read_text()
     assert "mean ± std over seeds [0, 1, 2]" in report and "seeds in 2 processes" in report
     assert "| true inverse depth (a perfect depth model) |" in report  # the parent's features, joined report
+
+
+def test_depth_key_changes_when_the_depth_model_is_rewritten(tmp_path: Path) -> None:
+    bench = _load_benchmark()
+    depth = tmp_path / "depth.pt"
+    depth.write_bytes(b"first model")
+    first = bench.depth_key(depth)
+    assert bench.depth_key(depth) == first
+    depth.write_bytes(b"second model, retrained")
+    assert bench.depth_key(depth) != first
 
 
 def test_jobs_below_one_is_refused(tmp_path: Path) -> None:
