@@ -165,11 +165,13 @@ def measure(picked: list[int], pixels, archetypes: list[str]) -> dict:
     return {"class_coverage": coverage.tolist(), "archetypes": counts}
 
 
-def separability(features, pool: list, archetypes: list[str]) -> str:
-    """How well do features tell the scene archetypes apart? Leave-one-out 1-nearest-neighbour archetype accuracy of
-    the depth features next to pooled RGB, pooled true inverse depth (a perfect depth model's geometry) and pooled
-    one-hot true labels (what semantics alone would give), all 4×8 average pools standardised per dimension.
-    Farthest-point selection can only find rare scenes that are far from the others in its feature space."""
+def separability(features, pool: list, archetypes: list[str], pixels, seeds: list[int], n_pick: int) -> str:
+    """How well do features tell the scene archetypes apart, and what would `diversity` pick on them? For the depth
+    features next to pooled RGB, pooled true inverse depth (a perfect depth model's geometry) and pooled one-hot true
+    labels (what semantics alone would give), all 4×8 average pools standardised per dimension: leave-one-out
+    1-nearest-neighbour archetype accuracy, and the cold-start farthest-point selection of `n_pick` images (the
+    `diversity` strategy, same seeds) with its rare-archetype images and rare-class pixel coverage. Farthest-point
+    selection can only find rare scenes that are far from the others in its feature space."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -177,6 +179,7 @@ def separability(features, pool: list, archetypes: list[str]) -> str:
 
     from models.data.cityscapes import load_label
     from models.data.synth import ARCHETYPES
+    from models.strategies import cold_start_selection
 
     names = np.array(archetypes)
     rare = np.isin(names, [a for a, f in ARCHETYPES.items() if f <= RARE_ARCHETYPE_SHARE])
@@ -184,13 +187,28 @@ def separability(features, pool: list, archetypes: list[str]) -> str:
     def pooled(maps: np.ndarray) -> torch.Tensor:  # (N, C, H, W) → (N, C·32)
         return F.adaptive_avg_pool2d(torch.from_numpy(maps).float(), (4, 8)).flatten(1)
 
-    def accuracy(feats: torch.Tensor) -> tuple[float, float]:
+    rare_cls = rare_classes(pixels)
+    pool_px = np.maximum(pixels.sum(0), 1)
+
+    def accuracy(feats: torch.Tensor, channels: int | None) -> tuple[float, float, float, float]:
+        """1-NN accuracy (all, rare images); diversity picks: rare-archetype images, rare-class coverage (%).
+        `channels`: standardise the (N, channels·32) pools per channel before selecting, as the method does its
+        features; None: `feats` are the method's standardised features already (their picks are `diversity`'s)."""
         f = feats.double()
-        f = (f - f.mean(0)) / (f.std(0) + 1e-9)
+        if channels is None:
+            chosen_on = f
+        else:
+            by_channel = f.reshape(len(f), channels, -1)
+            mean, std = by_channel.mean((0, 2), keepdim=True), by_channel.std((0, 2), keepdim=True)
+            chosen_on = ((by_channel - mean) / (std + 1e-9)).flatten(1)
+        f = (f - f.mean(0)) / (f.std(0) + 1e-9)  # the 1-NN check standardises every dimension
         d = torch.cdist(f, f)
         d.fill_diagonal_(float("inf"))
         hit = names[d.argmin(1).numpy()] == names
-        return float(hit.mean()), float(hit[rare].mean())
+        picks = [cold_start_selection(chosen_on, n_pick, seed) for seed in seeds]
+        rare_images = np.mean([rare[p].sum() for p in picks])
+        rare_cover = np.mean([100 * (pixels[p].sum(0) / pool_px)[rare_cls].mean() for p in picks])
+        return float(hit.mean()), float(hit[rare].mean()), float(rare_images), float(rare_cover)
 
     rgb = np.stack([np.asarray(Image.open(r.image).convert("RGB"), np.float32) for r in pool]).transpose(0, 3, 1, 2)
     inv_depth = []
@@ -200,17 +218,40 @@ def separability(features, pool: list, archetypes: list[str]) -> str:
     one_hot = np.eye(20, dtype=np.float32)[:, :19]  # row 19 (ignore, 255 → 19) is all zeros
     labels = np.stack([one_hot[np.minimum(load_label(r.label), 19)] for r in pool])
     rows = {
-        "depth features (this run's teacher, as selected on)": accuracy(torch.as_tensor(np.asarray(features))),
-        "RGB": accuracy(pooled(rgb)),
-        "true inverse depth (a perfect depth model)": accuracy(pooled(np.stack(inv_depth))),
-        "true labels, one-hot (semantics)": accuracy(pooled(labels.transpose(0, 3, 1, 2))),
+        "depth features (this run's teacher, as selected on)": accuracy(torch.as_tensor(np.asarray(features)), None),
+        "RGB": accuracy(pooled(rgb), 3),
+        "true inverse depth (a perfect depth model)": accuracy(pooled(np.stack(inv_depth)), 1),
+        "true labels, one-hot (semantics)": accuracy(pooled(labels.transpose(0, 3, 1, 2)), 19),
     }
     majority = max((names == a).mean() for a in set(archetypes))
     lines = ["**Do the features separate the archetypes?** Leave-one-out 1-NN archetype accuracy over the pool "
-             f"(guessing the most common archetype: {100 * majority:.0f} %)", "",
-             "| features (4×8 average pool) | all images | rare-archetype images |", "|---|---|---|"]  # fmt: skip
-    lines += [f"| {name} | {100 * a:.0f} % | {100 * b:.0f} % |" for name, (a, b) in rows.items()]
+             f"(guessing the most common archetype: {100 * majority:.0f} %), and what `diversity` (cold-start "
+             f"farthest points, {n_pick} images, mean over {seed_span(seeds)}) picks on each feature set "
+             f"(random expects {n_pick * rare.mean():.1f} rare-archetype images and ≈ {100 * n_pick / len(pool):.1f} % "
+             "of each class)", "",
+             "| features (4×8 average pool) | 1-NN, all images | 1-NN, rare-archetype images "
+             "| farthest points: rare-archetype images | farthest points: rare-class coverage (%) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        f"| {name} | {100 * a:.0f} % | {100 * b:.0f} % | {n:.1f} | {c:.1f} |" for name, (a, b, n, c) in rows.items()
+    ]
     return "\n".join(lines)
+
+
+def seed_span(seeds: list[int]) -> str:
+    """'seeds 0–49' for a contiguous run, else 'seeds [0, 3, 7]'."""
+    ordered = sorted(seeds)
+    contiguous = len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1))
+    return f"seeds {ordered[0]}–{ordered[-1]}" if contiguous else f"seeds {ordered}"
+
+
+def rare_classes(pixels) -> list[int]:
+    """Classes present in the pool with a pixel count below the median of the present classes'."""
+    import numpy as np
+
+    pool_px = pixels.sum(0)
+    present = np.flatnonzero(pool_px > 0)
+    return [int(c) for c in present if pool_px[c] < np.median(pool_px[present])]
 
 
 def report(results: dict, pixels, archetypes: list[str], n_pick: int, n_pool: int) -> str:
@@ -219,7 +260,7 @@ def report(results: dict, pixels, archetypes: list[str], n_pick: int, n_pool: in
     strategies = list(results)
     pool_px = pixels.sum(0)
     present = np.flatnonzero(pool_px > 0)
-    rare = [c for c in present if pool_px[c] < np.median(pool_px[present])]
+    rare = rare_classes(pixels)
     share = {a: archetypes.count(a) / len(archetypes) for a in sorted(set(archetypes), key=archetypes.count)}
     from models.data.synth import ARCHETYPES
 
@@ -397,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     def write(results: dict[str, list[dict]], final: bool, features=None) -> str:
         text = report(results, pixels, archetypes, n_pick, len(pool))
         if final and features is not None:  # (the separability check reads every label map: once, at the end)
-            text += "\n\n" + separability(features, pool, archetypes)
+            text += "\n\n" + separability(features, pool, archetypes, pixels, seeds, n_pick)
         if args.merge:  # λ and the student's length are those of the joined runs, not of this command line
             text += f"\n\njoined from coverage{{{args.merge}}}.json (settings: those runs' own reports)"
         else:

@@ -34,6 +34,14 @@ def test_schedule_doubles_up_to_the_budget_and_never_goes_below_two() -> None:
     assert bench.schedule(3, 3) == [2, 3]  # a student cannot train on a single image
 
 
+def test_seed_span_shortens_only_contiguous_runs() -> None:
+    bench = _load_benchmark()
+    assert bench.seed_span(list(range(50))) == "seeds 0–49"
+    assert bench.seed_span([2, 0, 1]) == "seeds 0–2"
+    assert bench.seed_span([0, 3, 7]) == "seeds [0, 3, 7]"
+    assert bench.seed_span([0, 1]) == "seeds [0, 1]"
+
+
 @pytest.mark.slow
 def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     bench = _load_benchmark()
@@ -66,6 +74,13 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     summary = (tmp_path / "coverage.md").read_text()
     assert "| rare-class pixel coverage" in summary and "**Selected images per archetype**" in summary
     assert "| true inverse depth (a perfect depth model) |" in summary  # the separability diagnostic
+    # its farthest-point column for the depth features is what the `diversity` strategy picked
+    (row,) = [line for line in summary.splitlines() if line.startswith("| depth features")]
+    from models.data.synth import read_archetypes
+
+    archetype = read_archetypes(tmp_path / "world")
+    rare = sum(archetype[name] in ("crowd", "large_vehicles", "tram") for name in results["diversity"][0]["picked"])
+    assert float(row.split("|")[4]) == rare
 
     # --merge joins finished runs (here this run and a copy relabelled as seed 1) without selecting or training
     other = {s: [{**r, "seed": 1} for r in runs] for s, runs in results.items()}
