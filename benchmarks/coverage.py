@@ -28,7 +28,9 @@ Reported, mean ± std over seeds (`coverage.md`, `coverage.json`):
   median class pixel count of the pool);
 - scene archetypes (world.json): selected images per archetype next to what a uniform pick expects, and how many of
   the rare archetypes (design frequency ≤ 8 %: crowd, large vehicles, tram) appear at all;
-- for the method's steps: mean feature distance and mean λ·difficulty of its picks (which term decides the pick).
+- for the method's steps: mean feature distance and mean λ·difficulty of its picks (which term decides the pick);
+- at the end, how well the depth features, RGB, true inverse depth and the true labels tell the archetypes apart,
+  and what `diversity` would pick on each of them (oracle feature sets: is it the depth model, or depth itself?).
 """
 
 from __future__ import annotations
@@ -168,9 +170,10 @@ def measure(picked: list[int], pixels, archetypes: list[str]) -> dict:
 def separability(features, pool: list, archetypes: list[str], pixels, seeds: list[int], n_pick: int) -> str:
     """How well do features tell the scene archetypes apart, and what would `diversity` pick on them? For the depth
     features next to pooled RGB, pooled true inverse depth (a perfect depth model's geometry) and pooled one-hot true
-    labels (what semantics alone would give), all 4×8 average pools standardised per dimension: leave-one-out
-    1-nearest-neighbour archetype accuracy, and the cold-start farthest-point selection of `n_pick` images (the
-    `diversity` strategy, same seeds) with its rare-archetype images and rare-class pixel coverage. Farthest-point
+    labels (what semantics alone would give), all 4×8 average pools: leave-one-out 1-nearest-neighbour archetype
+    accuracy (every dimension standardised), and the cold-start farthest-point selection of `n_pick` images (the
+    `diversity` strategy, same seeds; pools standardised per channel, as the method does its features) with its
+    rare-archetype images and rare-class pixel coverage. Farthest-point
     selection can only find rare scenes that are far from the others in its feature space."""
     import numpy as np
     import torch
@@ -390,7 +393,7 @@ def run_jobs(args: argparse.Namespace, seeds: list[int], jobs: int) -> tuple[dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu-long")
-    parser.add_argument("--quick", action="store_true", help="same as --config quick, fraction 0.3, 1 seed")
+    parser.add_argument("--quick", action="store_true", help="--config quick, fraction 0.3, seed 0 unless --seeds")
     parser.add_argument("--out", type=Path, required=True, help="label_efficiency's --out (world, depth.pt)")
     parser.add_argument("--fraction", type=float, default=0.05, help="share of the pool to select (default 0.05)")
     parser.add_argument("--seeds", help="comma-separated (default 0,1,2; --quick: 0)")
