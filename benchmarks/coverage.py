@@ -75,6 +75,13 @@ CLASS_NAMES = (
 RARE_ARCHETYPE_SHARE = 0.08  # design frequency at or below which an archetype is rare: crowd, large_vehicles, tram
 
 
+def rare_archetypes() -> list[str]:
+    """The archetypes rare by the world's design frequency (≤ RARE_ARCHETYPE_SHARE): crowd, large_vehicles, tram."""
+    from models.data.synth import ARCHETYPES
+
+    return [a for a, f in ARCHETYPES.items() if f <= RARE_ARCHETYPE_SHARE]
+
+
 def schedule(n_total: int, steps: int, smallest: int = 2) -> list[int]:
     """Labeled-set sizes of the method's doubling schedule ending at n_total: steps=3 → [n/4, n/2, n]. No step is
     below `smallest` (a student needs a batch of two: its BatchNorm layers cannot train on one image)."""
@@ -181,11 +188,10 @@ def separability(features, pool: list, archetypes: list[str], pixels, seeds: lis
     from PIL import Image
 
     from models.data.cityscapes import load_label
-    from models.data.synth import ARCHETYPES
     from models.strategies import cold_start_selection
 
     names = np.array(archetypes)
-    rare = np.isin(names, [a for a, f in ARCHETYPES.items() if f <= RARE_ARCHETYPE_SHARE])
+    rare = np.isin(names, rare_archetypes())
 
     def pooled(maps: np.ndarray) -> torch.Tensor:  # (N, C, H, W) → (N, C·32)
         return F.adaptive_avg_pool2d(torch.from_numpy(maps).float(), (4, 8)).flatten(1)
@@ -193,7 +199,7 @@ def separability(features, pool: list, archetypes: list[str], pixels, seeds: lis
     rare_cls = rare_classes(pixels)
     pool_px = np.maximum(pixels.sum(0), 1)
 
-    def accuracy(feats: torch.Tensor, channels: int | None) -> tuple[float, float, float, float]:
+    def describe(feats: torch.Tensor, channels: int | None) -> tuple[float, float, float, float]:
         """1-NN accuracy (all, rare images); diversity picks: rare-archetype images, rare-class coverage (%).
         `channels`: standardise the (N, channels·32) pools per channel before selecting, as the method does its
         features; None: `feats` are the method's standardised features already (their picks are `diversity`'s)."""
@@ -221,10 +227,10 @@ def separability(features, pool: list, archetypes: list[str], pixels, seeds: lis
     one_hot = np.eye(20, dtype=np.float32)[:, :19]  # row 19 (ignore, 255 → 19) is all zeros
     labels = np.stack([one_hot[np.minimum(load_label(r.label), 19)] for r in pool])
     rows = {
-        "depth features (this run's teacher, as selected on)": accuracy(torch.as_tensor(np.asarray(features)), None),
-        "RGB": accuracy(pooled(rgb), 3),
-        "true inverse depth (a perfect depth model)": accuracy(pooled(np.stack(inv_depth)), 1),
-        "true labels, one-hot (semantics)": accuracy(pooled(labels.transpose(0, 3, 1, 2)), 19),
+        "depth features (this run's teacher, as selected on)": describe(torch.as_tensor(np.asarray(features)), None),
+        "RGB": describe(pooled(rgb), 3),
+        "true inverse depth (a perfect depth model)": describe(pooled(np.stack(inv_depth)), 1),
+        "true labels, one-hot (semantics)": describe(pooled(labels.transpose(0, 3, 1, 2)), 19),
     }
     majority = max((names == a).mean() for a in set(archetypes))
     lines = ["**Do the features separate the archetypes?** Leave-one-out 1-NN archetype accuracy over the pool "
@@ -267,7 +273,7 @@ def report(results: dict, pixels, archetypes: list[str], n_pick: int, n_pool: in
     share = {a: archetypes.count(a) / len(archetypes) for a in sorted(set(archetypes), key=archetypes.count)}
     from models.data.synth import ARCHETYPES
 
-    rare_arch = [a for a, f in ARCHETYPES.items() if f <= RARE_ARCHETYPE_SHARE]  # by the world's design frequency
+    rare_arch = rare_archetypes()
 
     def cell(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
         v = scale * np.asarray(values, dtype=float)
@@ -353,6 +359,22 @@ def report(results: dict, pixels, archetypes: list[str], n_pick: int, n_pool: in
     return "\n".join(lines)
 
 
+def join_reports(out: Path, tags: list[str], *, skip_missing: bool = False) -> dict[str, list[dict]]:
+    """Strategy → runs of the finished reports `out/coverage<tag>.json`, in tag order. A missing report stops the
+    command, or with `skip_missing` is reported and left out (a job that failed before finishing a seed)."""
+    joined: dict[str, list[dict]] = {}
+    for tag in tags:
+        path = out / f"coverage{tag}.json"
+        if not path.exists():
+            if not skip_missing:
+                raise SystemExit(f"no report {path}: a finished run with --tag {tag!r} writes it")
+            print(f"job {tag}: no report (it failed before finishing a seed)", file=sys.stderr)
+            continue
+        for strategy, runs in json.loads(path.read_text()).items():
+            joined.setdefault(strategy, []).extend(runs)
+    return joined
+
+
 def run_jobs(args: argparse.Namespace, seeds: list[int], jobs: int) -> tuple[dict[str, list[dict]], list[str]]:
     """Run seed groups in `jobs` child processes of this script (tags <tag>_j0, _j1, ...; the depth model exists by
     now, so none trains it) and join what they report. Returns the joined results and the tags whose process
@@ -375,14 +397,7 @@ def run_jobs(args: argparse.Namespace, seeds: list[int], jobs: int) -> tuple[dic
         print(f"job {tag}: seeds {group}", flush=True)
         children[tag] = subprocess.Popen(cmd, env=env)
     failed = [tag for tag, child in children.items() if child.wait() != 0]
-    results: dict[str, list[dict]] = {}
-    for tag in children:
-        path = args.out / f"coverage{tag}.json"
-        if not path.exists():
-            print(f"job {tag}: no report (it failed before finishing a seed)", file=sys.stderr)
-            continue
-        for strategy, runs in json.loads(path.read_text()).items():
-            results.setdefault(strategy, []).extend(runs)
+    results = join_reports(args.out, list(children), skip_missing=True)
     for strategy in results:
         results[strategy].sort(key=lambda r: r["seed"])
     if failed:
@@ -457,10 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         return text
 
     if args.merge:
-        merged: dict[str, list[dict]] = {}
-        for tag in args.merge.split(","):
-            for strategy, runs in json.loads((args.out / f"coverage{tag}.json").read_text()).items():
-                merged.setdefault(strategy, []).extend(runs)
+        merged = join_reports(args.out, args.merge.split(","))
         print(write(merged, final=True))  # (no features: each run's own report has the separability table)
         return 0
 

@@ -120,7 +120,7 @@ def child(method: str, n: int, dim: int, n_new: int, data: str, dtype: str, devi
         if need > (_mem_available(device) - feat_bytes) // 2:
             free = "free GPU memory" if device == "cuda" else "MemAvailable"
             kind = "float64" if method == "dense64" else "float32"
-            return {"refused": f"N×N {kind} needs {need / 1e9:.1f} GB > half of {free}"}
+            return {"refused": f"N×N {kind} needs {need / 1e9:.1f} GB > half of the {free} left beside the features"}
     features = make_features(n, dim, data, device=device)
     if dtype == "float16":
         features = features.half()  # (a real pool would be written as float16 directly, models.features)

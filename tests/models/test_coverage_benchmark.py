@@ -92,6 +92,10 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     joined = (tmp_path / "coverage_all.md").read_text()
     assert "mean ± std over seeds [0, 1]" in joined and "joined from coverage{,_b}.json" in joined
     assert (tmp_path / "depth.pt").stat().st_mtime_ns == depth_mtime
+    # a tag with no finished report is named, and the joined report is left as it was
+    with pytest.raises(SystemExit, match="no report .*coverage_missing.json"):
+        bench.main(["--quick", "--out", str(tmp_path), "--tag", "_all", "--merge", ",_missing"])
+    assert json.loads((tmp_path / "coverage_all.json").read_text()) == merged
 
 
 @pytest.mark.slow
