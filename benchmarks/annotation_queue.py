@@ -9,7 +9,7 @@ Two tables against one real uvicorn server:
   spend seconds to minutes per mask (each wait uniform in 0.5–1.5 × `--think-ms`, first request at a random offset,
   so the annotators do not march in step). Latency at the load many people actually produce.
 
-    python benchmarks/annotation_queue.py [--quick] [--workers 2] [--seconds 5] [--think-ms 1000]
+    python benchmarks/annotation_queue.py [--quick] [--workers 2] [--seconds 5] [--think-ms 1000] [--queued N]
 
 Needs the local PostgreSQL (it creates and drops the database `depthal_bench`); clients run as threads in this
 process, on the same machine as the server, so both share its cores.
@@ -188,6 +188,9 @@ def main() -> int:
     parser.add_argument("--think-ms", type=float, default=1000.0, help="mean wait between next and mask")
     parser.add_argument("--think-levels", default="8,32,128", help="annotators with think time ('' to skip)")
     parser.add_argument("--think-seconds", type=float, default=30.0, help="per think-time level; --quick: 6 s")
+    parser.add_argument("--queued", type=int, default=None,
+                        help="queued images per measurement's project (default 3000 per second measured, so the "
+                             "queue never drains; `next` must not slow down as it grows)")  # fmt: skip
     args = parser.parse_args()
     seconds = 1.0 if args.quick else args.seconds
     think_seconds = 6.0 if args.quick else args.think_seconds
@@ -206,7 +209,8 @@ def main() -> int:
 
     upgrade(env["DEPTHAL_DATABASE_URL"])
     names = [f"closed-{n}" for n in levels] + [f"think-{n}" for n in think_levels]
-    tokens, projects = seed(names, max(levels + think_levels), images_per_project=int(3000 * seconds))
+    queued = args.queued or int(3000 * seconds)
+    tokens, projects = seed(names, max(levels + think_levels), images_per_project=queued)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server_cmd = [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(args.workers),
@@ -246,8 +250,9 @@ def main() -> int:
         server.terminate()
         server.wait(30)
         shutil.rmtree(data_dir, ignore_errors=True)
-    print(f"\nQueue on PostgreSQL, uvicorn --workers {args.workers}, mask {WIDTH}x{HEIGHT} PNG, clients in-process "
-          f"threads on the same machine; load average before the run: {load_before}\n")  # fmt: skip
+    print(f"\nQueue on PostgreSQL, uvicorn --workers {args.workers}, mask {WIDTH}x{HEIGHT} PNG, {queued} queued images "
+          f"per project, clients in-process threads on the same machine; load average before the run: "
+          f"{load_before}\n")  # fmt: skip
     print(f"Closed loop (each annotator sends its next request as soon as the last one is answered), {seconds:g} s "
           "per measurement. A pair is two requests, so the last column compares requests with requests.\n")  # fmt: skip
     print("| annotators | bare SELECT 1 req/s | bare p50 / p99 ms | next p50 / p99 ms | mask p50 / p99 ms "

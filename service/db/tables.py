@@ -158,11 +158,13 @@ class Image(CreatedMixin, Base):
         UniqueConstraint("project_id", "checksum"),
         _check_in("role", ImageRole),
         _check_in("state", ImageState),
-        Index("ix_image_queue", "project_id", "state", "queue_rank"),
+        Index("ix_image_queue", "project_id", "state", "queue_rank", "id"),  # the order `next` reads, id breaking ties
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    # no index of its own: ix_image_queue and the (project_id, checksum) constraint both lead with it, and a third
+    # index on it alone tempted PostgreSQL, before a bulk import was analysed, to sort the queue for `next`
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(8), default=ImageRole.POOL)
     name: Mapped[str] = mapped_column(String(255))  # original file name, for people
     path: Mapped[str] = mapped_column(String(1024))

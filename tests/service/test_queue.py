@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 
 from service import queue
 from service.db.base import utcnow
-from service.db.session import session_scope
-from service.db.tables import Image, Lease
+from service.db.session import get_engine, session_scope
+from service.db.tables import Image, Lease, User
 from tests.service.conftest import Api, id_mask, rgb_image
 
 
@@ -136,3 +136,32 @@ def test_heartbeat_extends_by_the_ttl(api: Api, monkeypatch) -> None:  # type: i
     beat = api.client.post(f"/leases/{lease['id']}/heartbeat", headers=api.annotator).json()
     at, new_expiry = (datetime.fromisoformat(beat[k]) for k in ("heartbeat_at", "expires_at"))
     assert (new_expiry - at).total_seconds() == 120 and new_expiry >= expires
+
+
+def test_next_reads_one_index_entry_not_the_whole_queue(api: Api) -> None:
+    """`next` must not sort the queue: 400 queued images that share one rank (ties broken by id) are the worst
+    case for an index without the id, which made PostgreSQL read and sort every one of them per call."""
+    pid = api.project()["id"]
+    rows = [
+        {"project_id": pid, "role": "pool", "name": f"{i}.png", "path": f"x/{i}.png", "width": 12, "height": 8,
+         "checksum": f"tie-{i}", "state": "queued", "queue_rank": 1.0}
+        for i in range(400)
+    ]  # fmt: skip
+    with session_scope() as s:
+        s.execute(insert(Image), rows)
+        first = s.scalar(select(Image.id).where(Image.project_id == pid).order_by(Image.id).limit(1))
+        annotator_id = s.scalar(select(User.id).where(User.name == "ann"))
+    with get_engine().connect() as conn:
+        if conn.dialect.name == "sqlite":
+            compiled = queue.best_queued_image(pid).compile(conn, compile_kwargs={"literal_binds": True})
+            plan = " | ".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+            assert "ix_image_queue" in plan and "TEMP B-TREE" not in plan, plan
+        else:  # the real `next` (migration 0002's function), counting the image rows it fetched
+            leased = conn.execute(text("SELECT (i).id FROM depthal_next_lease(:p, :a, now(), 600)"),
+                                  {"p": pid, "a": annotator_id}).scalar()  # fmt: skip
+            fetched = conn.execute(
+                text("SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'image'")
+            ).scalar()
+            conn.rollback()
+            assert leased == first
+            assert fetched < 10, f"next fetched {fetched} image rows through indexes for one lease"
