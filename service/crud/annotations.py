@@ -155,7 +155,7 @@ def _store_version(session: Session, mask: _Submission, version: int, lease_id: 
     """Write the mask file, then insert its annotation row (the caller commits, so a failed write stores nothing)."""
     relative = storage.mask_file(mask.project_id, mask.image_id, version)
     payload = mask.data if masks.stored_as_sent(mask.data, mask.fmt) else masks.encode_png(mask.ids)
-    _write_atomic(storage.absolute(relative), payload)
+    _write_durably(storage.absolute(relative), payload)
     values = {
         "image_id": mask.image_id,
         "annotator_id": mask.user.id,
@@ -190,10 +190,31 @@ def _check_lease(session: Session, *, lease: Lease | None, image_id: int, user_i
         raise Forbidden(f"you hold no lease on image {image_id}")
 
 
-def _write_atomic(path: os.PathLike[str], payload: bytes) -> None:
+def _write_durably(path: os.PathLike[str], payload: bytes) -> None:
+    """Write the mask file atomically (temporary file, then rename) and durably: its annotation row commits right
+    after, synchronously, and a mask is an hour of someone's work, so the file reaches the disk first; else a power
+    cut could leave a committed row pointing at an empty file. The rename is made durable by syncing the directory
+    (and its parent, when the directory is new: a project's first mask)."""
     target = os.fspath(path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    directory = os.path.dirname(target)
+    new_directory = not os.path.isdir(directory)
+    os.makedirs(directory, exist_ok=True)
     tmp = f"{target}.tmp{os.getpid()}-{threading.get_ident()}"
     with open(tmp, "wb") as fh:
         fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, target)
+    _sync_directory(directory)
+    if new_directory:
+        _sync_directory(os.path.dirname(directory))
+
+
+def _sync_directory(directory: str) -> None:
+    if os.name == "nt":  # Windows cannot open a directory to sync it; NTFS journals the rename itself
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -228,3 +228,35 @@ def test_palette_mode_png_as_ids_and_16_bit_refused(api: Api) -> None:
     PILImage.fromarray(np.full((8, 12), 7, np.uint16)).save(wide, format="PNG")
     res = api.put_mask(image_id, wide.getvalue(), api.lead)
     assert res.status_code == 422 and "mode I;16" in res.json()["detail"]
+
+
+def test_mask_file_reaches_the_disk_before_its_row_commits(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A power cut right after the commit must not leave a row pointing at an unwritten file: the file and its
+    directory entry are synced (fsync) before the annotation row commits."""
+    import os
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from service import storage
+
+    _, lease = _leased(api)
+    events: list[tuple[str, int]] = []  # ("fsync", inode) or ("commit", 0), in order
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.fstat(fd).st_ino)), real_fsync(fd))[1])
+
+    def on_commit(_conn: object) -> None:
+        events.append(("commit", 0))
+
+    event.listen(Engine, "commit", on_commit)  # every engine: the API's has no pre-ping, so it is not get_engine()
+    try:
+        res = api.put_mask(lease["image"]["id"], id_mask(3), api.annotator)
+    finally:
+        event.remove(Engine, "commit", on_commit)
+    assert res.status_code == 201, res.text
+    with session_scope() as s:
+        path = storage.absolute(s.query(Annotation).one().mask_path)
+    file_inode, dir_inode = path.stat().st_ino, path.parent.stat().st_ino
+    last_commit = max(i for i, e in enumerate(events) if e[0] == "commit")
+    synced = {inode for kind, inode in events[:last_commit] if kind == "fsync"}
+    assert {file_inode, dir_inode} <= synced, events
