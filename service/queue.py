@@ -10,8 +10,8 @@ Public functions (stable; the worker and the benchmarks call them):
 - `heartbeat`, `release`, `skip` (`lease_id=`, `user_id=`, `now=`): act on the caller's own open lease. Commit.
 - `open_lease_for_update(session, image_id)`: the open lease on an image, row-locked (mask submission).
 
-On PostgreSQL `next_lease` is one call of `depthal_next_lease()` (migrations 0002, 0003), which takes the same steps as
-the Python below; the Python is the SQLite path and the reference.
+On PostgreSQL `next_lease` is one call of `depthal_next_lease()` (migrations 0002, 0003), which takes the same
+steps as the Python below; the Python is the SQLite path and the reference.
 
 Concurrency. PostgreSQL: the leasing UPDATE picks its row with `FOR UPDATE SKIP LOCKED`, so concurrent callers
 never wait for or get the same image; SQLite: every transaction is `BEGIN IMMEDIATE` (service/db/session.py),
@@ -38,7 +38,7 @@ from service.schemas import SelectionReason
 LEASE = Lease.__table__
 IMAGE = Image.__table__
 
-# PostgreSQL: `next` is one call of the function from migration 0002, run in autocommit (one round trip in all).
+# PostgreSQL: `next` is one call of the function from migrations 0002/0003, run in autocommit (one round trip in all).
 # Its (lease, image) composite columns are spread into typed columns, so results go through the tables' types.
 _NEXT_COLUMNS = [("l", c) for c in LEASE.c] + [("i", c) for c in IMAGE.c]
 _NEXT_LEASE_SQL = text(

@@ -140,7 +140,9 @@ def test_heartbeat_extends_by_the_ttl(api: Api, monkeypatch) -> None:  # type: i
 
 def test_next_reads_one_index_entry_not_the_whole_queue(api: Api) -> None:
     """`next` must not sort the queue: 400 queued images that share one rank (ties broken by id) are the worst
-    case for an index without the id, which made PostgreSQL read and sort every one of them per call."""
+    case for an index without the id, which made PostgreSQL read and sort every one of them per call (802 rows
+    fetched before migration 0003). SQLite keeps the rowid at the end of every index, so there the plan check
+    guards the query's shape rather than a bug seen."""
     pid = api.project()["id"]
     rows = [
         {"project_id": pid, "role": "pool", "name": f"{i}.png", "path": f"x/{i}.png", "width": 12, "height": 8,
@@ -156,7 +158,7 @@ def test_next_reads_one_index_entry_not_the_whole_queue(api: Api) -> None:
             compiled = queue.best_queued_image(pid).compile(conn, compile_kwargs={"literal_binds": True})
             plan = " | ".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
             assert "ix_image_queue" in plan and "TEMP B-TREE" not in plan, plan
-        else:  # the real `next` (migration 0002's function), counting the image rows it fetched
+        else:  # the real `next` (depthal_next_lease(), migrations 0002/0003), counting the image rows it fetched
             leased = conn.execute(text("SELECT (i).id FROM depthal_next_lease(:p, :a, now(), 600)"),
                                   {"p": pid, "a": annotator_id}).scalar()  # fmt: skip
             fetched = conn.execute(
@@ -164,4 +166,4 @@ def test_next_reads_one_index_entry_not_the_whole_queue(api: Api) -> None:
             ).scalar()
             conn.rollback()
             assert leased == first
-            assert fetched < 10, f"next fetched {fetched} image rows through indexes for one lease"
+            assert fetched <= 3, f"next fetched {fetched} image rows through indexes for one lease"
