@@ -33,59 +33,23 @@ depends_on: str | Sequence[str] | None = None
 OLD_COLUMNS = ["project_id", "state", "queue_rank"]
 NEW_COLUMNS = [*OLD_COLUMNS, "id"]
 
-# Revision 0002's function, unchanged but for the own-lease SELECT (see the docstring).
-NEXT_LEASE = """
-CREATE OR REPLACE FUNCTION depthal_next_lease(p_project_id integer, p_annotator_id integer, p_now timestamptz,
-                                              p_ttl_seconds integer)
-RETURNS TABLE (l lease, i image)
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_lease lease;
-    v_image image;
-BEGIN
-    -- losing this transaction in a crash only leaves its image queued: no need to wait for the WAL flush
-    PERFORM set_config('synchronous_commit', 'off', true);
-    -- lazy expiry (service.queue.expire_leases): overdue open leases expire, their images go back to the queue
-    WITH expired AS (
-        UPDATE lease SET status = 'expired'
-        WHERE lease.status = 'open' AND lease.expires_at <= p_now
-        RETURNING lease.image_id
-    )
-    UPDATE image SET state = 'queued'
-    WHERE image.id IN (SELECT expired.image_id FROM expired) AND image.state = 'leased';
-
+# Revision 0002's function with one statement changed: the own-lease lookup (see the docstring).
+_REVISION_0002 = runpy.run_path(str(Path(__file__).with_name("0002_queue_functions.py")))["NEXT_LEASE"]
+_OWN_LEASE_0002 = """
+    SELECT lease.* INTO v_lease
+    FROM lease JOIN image ON image.id = lease.image_id
+    WHERE lease.annotator_id = p_annotator_id AND lease.status = 'open' AND image.project_id = p_project_id
+"""
+_OWN_LEASE_0003 = """
     -- from the lease side: the caller's open leases (at most one per project), each one's project by primary key
     SELECT lease.* INTO v_lease
     FROM lease
     WHERE lease.annotator_id = p_annotator_id AND lease.status = 'open'
       AND (SELECT image.project_id FROM image WHERE image.id = lease.image_id) = p_project_id
-    ORDER BY lease.id
-    LIMIT 1;
-    IF FOUND THEN
-        SELECT image.* INTO v_image FROM image WHERE image.id = v_lease.image_id;
-        RETURN QUERY SELECT v_lease, v_image;
-        RETURN;
-    END IF;
-
-    UPDATE image SET state = 'leased'
-    WHERE image.id = (
-        SELECT q.id FROM image q
-        WHERE q.project_id = p_project_id AND q.state = 'queued'
-        ORDER BY q.queue_rank ASC NULLS LAST, q.id
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING image.* INTO v_image;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    INSERT INTO lease (image_id, annotator_id, issued_at, expires_at, heartbeat_at, status, created_at)
-    VALUES (v_image.id, p_annotator_id, p_now, p_now + make_interval(secs => p_ttl_seconds), NULL, 'open', p_now)
-    RETURNING lease.* INTO v_lease;
-    RETURN QUERY SELECT v_lease, v_image;
-END
-$$
 """
+assert _OWN_LEASE_0002 in _REVISION_0002, "revision 0002's depthal_next_lease() is not the one this revision edits"
+PREVIOUS_NEXT_LEASE = _REVISION_0002.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+NEXT_LEASE = PREVIOUS_NEXT_LEASE.replace(_OWN_LEASE_0002, _OWN_LEASE_0003)
 
 
 def upgrade() -> None:
@@ -103,5 +67,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_image_queue")
         batch_op.create_index("ix_image_queue", OLD_COLUMNS, unique=False)
     if op.get_bind().dialect.name == "postgresql":
-        previous = runpy.run_path(str(Path(__file__).with_name("0002_queue_functions.py")))["NEXT_LEASE"]
-        op.execute(previous.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+        op.execute(PREVIOUS_NEXT_LEASE)
