@@ -192,6 +192,8 @@ def main() -> int:
                         help="queued images per measurement's project (default 3000 per second measured, so the "
                              "queue never drains; `next` must not slow down as it grows)")  # fmt: skip
     args = parser.parse_args()
+    if args.queued is not None and args.queued < 1:
+        parser.error(f"--queued must be at least 1 image, got {args.queued}")
     seconds = 1.0 if args.quick else args.seconds
     think_seconds = 6.0 if args.quick else args.think_seconds
     levels = [int(x) for x in args.levels.split(",")]
@@ -209,7 +211,7 @@ def main() -> int:
 
     upgrade(env["DEPTHAL_DATABASE_URL"])
     names = [f"closed-{n}" for n in levels] + [f"think-{n}" for n in think_levels]
-    queued = args.queued or int(3000 * seconds)
+    queued = args.queued if args.queued is not None else int(3000 * seconds)
     tokens, projects = seed(names, max(levels + think_levels), images_per_project=queued)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
