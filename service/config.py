@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
     job_heartbeat_seconds: float = Field(default=10.0, gt=0)  # a running job's worker touches its row this often
     job_stale_seconds: float = Field(default=60.0, gt=0)  # a running job silent this long has lost its worker
+    # API, per process: requests whose database work runs at once (the thread pool's size), and the PostgreSQL
+    # connections its pool keeps open, one per such request, so a burst of annotators reuses connections instead
+    # of opening and closing one per request. PostgreSQL's max_connections must cover API processes × this.
+    api_concurrency: int = Field(default=20, gt=0)
 
     @model_validator(mode="after")
     def _fill_defaults_and_check_secrets(self) -> Settings:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     settings.ensure_dirs()
+    # Sync routes and dependencies run in this thread pool, each with at most one pooled connection: its size is
+    # the pool's (service/db/session.py), so requests beyond it wait here instead of connecting afresh.
+    to_thread.current_default_thread_limiter().total_tokens = settings.api_concurrency
     with session_scope() as session:
         ensure_admin(session=session, token=settings.admin_token)
     yield

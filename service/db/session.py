@@ -20,14 +20,18 @@ from service.config import get_settings
 
 
 @lru_cache(maxsize=8)
-def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True, pool_size: int = 10) -> Engine:
     """`pre_ping=False` for the API: a ping is one more round trip on every request. A connection broken since its
     last use (database restarted) then fails one request, and SQLAlchemy invalidates the whole pool on that error,
     so the following requests reconnect; `pool_recycle` replaces connections before server-side idle timeouts.
-    The worker and the CLI keep the ping: they sit idle for long stretches and a failed job costs more."""
+    The worker and the CLI keep the ping: they sit idle for long stretches and a failed job costs more.
+
+    `pool_size` connections stay open once made; the API passes its concurrency (settings.api_concurrency), since
+    a connection beyond the pool size is closed when returned: 32 annotators on a pool of 10 made PostgreSQL fork
+    ≈ 17 new backends a second (benchmarks/README.md, "Connections kept open"). The overflow is a margin."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=pre_ping, pool_recycle=1800, pool_size=10, max_overflow=40)
+        return create_engine(url, pool_pre_ping=pre_ping, pool_recycle=1800, pool_size=pool_size, max_overflow=40)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -55,18 +59,18 @@ def get_engine() -> Engine:
 
 
 @lru_cache(maxsize=8)
-def _session_factory(url: str, *, pre_ping: bool = True) -> sessionmaker[Session]:
+def _session_factory(url: str, *, pre_ping: bool = True, pool_size: int = 10) -> sessionmaker[Session]:
     if make_url(url).get_backend_name() == "sqlite":
-        pre_ping = True  # ignored there: one engine (one file lock holder pool) for the API and the worker
-    return sessionmaker(bind=make_engine(url, pre_ping=pre_ping), expire_on_commit=False)
+        pre_ping, pool_size = True, 10  # ignored there: one engine (one file lock holder pool) for API and worker
+    return sessionmaker(bind=make_engine(url, pre_ping=pre_ping, pool_size=pool_size), expire_on_commit=False)
 
 
 def api_session() -> Session:
-    """A new session for one API request (no pre-ping: see make_engine). Creating it does no I/O: it connects on its
-    first statement."""
-    url = get_settings().database_url
-    assert url is not None
-    return _session_factory(url, pre_ping=False)()
+    """A new session for one API request (no pre-ping, a pool as large as the API's concurrency: see make_engine).
+    Creating it does no I/O: it connects on its first statement."""
+    settings = get_settings()
+    assert settings.database_url is not None
+    return _session_factory(settings.database_url, pre_ping=False, pool_size=settings.api_concurrency)()
 
 
 @contextmanager
