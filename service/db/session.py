@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import get_settings
 
+POOL_SIZE = 10  # connections kept open by the worker's and the CLI's engine; the API's keeps api_concurrency
+
 
 @lru_cache(maxsize=8)
-def make_engine(url: str, *, pre_ping: bool = True, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True, pool_size: int = POOL_SIZE) -> Engine:
     """`pre_ping=False` for the API: a ping is one more round trip on every request. A connection broken since its
     last use (database restarted) then fails one request, and SQLAlchemy invalidates the whole pool on that error,
     so the following requests reconnect; `pool_recycle` replaces connections before server-side idle timeouts.
@@ -59,9 +61,9 @@ def get_engine() -> Engine:
 
 
 @lru_cache(maxsize=8)
-def _session_factory(url: str, *, pre_ping: bool = True, pool_size: int = 10) -> sessionmaker[Session]:
-    if make_url(url).get_backend_name() == "sqlite":
-        pre_ping, pool_size = True, 10  # ignored there: one engine (one file lock holder pool) for API and worker
+def _session_factory(url: str, *, pre_ping: bool = True, pool_size: int = POOL_SIZE) -> sessionmaker[Session]:
+    if make_url(url).get_backend_name() == "sqlite":  # one engine (one file lock holder pool) for API and worker
+        return sessionmaker(bind=make_engine(url), expire_on_commit=False)
     return sessionmaker(bind=make_engine(url, pre_ping=pre_ping, pool_size=pool_size), expire_on_commit=False)
 
 

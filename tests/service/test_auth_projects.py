@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select, text
 
-from service.db.session import make_engine, session_scope
+from service.db.session import api_session, make_engine, session_scope
 from service.db.tables import ApiToken, LabelClass, Project
 from tests.service.conftest import Api, id_mask, png_bytes, rgb_image
 
@@ -170,7 +170,8 @@ def test_every_request_gives_its_database_connection_back(api: Api) -> None:
         api.put_mask(image_id, id_mask(1), api.annotator).status_code,
     ]
     assert statuses == [200, 401, 200, 422, 403, 404, 201]
-    engine = make_engine(api.db.url, pre_ping=False)  # the API's engine (service/db/session.py)
+    with api_session() as session:
+        engine = session.get_bind()  # the API's engine, whatever its options (service/db/session.py)
     assert engine.pool.checkedout() == 0
     if api.db.backend == "postgres":
         with make_engine(api.db.url).connect() as conn:
