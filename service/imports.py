@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image as PILImage
 
 from models.data.cityscapes import DataError, find_frames
+from service import storable
 from service.db.tables import ImageRole
 from service.errors import Forbidden, Invalid, NotFound
 
@@ -75,6 +77,8 @@ def _scan_plain(folder: Path, role: ImageRole | None) -> list[Candidate]:
 def _scan_cityscapes(folder: Path, role: ImageRole | None, missing_camera: str) -> list[Candidate]:
     """Every split under leftImg8bit/, read with the data reader (`models.data.cityscapes.find_frames`, torch-free):
     neighbours from leftImg8bit_sequence when present, intrinsics from camera/ scaled to the image's size."""
+    if not (folder / "leftImg8bit").is_dir():
+        raise Invalid(f"layout 'cityscapes' needs a leftImg8bit/ folder under {folder}; none is there")
     found = []
     for split_dir in sorted(p for p in (folder / "leftImg8bit").iterdir() if p.is_dir()):
         try:
@@ -124,6 +128,8 @@ def inspect(path: Path, *, what: str, full_decode: bool) -> tuple[int, int, str,
 
 def check(cand: Candidate, *, full_decode: bool) -> Candidate:
     """Fill size and checksum; neighbours must be readable and of the image's size."""
+    if why := storable.text_problem(cand.name):  # an upload's file name, or a file on disk that is not UTF-8
+        raise Invalid(f"image name {cand.name!r} {why}")
     cand.width, cand.height, cand.checksum, cand.suffixes["t"] = inspect(
         cand.source, what=cand.name, full_decode=full_decode
     )
@@ -140,6 +146,10 @@ def parse_intrinsics(text: str | None) -> dict[str, float] | None:
         return None
     try:
         raw = json.loads(text)
-        return {k: float(raw[k]) for k in ("fx", "fy", "u0", "v0")}
+        values = {k: float(raw[k]) for k in ("fx", "fy", "u0", "v0")}
     except (ValueError, KeyError, TypeError) as err:
         raise Invalid(f"intrinsics must be JSON with numbers fx, fy, u0, v0 ({err})") from err
+    bad = [k for k, v in values.items() if not math.isfinite(v) or (k in ("fx", "fy") and v <= 0)]
+    if bad:
+        raise Invalid(f"intrinsics {', '.join(bad)} must be finite, and focal lengths positive: {values}")
+    return values

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from service.api.limits import BodySizeLimit
@@ -17,6 +19,7 @@ from service.config import get_settings
 from service.crud.users import ensure_admin
 from service.db.session import session_scope
 from service.errors import ServiceError
+from service.storable import problem
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,17 @@ async def _service_error(_request: Request, err: Exception) -> JSONResponse:
     return JSONResponse({"detail": err.detail}, status_code=err.status_code)
 
 
+async def _validation_error(_request: Request, err: Exception) -> JSONResponse:
+    """FastAPI's own 422 body, except that an error's echo of the offending `input` is left out where JSON cannot
+    carry it (NaN, lone surrogates: what service/storable.py refuses); echoing it made the refusal itself a 500."""
+    assert isinstance(err, RequestValidationError)
+    errors = jsonable_encoder(err.errors())
+    for error in errors:
+        if problem(error.get("input"), "input"):
+            del error["input"]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="depthal",
@@ -55,6 +69,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(BodySizeLimit)
     app.include_router(api_router)
     return app

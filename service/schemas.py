@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.db.tables import ImageRole, JobKind, Role
+from service import storable
+from service.db.tables import INT32_MAX, ImageRole, JobKind, Role
+
+# Integers a request stores or looks up, bounded by the columns' range (INT32_MAX: a 422, not a driver's 500).
+RowIdIn = Annotated[int, Field(ge=1, le=INT32_MAX)]
+PositiveCount = Annotated[int, Field(gt=0, le=INT32_MAX)]
 
 
 class _ORM(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class _RequestBody(BaseModel):
+    """A JSON request body. Before any field is read, the whole body is searched for what parses but cannot be
+    stored (NUL characters, lone surrogates, NaN / Infinity: service/storable.py), nested values included."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        if found := storable.problem(data, "body"):
+            raise ValueError(found)
+        return data
+
+
 class Message(BaseModel):
     detail: str
 
 
-class UserCreate(BaseModel):
+class UserCreate(_RequestBody):
     name: str = Field(min_length=1, max_length=120)
     role: Role
 
@@ -78,13 +95,13 @@ class LabelClassPublic(_ORM):
     color: list[int]
 
 
-class ProjectCreate(BaseModel):
+class ProjectCreate(_RequestBody):
     name: str = Field(min_length=1, max_length=120)
-    label_budget: int = Field(ge=0)
+    label_budget: int = Field(ge=0, le=INT32_MAX)
     round_schedule: list[int] = Field(default_factory=list, description="batch size of round 0, 1, ...")
     classes: list[LabelClassIn] | None = Field(default=None, description="default: Cityscapes' 19 classes")
-    image_height: int = Field(default=256, gt=0)
-    image_width: int = Field(default=512, gt=0)
+    image_height: PositiveCount = 256
+    image_width: PositiveCount = 512
     settings: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("round_schedule")
@@ -92,6 +109,8 @@ class ProjectCreate(BaseModel):
     def _positive(cls, value: list[int]) -> list[int]:
         if any(v <= 0 for v in value):
             raise ValueError("round batch sizes must be positive")
+        if any(v > INT32_MAX for v in value):
+            raise ValueError(f"round batch sizes must be at most {INT32_MAX}")
         return value
 
     @field_validator("classes")
@@ -127,7 +146,7 @@ class ProjectsPublic(BaseModel):
     count: int
 
 
-class ImageImport(BaseModel):
+class ImageImport(_RequestBody):
     path: str = Field(description="folder under the server's import root (relative, or absolute inside it)")
     layout: Literal["auto", "plain", "cityscapes"] = "auto"
     role: ImageRole | None = Field(default=None, description="default: pool; Cityscapes val split → val")
@@ -158,8 +177,8 @@ class ImagesPublic(BaseModel):
     count: int
 
 
-class RequeueSkipped(BaseModel):
-    image_ids: list[int] | None = Field(
+class RequeueSkipped(_RequestBody):
+    image_ids: list[RowIdIn] | None = Field(
         default=None, min_length=1, max_length=10_000, description="default: every skipped image of the project"
     )
 
@@ -217,8 +236,8 @@ class AnnotationPublic(_ORM):
     created_at: datetime
 
 
-class RoundCreate(BaseModel):
-    batch_size: int | None = Field(default=None, gt=0, description="default: the project's round schedule")
+class RoundCreate(_RequestBody):
+    batch_size: PositiveCount | None = Field(default=None, description="default: the project's round schedule")
     strategy: str | None = Field(
         default=None,
         min_length=1,
@@ -251,7 +270,7 @@ class JobsPublic(BaseModel):
     count: int
 
 
-class JobCreate(BaseModel):
+class JobCreate(_RequestBody):
     kind: Literal[JobKind.VALIDATE_IMAGES] = JobKind.VALIDATE_IMAGES
     params: dict[str, Any] = Field(default_factory=dict)
 

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from service.api.params import RowId
 from service.config import Settings, get_settings
 from service.crud.projects import get_project
 from service.crud.users import cached_user_for_token, token_refusal, user_for_token
@@ -91,7 +92,7 @@ LeadUser = Annotated[User, Depends(_require(Role.LEAD, Role.ADMIN))]
 AdminUser = Annotated[User, Depends(_require(Role.ADMIN))]
 
 
-async def _self_or_admin(user: CurrentUser, user_id: int) -> User:
+async def _self_or_admin(user: CurrentUser, user_id: RowId) -> User:
     """For `/users/{user_id}/...`: the user themself, or an admin."""
     if user.id != user_id and user.role != Role.ADMIN:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"only user {user_id} or an admin may do this")
@@ -101,7 +102,7 @@ async def _self_or_admin(user: CurrentUser, user_id: int) -> User:
 SelfOrAdmin = Annotated[User, Depends(_self_or_admin)]
 
 
-def project_dep(session: SessionDep, project_id: int, _user: CurrentUser) -> Project:
+def project_dep(session: SessionDep, project_id: RowId, _user: CurrentUser) -> Project:
     return get_project(session=session, project_id=project_id)
 
 

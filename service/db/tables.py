@@ -27,6 +27,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db.base import Base, CreatedMixin, UTCDateTime
 
+# `Integer` columns (ids included) are 32-bit on PostgreSQL. Requests bound every integer they carry by this, so a
+# bigger number is refused with a 422 naming the field instead of failing in the driver as a 500.
+INT32_MAX = 2**31 - 1
+
 
 class Role(StrEnum):
     ADMIN = "admin"

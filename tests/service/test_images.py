@@ -76,8 +76,20 @@ def test_jpeg_upload_accepted(api: Api) -> None:
         ),
         ({"file": ("a.png", rgb_image(1))}, {"intrinsics": '{"fx": 1}'}, 422, "intrinsics must be JSON"),
         ({"file": ("a.png", rgb_image(1))}, {"role": "test"}, 422, ""),
+        (
+            {"file": ("a.png", rgb_image(1))},
+            {"intrinsics": '{"fx": NaN, "fy": 1, "u0": 1, "v0": 1}'},
+            422,
+            "intrinsics fx must be finite",
+        ),
+        (
+            {"file": ("a.png", rgb_image(1))},
+            {"intrinsics": '{"fx": -5, "fy": 1e400, "u0": 1, "v0": 1}'},
+            422,
+            "intrinsics fx, fy must be finite, and focal lengths positive",
+        ),
     ],
-    ids=["truncated", "not-image", "neighbour-size", "intrinsics", "role"],
+    ids=["truncated", "not-image", "neighbour-size", "intrinsics", "role", "intrinsics-nan", "intrinsics-negative-inf"],
 )
 def test_bad_uploads_refused_and_nothing_stored(api: Api, files: dict, data: dict, status: int, needle: str) -> None:
     pid = api.project()["id"]
@@ -213,6 +225,30 @@ def test_import_cityscapes_without_camera_file_refused(api: Api) -> None:
     bremen = next(i for i in res.json()["images"] if i["name"].startswith("bremen"))
     aachen = next(i for i in res.json()["images"] if i["name"].startswith("aachen"))
     assert bremen["intrinsics"]["fx"] > 0 and bremen["intrinsics"] != aachen["intrinsics"]
+
+
+def test_import_cityscapes_layout_without_leftimg8bit_refused(api: Api) -> None:
+    """Asked for the Cityscapes layout, a folder without leftImg8bit/ is a named 422 (it was a FileNotFoundError)."""
+    _write(get_settings().import_root / "flat" / "a.png", rgb_image(30))
+    pid = api.project()["id"]
+    for path in ("flat", ""):
+        res = _import(api, pid, path=path, layout="cityscapes")
+        assert res.status_code == 422 and "needs a leftImg8bit/ folder" in res.json()["detail"], res.text
+    assert _n_images() == 0
+
+
+def test_import_file_name_that_is_not_utf8_refused(api: Api) -> None:
+    """A file on disk whose name is not UTF-8 (Python reads it with lone surrogates) cannot be an image's name in
+    the database: the import names it and stores nothing (it was a 500 from the driver)."""
+    folder = get_settings().import_root / "latin1"
+    _write(folder / "good.png", rgb_image(31))
+    with open(os.fsencode(folder) + b"/caf\xe9.png", "wb") as fh:  # "café" in Latin-1
+        fh.write(rgb_image(32))
+    pid = api.project()["id"]
+    res = _import(api, pid, path="latin1")
+    assert res.status_code == 422, res.text
+    assert "image name 'caf\\udce9.png' contains '\\udce9', a lone UTF-16 surrogate" in res.json()["detail"]
+    assert _n_images() == 0 and [p for p in _stored_files() if "tmp" not in p.parts] == []
 
 
 def test_import_path_outside_root_refused(api: Api, tmp_path: Path) -> None:

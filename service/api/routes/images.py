@@ -11,10 +11,11 @@ from fastapi.responses import FileResponse, Response
 
 from service import imports, masks, storage
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep, SettingsDep
+from service.api.params import Limit, Offset, RowId
 from service.crud import annotations as annotations_crud
 from service.crud import images as crud
 from service.crud.projects import get_project, palette
-from service.db.tables import ImageRole, ImageState
+from service.db.tables import INT32_MAX, ImageRole, ImageState
 from service.errors import NotFound
 from service.schemas import ImageImport, ImagePublic, ImagesPublic, ImportResult
 
@@ -82,8 +83,8 @@ def read_images(
     project: ProjectDep,
     state: ImageState | None = None,
     role: ImageRole | None = None,
-    offset: int = Query(0, ge=0),
-    limit: int = Query(100, ge=1, le=1000),
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> ImagesPublic:
     """List a project's images, filtered by state and role, in id order."""
     images, count = crud.list_images(
@@ -93,13 +94,13 @@ def read_images(
 
 
 @router.get("/images/{image_id}")
-def read_image(session: SessionDep, _user: CurrentUser, image_id: int) -> ImagePublic:
+def read_image(session: SessionDep, _user: CurrentUser, image_id: RowId) -> ImagePublic:
     """One image's metadata."""
     return ImagePublic.model_validate(crud.get_image(session=session, image_id=image_id))
 
 
 @router.get("/images/{image_id}/file", response_class=FileResponse)
-def download_image(session: SessionDep, _user: CurrentUser, image_id: int) -> FileResponse:
+def download_image(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
     """The image file."""
     image = crud.get_image(session=session, image_id=image_id)
     return FileResponse(storage.absolute(image.path), filename=Path(image.name).name)
@@ -107,7 +108,7 @@ def download_image(session: SessionDep, _user: CurrentUser, image_id: int) -> Fi
 
 @router.get("/images/{image_id}/neighbours/{frame}", response_class=FileResponse)
 def download_neighbour(
-    session: SessionDep, _user: CurrentUser, image_id: int, frame: Literal["prev", "next"]
+    session: SessionDep, _user: CurrentUser, image_id: RowId, frame: Literal["prev", "next"]
 ) -> FileResponse:
     """Frame t-1 (`prev`) or t+1 (`next`) of the image's sequence."""
     image = crud.get_image(session=session, image_id=image_id)
@@ -118,7 +119,7 @@ def download_neighbour(
 
 
 @router.get("/images/{image_id}/prelabel", response_class=FileResponse)
-def download_prelabel(session: SessionDep, _user: CurrentUser, image_id: int) -> FileResponse:
+def download_prelabel(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
     """The model's predicted train-id mask offered as a pre-label, when a round produced one."""
     image = crud.get_image(session=session, image_id=image_id)
     if image.prelabel_path is None:
@@ -127,7 +128,7 @@ def download_prelabel(session: SessionDep, _user: CurrentUser, image_id: int) ->
 
 
 @router.get("/images/{image_id}/prelabel/overlay", response_class=FileResponse)
-def download_prelabel_overlay(session: SessionDep, _user: CurrentUser, image_id: int) -> FileResponse:
+def download_prelabel_overlay(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
     """The pre-label as a picture: the image blended with the predicted class colours (RGB PNG)."""
     image = crud.get_image(session=session, image_id=image_id)
     if image.prelabel_path is None:
@@ -142,8 +143,8 @@ def download_prelabel_overlay(session: SessionDep, _user: CurrentUser, image_id:
 def download_mask(
     session: SessionDep,
     _user: CurrentUser,
-    image_id: int,
-    version: int | None = Query(None, ge=1, description="default: the newest"),
+    image_id: RowId,
+    version: int | None = Query(None, ge=1, le=INT32_MAX, description="default: the newest"),
     style: Literal["train_ids", "color"] = "train_ids",
 ) -> Response:
     """The image's current (or a given) mask version: train ids (255 = ignore) or colours."""

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from service import task_queue
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.api.params import Limit, Offset, RowId
 from service.crud import rounds as crud
 from service.db.tables import JobKind
 from service.schemas import JobCreate, JobPublic, JobsPublic
@@ -28,21 +29,19 @@ def create_job(session: SessionDep, project: ProjectDep, _lead: LeadUser, body: 
 
 
 @router.get("/projects/{project_id}/jobs")
-def read_jobs(
-    session: SessionDep, project: ProjectDep, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)
-) -> JobsPublic:
+def read_jobs(session: SessionDep, project: ProjectDep, offset: Offset = 0, limit: Limit = 100) -> JobsPublic:
     """A project's jobs, newest first."""
     jobs, count = crud.list_jobs(session=session, project_id=project.id, offset=offset, limit=limit)
     return JobsPublic(data=[JobPublic.model_validate(j) for j in jobs], count=count)
 
 
 @router.get("/jobs/{job_id}")
-def read_job(session: SessionDep, _user: CurrentUser, job_id: int) -> JobPublic:
+def read_job(session: SessionDep, _user: CurrentUser, job_id: RowId) -> JobPublic:
     """A job's status, stage, progress and error."""
     return JobPublic.model_validate(crud.get_job(session=session, job_id=job_id))
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel_job(session: SessionDep, _lead: LeadUser, job_id: int) -> JobPublic:
+def cancel_job(session: SessionDep, _lead: LeadUser, job_id: RowId) -> JobPublic:
     """Cancel a queued or running job (and its round); the worker sees the status and stops."""
     return JobPublic.model_validate(crud.cancel_job(session=session, job_id=job_id))

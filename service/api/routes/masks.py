@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
 from service.api.deps import CurrentUser, SessionDep
+from service.api.params import RowId
 from service.api.responses import json_response
 from service.crud import annotations as crud
 from service.errors import Invalid
@@ -52,7 +53,7 @@ async def mask_payload(request: Request) -> bytes:
 def put_mask(
     session: SessionDep,
     user: CurrentUser,
-    image_id: int,
+    image_id: RowId,
     data: Annotated[bytes, Depends(mask_payload)],
     format: Annotated[
         MaskFormat | None, Query(description="default: train_ids for single-channel PNGs, palette for RGB")

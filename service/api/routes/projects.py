@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.api.params import Limit, Offset
 from service.crud import progress as progress_crud
 from service.crud import projects as crud
 from service.schemas import ProgressPublic, ProjectCreate, ProjectPublic, ProjectsPublic
@@ -17,9 +18,7 @@ def create_project(session: SessionDep, _lead: LeadUser, project_in: ProjectCrea
 
 
 @router.get("")
-def read_projects(
-    session: SessionDep, _user: CurrentUser, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)
-) -> ProjectsPublic:
+def read_projects(session: SessionDep, _user: CurrentUser, offset: Offset = 0, limit: Limit = 100) -> ProjectsPublic:
     """List projects."""
     projects, count = crud.list_projects(session=session, offset=offset, limit=limit)
     return ProjectsPublic(data=[ProjectPublic.model_validate(p) for p in projects], count=count)

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from service import queue
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.api.params import RowId
 from service.api.responses import json_response
 from service.crud import images as images_crud
 from service.schemas import ImagePublic, ImagesPublic, LeasePublic, LeaseWithImage, PrelabelLinks, RequeueSkipped
@@ -16,7 +17,7 @@ router = APIRouter(tags=["queue"])
     response_model=LeaseWithImage,
     responses={204: {"description": "nothing is queued"}},
 )
-def next_image(session: SessionDep, user: CurrentUser, project_id: int) -> Response:
+def next_image(session: SessionDep, user: CurrentUser, project_id: RowId) -> Response:
     """Your open lease in this project if you have one, else a new lease on the best-ranked queued image."""
     got = queue.next_lease(session, project_id=project_id, annotator_id=user.id)
     if got is None:
@@ -38,19 +39,19 @@ def next_image(session: SessionDep, user: CurrentUser, project_id: int) -> Respo
 
 
 @router.post("/leases/{lease_id}/heartbeat")
-def heartbeat(session: SessionDep, user: CurrentUser, lease_id: int) -> LeasePublic:
+def heartbeat(session: SessionDep, user: CurrentUser, lease_id: RowId) -> LeasePublic:
     """Extend your open lease by the lease TTL from now."""
     return LeasePublic.model_validate(queue.heartbeat(session, lease_id=lease_id, user_id=user.id))
 
 
 @router.post("/leases/{lease_id}/release")
-def release(session: SessionDep, user: CurrentUser, lease_id: int) -> LeasePublic:
+def release(session: SessionDep, user: CurrentUser, lease_id: RowId) -> LeasePublic:
     """Give the image back to the queue."""
     return LeasePublic.model_validate(queue.release(session, lease_id=lease_id, user_id=user.id))
 
 
 @router.post("/leases/{lease_id}/skip")
-def skip(session: SessionDep, user: CurrentUser, lease_id: int) -> LeasePublic:
+def skip(session: SessionDep, user: CurrentUser, lease_id: RowId) -> LeasePublic:
     """Answer "cannot label this image": it leaves the queue as `skipped`."""
     return LeasePublic.model_validate(queue.skip(session, lease_id=lease_id, user_id=user.id))
 

@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 
 from service import task_queue
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.api.params import RowId
 from service.crud import rounds as crud
 from service.schemas import RoundCreate, RoundPublic, RoundsPublic
 
@@ -37,12 +38,12 @@ def read_rounds(session: SessionDep, project: ProjectDep) -> RoundsPublic:
 
 
 @router.get("/rounds/{round_id}")
-def read_round(session: SessionDep, _user: CurrentUser, round_id: int) -> RoundPublic:
+def read_round(session: SessionDep, _user: CurrentUser, round_id: RowId) -> RoundPublic:
     """One round."""
     return RoundPublic.model_validate(crud.get_round(session=session, round_id=round_id))
 
 
 @router.post("/rounds/{round_id}/cancel")
-def cancel_round(session: SessionDep, _lead: LeadUser, round_id: int) -> RoundPublic:
+def cancel_round(session: SessionDep, _lead: LeadUser, round_id: RowId) -> RoundPublic:
     """Cancel a pending or running round and its unfinished jobs."""
     return RoundPublic.model_validate(crud.cancel_round(session=session, round_id=round_id))

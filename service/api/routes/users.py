@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from service.api.deps import AdminUser, CurrentUser, SelfOrAdmin, SessionDep
+from service.api.params import Limit, Offset, RowId
 from service.crud import users as crud
 from service.schemas import (
     TokenCreated,
@@ -25,9 +26,7 @@ def create_user(session: SessionDep, _admin: AdminUser, user_in: UserCreate) -> 
 
 
 @router.get("")
-def read_users(
-    session: SessionDep, _admin: AdminUser, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)
-) -> UsersPublic:
+def read_users(session: SessionDep, _admin: AdminUser, offset: Offset = 0, limit: Limit = 100) -> UsersPublic:
     """List users."""
     users, count = crud.list_users(session=session, offset=offset, limit=limit)
     return UsersPublic(data=[UserPublic.model_validate(u) for u in users], count=count)
@@ -40,21 +39,21 @@ def read_me(user: CurrentUser) -> UserPublic:
 
 
 @router.get("/{user_id}/tokens")
-def read_tokens(session: SessionDep, _caller: SelfOrAdmin, user_id: int) -> TokensPublic:
+def read_tokens(session: SessionDep, _caller: SelfOrAdmin, user_id: RowId) -> TokensPublic:
     """A user's API tokens, revoked ones included, without their secrets (the user themself or an admin)."""
     tokens = crud.list_tokens(session=session, user_id=user_id)
     return TokensPublic(data=[TokenPublic.model_validate(t) for t in tokens], count=len(tokens))
 
 
 @router.post("/{user_id}/tokens", status_code=status.HTTP_201_CREATED)
-def create_token(session: SessionDep, _caller: SelfOrAdmin, user_id: int) -> TokenCreated:
+def create_token(session: SessionDep, _caller: SelfOrAdmin, user_id: RowId) -> TokenCreated:
     """Issue another token for the user (to rotate one); the response carries it, never shown again."""
     api_token, token = crud.issue_token(session=session, user_id=user_id)
     return TokenCreated(**TokenPublic.model_validate(api_token).model_dump(), token=token)
 
 
 @router.delete("/{user_id}/tokens/{token_id}")
-def revoke_token(session: SessionDep, _caller: SelfOrAdmin, user_id: int, token_id: int) -> TokenPublic:
+def revoke_token(session: SessionDep, _caller: SelfOrAdmin, user_id: RowId, token_id: RowId) -> TokenPublic:
     """Revoke one of the user's tokens (idempotent). It is refused at once by this process and within 10 s by the
     server's other worker processes, which cache token lookups that long."""
     return TokenPublic.model_validate(crud.revoke_token(session=session, user_id=user_id, token_id=token_id))
