@@ -58,16 +58,17 @@ def test_no_request_gets_a_server_error(database: Database, tmp_path: Path) -> N
     )  # fmt: skip
     argv = [*depthal_executable(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     log, junit = tmp_path / "server.log", tmp_path / "junit.xml"
+    fuzz = [
+        str(Path(sys.executable).parent / "schemathesis"), "run",
+        "--header", f"Authorization: {ADMIN['Authorization']}",
+        "--checks", "not_a_server_error", "--exclude-method", "DELETE", "--phases", "examples,coverage,fuzzing",
+        "--max-examples", "15", "--seed", "20261203", "--generation-deterministic", "--no-color",
+        "--report", "junit", "--report-junit-path", str(junit),
+    ]  # fmt: skip
     with Server(argv, env, log, port) as server:
         _seed(server.base)
         run = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.base}/openapi.json",
-                "--header", f"Authorization: {ADMIN['Authorization']}", "--checks", "not_a_server_error",
-                "--exclude-method", "DELETE", "--phases", "examples,coverage,fuzzing", "--max-examples", "15",
-                "--seed", "20261203", "--generation-deterministic", "--no-color",
-                "--report", "junit", "--report-junit-path", str(junit),
-            ],  # fmt: skip
+            [*fuzz, f"{server.base}/openapi.json"],
             cwd=tmp_path,  # schemathesis writes its cache beside it, not into the repository
             env={**env, "PYTHONPATH": str(REPO)},
             capture_output=True,
