@@ -14,6 +14,7 @@ from PIL import Image as PILImage
 
 from models.data.cityscapes import DataError, find_frames
 from service import storable
+from service.config import get_settings
 from service.db.tables import ImageRole
 from service.errors import Forbidden, Invalid, NotFound
 
@@ -111,12 +112,20 @@ def inspect(path: Path, *, what: str, full_decode: bool) -> tuple[int, int, str,
             if img.format not in _FORMATS:
                 raise Invalid(f"{what} is a {img.format} file; only PNG and JPEG images are accepted")
             size, suffix = img.size, _FORMATS[img.format]
+            if size[0] * size[1] > (limit := get_settings().max_image_pixels):
+                raise Invalid(
+                    f"{what} is {size[0]}x{size[1]}, {size[0] * size[1]:,} pixels; images may have at most "
+                    f"{limit:,} (DEPTHAL_MAX_IMAGE_PIXELS)"
+                )
             if full_decode:
                 img.load()
             else:
                 img.verify()  # PNG: walks every chunk and checks its CRC, without decoding pixels
     except Invalid:
         raise
+    except PILImage.DecompressionBombError as err:  # Pillow's own limit, met before the header is ours to read
+        limit = get_settings().max_image_pixels
+        raise Invalid(f"{what}: {err} Images may have at most {limit:,} pixels (DEPTHAL_MAX_IMAGE_PIXELS)") from err
     except Exception as err:
         raise Invalid(f"{what} is not a readable PNG/JPEG image (truncated or corrupt): {err}") from err
     digest = hashlib.sha256()

@@ -22,8 +22,6 @@ from models.data.cityscapes import IGNORE_INDEX as IGNORE
 from models.data.cityscapes import label_ids_to_train_ids
 from service.errors import Invalid
 
-PILImage.MAX_IMAGE_PIXELS = None  # the size is checked against the image's before any pixel is decoded
-
 
 class MaskFormat(StrEnum):
     TRAIN_IDS = "train_ids"
@@ -45,6 +43,8 @@ def open_png(data: bytes, *, what: str = "mask") -> PILImage.Image:
     """Open PNG bytes and decode every pixel; truncated or non-PNG data raises Invalid."""
     try:
         img = PILImage.open(io.BytesIO(data))
+    except PILImage.DecompressionBombError as err:  # declares more pixels than Pillow decodes: no image is so big
+        raise Invalid(f"{what} is larger than any image may be: {err}") from err
     except Exception as err:
         raise Invalid(f"{what} is not a PNG image ({type(err).__name__})") from err
     if img.format != "PNG":

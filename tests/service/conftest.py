@@ -61,6 +61,20 @@ def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
     return buf.getvalue()
 
 
+def declared_png(width: int, height: int) -> bytes:
+    """A complete 8-bit grey PNG that declares width × height but holds a single compressed row: a decompression
+    bomb's shape (Pillow reads the size at open; no test here decodes it)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = zlib.compress(b"\0" * (width + 1))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
+
+
 def rgb_image(seed: int, h: int = 8, w: int = 12) -> bytes:
     """A distinct random RGB PNG per seed (distinct checksums)."""
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from service.config import get_settings
 from service.db.session import session_scope
 from service.db.tables import Image
-from tests.service.conftest import Api, png_bytes, rgb_image
+from tests.service.conftest import Api, declared_png, png_bytes, rgb_image
 
 
 def _n_images() -> int:
@@ -114,6 +114,33 @@ def test_upload_over_limit_refused(api: Api, monkeypatch: pytest.MonkeyPatch) ->
     res = api.client.post(f"/projects/{pid}/images", files={"file": ("a.png", big)}, headers=api.lead)
     assert res.status_code == 413 and "upload limit of 2000 bytes" in res.json()["detail"]
     assert _n_images() == 0
+
+
+def test_images_over_the_pixel_limit_refused_before_decoding(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upload and folder import read the size from the header and refuse past DEPTHAL_MAX_IMAGE_PIXELS; a header
+    past Pillow's own decompression-bomb limit names the setting too. Nothing is stored."""
+    pid = api.project()["id"]
+    monkeypatch.setenv("DEPTHAL_MAX_IMAGE_PIXELS", "95")  # the test images are 12x8 = 96 pixels
+    get_settings.cache_clear()
+    res = api.client.post(f"/projects/{pid}/images", files={"file": ("a.png", rgb_image(1))}, headers=api.lead)
+    assert res.status_code == 422, res.text
+    assert res.json()["detail"] == "a.png is 12x8, 96 pixels; images may have at most 95 (DEPTHAL_MAX_IMAGE_PIXELS)"
+    _write(get_settings().import_root / "big" / "b.png", rgb_image(2))
+    res = _import(api, pid, path="big")
+    assert res.status_code == 422 and "b.png is 12x8, 96 pixels" in res.json()["detail"], res.text
+    bomb = declared_png(20_000, 10_000)  # 200 M pixels in a few hundred bytes
+    res = api.client.post(f"/projects/{pid}/images", files={"file": ("bomb.png", bomb)}, headers=api.lead)
+    assert res.status_code == 422 and "exceeds limit" in res.json()["detail"], res.text
+    assert "at most 95 pixels (DEPTHAL_MAX_IMAGE_PIXELS)" in res.json()["detail"]
+    assert _n_images() == 0 and [p for p in _stored_files() if "tmp" not in p.parts] == []
+
+
+def test_the_api_leaves_pillows_decompression_bomb_guard_on() -> None:
+    """A module of the API once switched Pillow's guard off for the whole process (for masks), which let uploads
+    of any declared size through to a full decode."""
+    import service.main  # noqa: F401  (every module the API imports)
+
+    assert PILImage.MAX_IMAGE_PIXELS is not None and PILImage.MAX_IMAGE_PIXELS > 0
 
 
 def test_upload_wrong_role_and_unknown_project(api: Api) -> None:

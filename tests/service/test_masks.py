@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 from service.db.base import utcnow
 from service.db.session import session_scope
 from service.db.tables import Annotation, Image, Lease
-from tests.service.conftest import Api, id_mask, png_bytes, rgb_image
+from tests.service.conftest import Api, declared_png, id_mask, png_bytes, rgb_image
 
 _noise = png_bytes(np.random.default_rng(1).integers(0, 19, (8, 12), dtype=np.uint8))
 
@@ -105,8 +105,9 @@ def test_palette_and_label_ids_formats(api: Api) -> None:
         (b"GIF89a not a png at all", None, "not a PNG"),
         (id_mask(3)[:-12], None, "truncated"),
         (_noise[: len(_noise) // 2], None, "truncated"),
+        (declared_png(20_000, 10_000), None, "mask is larger than any image may be"),
     ],
-    ids=["size", "mode", "rgb-as-ids", "class-ids", "label-ids", "colour", "not-png", "no-iend", "truncated"],
+    ids=["size", "mode", "rgb-as-ids", "class-ids", "label-ids", "colour", "not-png", "no-iend", "truncated", "bomb"],
 )
 def test_bad_masks_are_refused_and_nothing_stored(api: Api, payload: bytes, fmt: str | None, needle: str) -> None:
     _, lease = _leased(api)
