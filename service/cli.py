@@ -56,6 +56,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as err:
+        if (message := environment_error(err)) is None:
+            raise
+        print(f"depthal: error: {message}", file=sys.stderr)
+        return 2
+
+
+def environment_error(err: Exception) -> str | None:
+    """What a user can fix, said in a line, for the errors any command meets in its settings or its database: an
+    invalid DEPTHAL_ setting, a database URL SQLAlchemy cannot use, a database that cannot be reached or has not
+    been migrated. None for anything else, which keeps its traceback (a bug)."""
+    from pydantic import ValidationError
+    from sqlalchemy import exc
+
+    from service.config import Settings
+
+    if isinstance(err, ValidationError) and err.title == Settings.__name__:
+        return "; ".join(
+            f"invalid setting DEPTHAL_{str(e['loc'][0]).upper()}={e['input']!r}: {e['msg']}" for e in err.errors()
+        )
+    if isinstance(err, exc.NoSuchModuleError | exc.ArgumentError):
+        return f"DEPTHAL_DATABASE_URL is not a database URL SQLAlchemy can use: {err}"
+    if isinstance(err, exc.OperationalError | exc.ProgrammingError):
+        first = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
+        if "no such table" in first or type(err.orig).__name__ == "UndefinedTable":  # SQLite, PostgreSQL
+            return f"the database has no depthal schema yet ({first}): run `depthal db upgrade` first"
+        if isinstance(err, exc.OperationalError):
+            return f"cannot use the database: {first}"
+    return None
 
 
 if __name__ == "__main__":

@@ -25,18 +25,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="revoke one of a user's API tokens; running servers refuse it within 10 s (their token cache)",
     )
     revoke.add_argument("name")
-    revoke.add_argument("token_id", type=int, help="the id shown by `depthal users tokens NAME`")
+    revoke.add_argument("token_id", type=_row_id, help="the id shown by `depthal users tokens NAME`")
     revoke.set_defaults(func=revoke_token)
 
 
+def _row_id(text: str) -> int:
+    from service.db.tables import INT32_MAX
+
+    if not text.isdigit() or not 1 <= int(text) <= INT32_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (1 … {INT32_MAX})")
+    return int(text)
+
+
 def create_user(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
     from sqlalchemy.orm import Session
 
     from service.crud import users as crud
     from service.db.session import get_engine
     from service.db.tables import Role
     from service.errors import Conflict
+    from service.schemas import UserCreate
 
+    try:  # the API's rules for a user (name of 1–120 storable characters)
+        UserCreate(name=args.name, role=Role(args.role))
+    except ValidationError as err:
+        raise CLIError(f"user name {args.name!r}: {err.errors()[0]['msg']}") from err
     try:
         with Session(get_engine()) as session:  # crud commits itself
             user, token = crud.create_user(session=session, name=args.name, role=Role(args.role))

@@ -75,3 +75,46 @@ def test_users_create_prints_a_working_token_and_refuses_a_duplicate(tmp_path) -
     again = subprocess.run([*depthal, "users", "create", "lea", "--role", "annotator"], env=env, cwd=REPO,
                            capture_output=True, text=True)  # fmt: skip
     assert again.returncode == 2 and "depthal: error: a user named 'lea' already exists" in again.stderr
+
+
+@pytest.fixture
+def fresh_settings(tmp_path, monkeypatch):
+    """Settings on an empty data directory whose SQLite file has never been migrated; caches reset around."""
+    from tests.conftest import _configure, _reset_caches
+
+    data = tmp_path / "fresh"
+    _configure(monkeypatch, data, f"sqlite:///{data / 'depthal.sqlite'}")
+    yield monkeypatch
+    _reset_caches()
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "says"),
+    [
+        ({}, ["users", "tokens", "ann"], "the database has no depthal schema yet (no such table: user): run "
+         "`depthal db upgrade` first"),
+        ({"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/x"}, ["db", "upgrade"],
+         "cannot use the database: connection failed"),
+        ({"DATABASE_URL": "foo://bar"}, ["db", "upgrade"], "DEPTHAL_DATABASE_URL is not a database URL SQLAlchemy can"),
+        ({"LEASE_TTL_SECONDS": "-5"}, ["users", "tokens", "ann"],
+         "invalid setting DEPTHAL_LEASE_TTL_SECONDS='-5': Input should be greater than 0"),
+        ({}, ["users", "create", "", "--role", "lead"], "user name '': String should have at least 1 character"),
+    ],
+    ids=["not-migrated", "unreachable", "bad-url", "bad-setting", "empty-name"],
+)  # fmt: skip
+def test_settings_and_database_problems_are_one_line_errors(fresh_settings, capsys, env, argv, says) -> None:
+    """Each was a traceback; now `depthal: error: ...` naming what to fix, exit code 2."""
+    from tests.conftest import _reset_caches
+
+    for key, value in env.items():
+        fresh_settings.setenv(f"DEPTHAL_{key}", value)
+    _reset_caches()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"depthal: error: {says}" in err and "Traceback" not in err
+
+
+def test_token_id_past_the_columns_is_an_argument_error(capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["users", "revoke-token", "ann", str(2**64)])
+    assert done.value.code == 2 and f"'{2**64}' is not an id (1 … 2147483647)" in capsys.readouterr().err
