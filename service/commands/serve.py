@@ -33,19 +33,16 @@ def check_port_free(host: str, port: int) -> None:
 
 def ensure_bootstrap_admin() -> None:
     """Create the bootstrap admin once, here, before uvicorn forks its workers: each worker's start-up does the
-    same, and N workers racing to insert the first admin on a fresh database would make all but one fail."""
-    from sqlalchemy.exc import DBAPIError
+    same, and N workers racing to insert the first admin on a fresh database would make all but one fail. A database
+    that is unreachable or not migrated yet is named by the CLI (`service.cli.environment_error`)."""
     from sqlalchemy.orm import Session
 
     from service.config import get_settings
     from service.crud.users import ensure_admin
     from service.db.session import get_engine
 
-    try:
-        with Session(get_engine()) as session:
-            ensure_admin(session=session, token=get_settings().admin_token)
-    except DBAPIError as err:
-        raise CLIError(f"the database is not ready (run `depthal db upgrade` first?): {err.orig}") from err
+    with Session(get_engine()) as session:
+        ensure_admin(session=session, token=get_settings().admin_token)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -99,8 +99,10 @@ def fresh_settings(tmp_path, monkeypatch):
         ({"LEASE_TTL_SECONDS": "-5"}, ["users", "tokens", "ann"],
          "invalid setting DEPTHAL_LEASE_TTL_SECONDS='-5': Input should be greater than 0"),
         ({}, ["users", "create", "", "--role", "lead"], "user name '': String should have at least 1 character"),
+        ({}, ["serve", "--port", "0"], "the database has no depthal schema yet (no such table: user): run "
+         "`depthal db upgrade` first"),
     ],
-    ids=["not-migrated", "unreachable", "bad-url", "bad-setting", "empty-name"],
+    ids=["not-migrated", "unreachable", "bad-url", "bad-setting", "empty-name", "serve-not-migrated"],
 )  # fmt: skip
 def test_settings_and_database_problems_are_one_line_errors(fresh_settings, capsys, env, argv, says) -> None:
     """Each was a traceback; now `depthal: error: ...` naming what to fix, exit code 2."""
