@@ -4,8 +4,8 @@ against a real `depthal serve` on SQLite and on PostgreSQL, and no request may g
 
 The first such run found 500s on both backends: ids and offsets past the database's integers, NUL characters, lone
 surrogates and NaN in JSON bodies, a Cityscapes import of a folder without leftImg8bit/ (docs/api.md, "Fuzzing").
-DELETE routes are left out: revoking the fuzzer's own token would turn the rest of the run into 401s
-(tests/service/test_tokens.py covers revocation).
+The one DELETE route (token revocation) is left out: revoking the fuzzer's own token would turn the rest of the run
+into 401s (tests/service/test_tokens.py covers revocation).
 """
 
 from __future__ import annotations
