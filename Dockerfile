@@ -1,15 +1,16 @@
-# The API (and the migration step): CPU only. The API never imports torch, but the package depends on it, so the
-# small CPU wheel is installed first and the constraints keep pip from pulling a CUDA build.
+# The API (and the migration step): depthal without the `models` extra, so no torch (tests/cli/
+# test_install_without_models.py installs it the same way). The worker image is Dockerfile.gpu.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 torchvision==0.28.0
-COPY pyproject.toml constraints.txt README.md alembic.ini ./
+COPY pyproject.toml README.md ./
 COPY migrations ./migrations
+COPY contracts ./contracts
 COPY service ./service
 COPY worker ./worker
 COPY models ./models
-RUN pip install -c constraints.txt .
+COPY cli ./cli
+RUN pip install .
 RUN useradd --create-home depthal && mkdir -p /data && chown depthal /data
 USER depthal
 EXPOSE 8000

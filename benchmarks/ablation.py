@@ -74,7 +74,7 @@ def make_world(work: Path, setup: Setup) -> Path:
 
 def make_depth(work: Path, world: Path, setup: Setup, device: str) -> Path:
     """One small self-supervised depth model on the world's train sequences (cached; resumes when interrupted)."""
-    from models.data.cityscapes import find_frames
+    from contracts.cityscapes import find_frames
     from models.data.datasets import SequenceDataset
     from models.depth_model import DepthConfig
     from models.depth_train import train_depth
@@ -194,13 +194,14 @@ def main() -> None:
     ap.add_argument("--device", default=None)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    import torch
 
     setup = Setup.quick() if args.quick else Setup()
     overrides = {"seeds": tuple(args.seeds) if args.seeds else None, "iterations": args.iterations,
                  "labels": args.labels, "depth_iters": args.depth_iters}  # fmt: skip
     setup = Setup(**{**setup.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from models.device import resolve_device
+
+    device = resolve_device(args.device)
     table, plot = run_ablation(args.work, setup, device)
     print(table)
     print(f"plot: {plot}")

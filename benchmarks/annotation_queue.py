@@ -215,7 +215,7 @@ def main() -> int:
     tokens, projects = seed(names, max(levels + think_levels), images_per_project=queued)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server_cmd = [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(args.workers),
+    server_cmd = [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", str(args.workers),
                   "--log-level", "warning"]  # fmt: skip
     server = subprocess.Popen(server_cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
     try:

@@ -101,7 +101,9 @@ def select_with_schedule(
     """Pool indices in pick order grown through `sizes`, and per step the picks' mean distance and λ·difficulty."""
     import torch
 
-    from models import active_round as ar
+    from models.rounds.score import create_raw_features, feature_dim, score_range
+    from models.rounds.select import select
+    from models.rounds.train import train_student
 
     labeled: list[int] = []
     steps: list[dict] = []
@@ -114,15 +116,15 @@ def select_with_schedule(
             # students differ by depth model and iterations, picks by λ: a retrained depth.pt must not reuse them
             tag = f"l{rc.difficulty_weight:g}_it{rc.student.iters}_d{depth_key(depth)}"
             work = out / "coverage" / tag / f"s{seed}" / f"{strategy.replace('+', '_')}_{n_lab}"
-            student = ar.train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
+            student = train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
             raw = work / "features.raw.npy"  # score_range writes features too; they equal the shared ones
-            ar.create_raw_features(raw, len(records), ar.feature_dim(depth))
-            difficulty = ar.score_range(
+            create_raw_features(raw, len(records), feature_dim(depth))
+            difficulty = score_range(
                 rc, records, 0, len(records), depth, raw, student_checkpoint=student, device=device
             ).difficulty
             raw.unlink()
         feats = features[torch.as_tensor(order)]
-        picks = ar.select(
+        picks = select(
             strategy,
             n_lab,
             size - n_lab,
@@ -153,7 +155,7 @@ def class_pixels(pool: list, num_classes: int = 19):
     """(N, C) int64 pixel counts per pool image and class (train ids), from the world's labels."""
     import numpy as np
 
-    from models.data.cityscapes import load_label
+    from contracts.cityscapes import load_label
 
     counts = np.zeros((len(pool), num_classes), np.int64)
     for i, record in enumerate(pool):
@@ -187,7 +189,7 @@ def separability(features, pool: list, archetypes: list[str], pixels, seeds: lis
     import torch.nn.functional as F
     from PIL import Image
 
-    from models.data.cityscapes import load_label
+    from contracts.cityscapes import load_label
     from models.strategies import cold_start_selection
 
     names = np.array(archetypes)
@@ -439,9 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     strategies = args.strategies.split(",")
     t0, c0 = time.perf_counter(), cpu_seconds()
 
-    from models import active_round as ar
     from models.data.synth import read_archetypes
-    from models.round_config import RoundConfig
+    from models.device import resolve_device
+    from models.rounds.config import RoundConfig
 
     args.out.mkdir(parents=True, exist_ok=True)
     pool, _ = load_data(cfg, args.out, None)
@@ -476,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         print(write(merged, final=True))  # (no features: each run's own report has the separability table)
         return 0
 
-    device = ar.resolve_device(base.device)
+    device = resolve_device(base.device)
     # features file per --tag: parallel processes sharing --out (one per seed group) must not rewrite each other's
     depth, features = depth_and_features(base, pool, args.out, f"coverage{args.tag}", device)
 

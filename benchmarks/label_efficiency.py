@@ -132,7 +132,7 @@ def budget_counts(fractions: tuple[float, ...], n_pool: int, min_labeled: int) -
 
 
 def load_data(cfg: BenchConfig, out: Path, cityscapes: Path | None) -> tuple[list, list]:
-    from models.data.cityscapes import find_frames
+    from contracts.cityscapes import find_frames
 
     if cfg.cityscapes:
         if cityscapes is None:
@@ -154,34 +154,38 @@ def depth_and_features(base, pool: list, out: Path, tag: str, device, log=print)
     """The run's self-supervised depth model (`out/depth.pt`, trained here unless a finished one is there) and the
     standardised depth features of the whole pool ((N, D) float32 tensor over a memory map). Neither depends on
     labels or strategy, so every seed and strategy (and `benchmarks/coverage.py`) shares them."""
-    from models import active_round as ar
     from models.checkpoint import load_checkpoint
     from models.features import load_features
+    from models.rounds.pretrain import pretrain_depth
+    from models.rounds.score import create_raw_features, feature_dim, score_range, standardise_features
 
     depth = out / "depth.pt"
     t = time.perf_counter()
     if not depth.exists() or int(load_checkpoint(depth)["step"]) < base.depth.total_iters:
-        ar.pretrain_depth(base, pool, depth, device=device)  # (parallel --only-seeds processes reuse a finished one)
+        pretrain_depth(base, pool, depth, device=device)  # (parallel --only-seeds processes reuse a finished one)
     log(f"depth pretraining: {time.perf_counter() - t:.0f} s wall")
     raw = out / f"features_s{tag}.raw.npy"
-    ar.create_raw_features(raw, len(pool), ar.feature_dim(depth))
+    create_raw_features(raw, len(pool), feature_dim(depth))
     # One scoring pass, standardised once (§4.3 step 3).
-    ar.score_range(base, pool, 0, len(pool), depth, raw, device=device)
-    return depth, load_features(ar.standardise_features(raw, out / f"features_s{tag}.npy"))
+    score_range(base, pool, 0, len(pool), depth, raw, device=device)
+    return depth, load_features(standardise_features(raw, out / f"features_s{tag}.npy"))
 
 
 def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None,
                   strategies: tuple[str, ...] = STRATEGIES, log=print, on_run=None) -> list[Run]:  # fmt: skip
     import torch
 
-    from models import active_round as ar
-    from models.round_config import RoundConfig
+    from models.device import resolve_device
+    from models.rounds.config import RoundConfig
+    from models.rounds.score import create_raw_features, feature_dim, score_range
+    from models.rounds.select import select
+    from models.rounds.train import train_segmentation_model, train_student
 
     out.mkdir(parents=True, exist_ok=True)
     t0, c0 = time.perf_counter(), cpu_seconds()
     pool, val = load_data(cfg, out, cityscapes)
     base = RoundConfig.from_settings(cfg.settings, size=None if cfg.cityscapes else cfg.size)
-    device = ar.resolve_device(base.device)
+    device = resolve_device(base.device)
     counts = budget_counts(cfg.budgets, len(pool), base.min_labeled)
     (out / "pool.json").write_text(json.dumps({"n_pool": len(pool), "n_val": len(val), "budgets": counts}))
     log(f"pool {len(pool)}, val {len(val)}, budgets {counts} images, device {device}, "
@@ -208,7 +212,7 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
                     key = (seed, tuple(sorted(labeled)))
                     if key not in trained:
                         work = out / f"p{tag}" / f"s{seed}" / f"{len(trained):03d}"
-                        res = ar.train_segmentation_model(rc, records[:n_lab], records[n_lab:], val, depth,
+                        res = train_segmentation_model(rc, records[:n_lab], records[n_lab:], val, depth,
                                                           work / "seg.pt", device=device)  # fmt: skip
                         trained[key] = (res.checkpoint, res.miou)
                     seg_ckpt, miou = trained[key]
@@ -222,17 +226,17 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
                     work = out / f"p{tag}" / f"s{seed}" / f"{strategy.replace('+', '_')}_{k}"
                     student = None
                     if rc.needs_difficulty:
-                        student = ar.train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
+                        student = train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
                     raw_k = work / "unused.raw.npy"  # features were computed once above; score_range writes them again
-                    ar.create_raw_features(raw_k, len(records), ar.feature_dim(depth))
-                    s = ar.score_range(rc, records, 0, len(records), depth, raw_k, student_checkpoint=student,
+                    create_raw_features(raw_k, len(records), feature_dim(depth))
+                    s = score_range(rc, records, 0, len(records), depth, raw_k, student_checkpoint=student,
                                        seg_checkpoint=seg_ckpt if strategy == "entropy" else None,
                                        device=device)  # fmt: skip
                     raw_k.unlink()
                     difficulty = s.difficulty if student is not None else None
                     entropy = s.entropy if strategy == "entropy" else None
                 feats = features[torch.as_tensor(order)]
-                picks = ar.select(strategy, n_lab, batch, seed, features=feats, difficulty=difficulty, entropy=entropy,
+                picks = select(strategy, n_lab, batch, seed, features=feats, difficulty=difficulty, entropy=entropy,
                                   difficulty_weight=rc.difficulty_weight)  # fmt: skip
                 labeled += [order[p.index] for p in picks]
                 run.picked = [str(pool[i].image) for i in labeled]
@@ -271,7 +275,7 @@ def class_coverage(runs: list[Run], pool_records: list, val_records: list, num_c
     seeds). Selection can only beat random at small budgets by covering more (or rarer) classes per label."""
     import numpy as np
 
-    from models.data.cityscapes import load_label
+    from contracts.cityscapes import load_label
 
     labels = {Path(r.image).name: r.label for r in pool_records}  # by file name: the world may have moved
     hist = {}

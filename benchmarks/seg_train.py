@@ -125,7 +125,9 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from models.device import resolve_device
+
+    device = resolve_device(args.device)
     steps = args.steps or (5 if args.quick else 3)
     if args.one:
         print(json.dumps(run_one(args.one, args.quick, device, steps, warmup=1)))

@@ -1,6 +1,5 @@
-"""Pure PyTorch parts of depthal: data, networks, geometry, losses, training loops, selection, metrics.
+"""The model library: pure PyTorch (networks, geometry, losses, DepthMix, mean teacher, training, selection, metrics).
 
-Nothing here reads settings, touches the database or knows about Celery: every input is an argument.
-Sub-modules import torch; this package's __init__ deliberately does not, so that torch-free helpers such as
-`models.data.cityscapes` can be used by the service.
+Nothing here reads settings, touches the database or knows about Celery: every input is an argument
+(import-linter checks it: pyproject.toml). Torch-free formats it shares with the service live in `contracts`.
 """

@@ -14,7 +14,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,10 @@ from models.data.batch import SequenceBatch
 from models.depth_model import DepthConfig, DepthModel
 from models.encoder import ResNetEncoder
 from models.losses import feature_distance_loss, sde_loss
+from models.progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, float, str], None]  # (stage, fraction of the whole run in [0, 1], message)
 STAGES = {1: "depth_frozen_encoder", 2: "depth_finetune"}
 
 

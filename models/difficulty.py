@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,16 +25,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from models.checkpoint import load_checkpoint
 from models.depth_decoder import DepthDecoder
 from models.encoder import ResNetEncoder
 from models.losses import berhu_loss
+from models.progress import Progress
 
 FAR_DISPARITY = 0.07  # teacher disparity below this is "far / infinite" (sky, cars moving with the ego vehicle)
 FAR_DILATION = 7  # 7×7 box dilation of the far mask, padding 3
 EGO_ROWS_SCORE = 0.87  # rows ≥ ⌊0.87·H⌋ are ignored when scoring
 EGO_ROWS_TRAIN = 0.9  # rows ≥ ⌊0.9·H⌋ are ignored by the student's loss
-
-Progress = Callable[[str, float, str], None]
 
 
 def ego_rows_mask(like: Tensor, fraction: float) -> Tensor:
@@ -173,44 +173,10 @@ def train_difficulty_student(
     return student.eval(), losses
 
 
-def depth_difficulty_scorer(student: Callable[[Tensor], Tensor]) -> Callable[[dict[str, Tensor]], Tensor]:
-    """Batch → (B,) depth difficulty of the student against the batch's teacher "pseudo_disp"."""
-    return lambda batch: depth_difficulty(student(batch["image"]), batch["pseudo_disp"])
-
-
-def entropy_scorer(segment: Callable[[Tensor], Tensor]) -> Callable[[dict[str, Tensor]], Tensor]:
-    """Batch → (B,) mean segmentation entropy of `segment(image)` logits (the "ent" baseline)."""
-    return lambda batch: segmentation_entropy(segment(batch["image"]))
-
-
-@torch.no_grad()
-def score_pool(
-    score_batch: Callable[[dict[str, Tensor]], Tensor],
-    loader: Iterable[dict[str, Tensor]],
-    n_images: int,
-    *,
-    device: str | torch.device = "cpu",
-    progress: Progress | None = None,
-) -> Tensor:
-    """Score every pool image in batches (full resolution, no augmentation, §4.3 step 3): (N,) float64 on CPU.
-
-    Args:
-        score_batch: a batch dict (tensors on `device`) → (B,) scores, e.g. `depth_difficulty_scorer(student)`.
-        loader: batch dicts with "image", "index" (pool rows) and what `score_batch` reads.
-        n_images: pool size; every image must be covered.
-        device: where the network runs (put it in eval mode yourself).
-        progress: progress("score", fraction, message).
-    """
-    out = torch.full((n_images,), math.nan, dtype=torch.float64)
-    total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
-    done = 0
-    for b, batch in enumerate(loader):
-        on_device = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
-        out[batch["index"].long().cpu()] = score_batch(on_device).double().cpu()
-        done += batch["image"].shape[0]
-        if progress is not None:
-            frac = (b + 1) / total if total else min(done / max(n_images, 1), 1.0)
-            progress("score", frac, f"{done}/{n_images} images")
-    if torch.isnan(out).any():
-        raise ValueError(f"the loader covered {int((~torch.isnan(out)).sum())} of {n_images} images")
-    return out
+def load_student(path: Path, device: torch.device) -> DepthStudent:
+    """A trained student from its checkpoint (`models.rounds.train.train_student`), in eval mode on `device`."""
+    blob = load_checkpoint(path, device)
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in blob["config"].items()}
+    student = DepthStudent(replace(StudentConfig(**config), weights=None))
+    student.load_state_dict(blob["model"])
+    return student.to(device).eval()

@@ -7,7 +7,7 @@ The network runs at the round's size; logits are resized bilinearly to the file'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from models.data.cityscapes import CITYSCAPES_CLASSES, load_image
+from contracts.cityscapes import CITYSCAPES_CLASSES, load_image
+from models.progress import Progress
 from models.seg_train import load_seg_model
 
-Progress = Callable[[str, float, str], None]
 OVERLAY_ALPHA = 0.5  # weight of the class colour in the overlay
 
 

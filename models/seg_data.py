@@ -49,7 +49,7 @@ def seg_datasets(
         size: (H, W) resize; crop: (h, w) random training crop (the method: 512×512 of 1024×512); flips p 0.5.
         with_sequences: also a `SequenceDataset` over the train frames (the multi-task net's depth loss).
     """
-    from models.data.cityscapes import find_frames
+    from contracts.cityscapes import find_frames
     from models.data.datasets import LabeledDataset, SequenceDataset, UnlabeledDataset
 
     train = find_frames(Path(root), "train", require_neighbours=with_sequences)

@@ -17,18 +17,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contracts.settings import SegVariant
 from models.checkpoint import load_checkpoint
 from models.depth_decoder import DepthDecoder
 from models.encoder import ResNetEncoder
 
 log = logging.getLogger(__name__)
 
-VARIANTS = ("scratch", "transfer", "multitask")
+VARIANTS = get_args(SegVariant)  # ("transfer", "multitask", "scratch"): contracts.settings
 SPLIT_STAGE = 2  # distillation_layer 7 ⇒ exchange after decoder stage 2 (method.md §1.5)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,12 +22,11 @@ from torch.utils.data import DataLoader, Dataset
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.mean_teacher import ema_update, make_teacher
 from models.metrics import ConfusionMatrix
+from models.progress import Progress
 from models.seg_net import MultiTaskNet, SegNet, SegNetConfig, build_seg_net, load_pose_init
 from models.seg_step import ConsistencyOptions, consistency_loss, supervised_loss
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, float, str], None]  # progress(stage, fraction in [0, 1], message)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""Annotation strategies by name: each turns precomputed per-image arrays into the ranked list the queue serves.
+"""The selection strategies: one registry, `STRATEGIES`, from a strategy's name to what it does.
 
 `method.md` §4.1 names the paper's variants: "ds_us" (diversity + difficulty, the method), "ds" (diversity only),
 "us" (difficulty only), "ent" (segmentation-entropy active learning); "random" is the baseline. Scoring (features,
-difficulty, entropy) happens elsewhere (`models.features`, `models.difficulty`); a strategy only reads the arrays,
-so every strategy has the same signature and they sit in the plain dict `STRATEGIES`.
+difficulty, entropy) happens elsewhere (`models.rounds.score`); a strategy only reads the arrays. Each entry owns
+its choice (pool arrays → pick order) and its combined score (what a pick's reason shows as "score"), and says
+whether its round needs the difficulty student. The names are `contracts.strategies.StrategyName`, which the API
+may import; a test keeps the two equal.
 
 Cold start (no labels yet, §4.3 step 1): the diversity strategies start from one seeded random image, π_s[0], and
 continue by pure farthest-point selection; the score strategies ("random", "entropy", "difficulty") start with π_s[:n],
@@ -19,10 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from contracts.settings import DIFFICULTY_WEIGHT
+from contracts.strategies import StrategyName
 from models.selection import farthest_point_selection
-
-# λ of the method's "bias1000ldepth": score_j = min distance to the labeled set + 1000·difficulty_j (§4.1, §4.3).
-DIFFICULTY_WEIGHT = 1000.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,25 @@ class PoolScores:
     difficulty_weight: float = DIFFICULTY_WEIGHT  # λ of "diversity+difficulty" (the method: 1000)
 
 
-Strategy = Callable[[PoolScores, Sequence[int], int, int], list[int]]
+Choose = Callable[[PoolScores, Sequence[int], int, int], list[int]]  # (pool, labeled rows, n, seed) -> pick order
+
+
+@dataclass(frozen=True)
+class PickScores:
+    """What is known about one picked image: its feature distance to the nearest labeled or earlier chosen image,
+    and its difficulty and entropy (None where the round did not compute them)."""
+
+    distance: float | None
+    difficulty: float | None
+    entropy: float | None
+    difficulty_weight: float = DIFFICULTY_WEIGHT
+
+
+@dataclass(frozen=True)
+class Strategy:
+    choose: Choose
+    combined: Callable[[PickScores], float | None]  # the pick's score, as its reason shows it
+    needs_difficulty: bool = False  # the round trains the difficulty student (§4.2) before scoring
 
 
 def seeded_permutation(n_images: int, seed: int) -> list[int]:
@@ -109,10 +128,17 @@ def diversity_difficulty_strategy(pool: PoolScores, labeled: Sequence[int], n: i
     return farthest_point_selection(features, labeled, n, bias=pool.difficulty_weight * difficulty.to(torch.float64))
 
 
-STRATEGIES: dict[str, Strategy] = {
-    "random": random_strategy,
-    "entropy": entropy_strategy,
-    "diversity": diversity_strategy,
-    "difficulty": difficulty_strategy,
-    "diversity+difficulty": diversity_difficulty_strategy,
+def _method_score(p: PickScores) -> float | None:
+    """The method's biased score (§4.3): distance + λ·difficulty."""
+    if p.distance is None or p.difficulty is None:
+        return None
+    return p.distance + p.difficulty_weight * p.difficulty
+
+
+STRATEGIES: dict[StrategyName, Strategy] = {
+    StrategyName.RANDOM: Strategy(random_strategy, combined=lambda p: None),
+    StrategyName.ENTROPY: Strategy(entropy_strategy, combined=lambda p: p.entropy),
+    StrategyName.DIVERSITY: Strategy(diversity_strategy, combined=lambda p: p.distance),
+    StrategyName.DIFFICULTY: Strategy(difficulty_strategy, combined=lambda p: p.difficulty, needs_difficulty=True),
+    StrategyName.DIVERSITY_DIFFICULTY: Strategy(diversity_difficulty_strategy, _method_score, needs_difficulty=True),
 }

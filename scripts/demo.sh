@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 # Two threads per process: the worker trains while the API and the annotator threads stay responsive on 2 cores.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-exec .venv/bin/python -m service demo --data-dir "${DEPTHAL_DEMO_DIR:-$PWD/depthal-demo}" "$@"
+exec .venv/bin/python -m cli demo --data-dir "${DEPTHAL_DEMO_DIR:-$PWD/depthal-demo}" "$@"

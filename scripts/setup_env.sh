@@ -7,6 +7,6 @@ stamp=".venv/.depthal-installed"
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[test]'
+    .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[models,test]'
     echo "$want" > "$stamp"
 fi

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite on a fresh machine: virtualenv, pinned install, PostgreSQL and Redis up,
 # the test database created, then pytest. `.ci/run` calls exactly this. Extra arguments go to pytest.
+#   scripts/test.sh --fast   the developer's lane: SQLite only, no PostgreSQL or Redis needed, no slow tests (< 2 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
+if [ "${1:-}" = "--fast" ]; then
+    shift
+    exec .venv/bin/python -m pytest --fast "$@"
+fi
 scripts/services_up.sh
 .venv/bin/python -m pytest "$@"

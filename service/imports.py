@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 
-from models.data.cityscapes import DataError, find_frames
+from contracts.cityscapes import DataError, find_frames
 from service import storable
 from service.config import get_settings
 from service.db.tables import ImageRole
@@ -76,7 +76,7 @@ def _scan_plain(folder: Path, role: ImageRole | None) -> list[Candidate]:
 
 
 def _scan_cityscapes(folder: Path, role: ImageRole | None, missing_camera: str) -> list[Candidate]:
-    """Every split under leftImg8bit/, read with the data reader (`models.data.cityscapes.find_frames`, torch-free):
+    """Every split under leftImg8bit/, read with the data reader (`contracts.cityscapes.find_frames`, torch-free):
     neighbours from leftImg8bit_sequence when present, intrinsics from camera/ scaled to the image's size."""
     if not (folder / "leftImg8bit").is_dir():
         raise Invalid(f"layout 'cityscapes' needs a leftImg8bit/ folder under {folder}; none is there")

@@ -4,7 +4,7 @@ A mask arrives as a PNG in one of three formats and is stored as a single-channe
 - `train_ids`: single-channel (L or P) PNG whose values are the project's class ids or 255;
 - `palette`: RGB PNG whose colours are the project's class colours; black is ignore unless a class uses it;
 - `label_ids`: single-channel Cityscapes labelIds (0..33), mapped with the official labelId → trainId table
-  (`models.data.cityscapes`, torch-free).
+  (`contracts.cityscapes`, torch-free).
 Without an explicit format, single-channel means `train_ids` and RGB means `palette`.
 """
 
@@ -18,8 +18,8 @@ from enum import StrEnum
 import numpy as np
 from PIL import Image as PILImage
 
-from models.data.cityscapes import IGNORE_INDEX as IGNORE
-from models.data.cityscapes import label_ids_to_train_ids
+from contracts.cityscapes import IGNORE_INDEX as IGNORE
+from contracts.cityscapes import label_ids_to_train_ids
 from service.errors import Invalid
 
 

@@ -7,12 +7,15 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+import migrations
+
+SCRIPTS = Path(migrations.__file__).resolve().parent  # installed with the package (pyproject.toml, package data)
 
 
 def alembic_config(url: str | None = None) -> Config:
-    cfg = Config(str(REPO_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    """The migrations' configuration without alembic.ini (which only the `alembic` command in a checkout reads)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPTS))
     cfg.attributes["configure_logging"] = False
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

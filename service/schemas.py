@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contracts.settings import ProjectSettings
+from contracts.strategies import StrategyName
 from service import storable
 from service.db.tables import INT32_MAX, ImageRole, JobKind, Role
 
@@ -102,16 +104,12 @@ class ProjectCreate(_RequestBody):
     classes: list[LabelClassIn] | None = Field(default=None, description="default: Cityscapes' 19 classes")
     image_height: PositiveCount = 256
     image_width: PositiveCount = 512
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: ProjectSettings = Field(default_factory=ProjectSettings)
 
     @field_validator("round_schedule")
     @classmethod
     def _positive(cls, value: list[int]) -> list[int]:
-        if any(v <= 0 for v in value):
-            raise ValueError("round batch sizes must be positive")
-        if any(v > INT32_MAX for v in value):
-            raise ValueError(f"round batch sizes must be at most {INT32_MAX}")
-        return value
+        return _round_schedule(value)
 
     @field_validator("classes")
     @classmethod
@@ -129,6 +127,29 @@ class ProjectCreate(_RequestBody):
         return value
 
 
+def _round_schedule(value: list[int]) -> list[int]:
+    if any(v <= 0 for v in value):
+        raise ValueError("round batch sizes must be positive")
+    if any(v > INT32_MAX for v in value):
+        raise ValueError(f"round batch sizes must be at most {INT32_MAX}")
+    return value
+
+
+class ProjectUpdate(_RequestBody):
+    """What a lead may change between rounds. `settings` is a JSON Merge Patch (RFC 7396) of the stored settings:
+    a key replaces, `null` restores the default, `depth` / `seg` / `student` merge key by key; the result is
+    validated as a whole (a 422 names the key)."""
+
+    label_budget: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    round_schedule: list[int] | None = Field(default=None, description="batch size of round 0, 1, ...")
+    settings: dict[str, Any] | None = Field(default=None, description="merge patch of the project's settings")
+
+    @field_validator("round_schedule")
+    @classmethod
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        return None if value is None else _round_schedule(value)
+
+
 class ProjectPublic(_ORM):
     id: int
     name: str
@@ -136,7 +157,7 @@ class ProjectPublic(_ORM):
     round_schedule: list[int]
     image_height: int
     image_width: int
-    settings: dict[str, Any]
+    settings: ProjectSettings = Field(description="every setting, the lead's choices with the defaults filled in")
     classes: list[LabelClassPublic]
     created_at: datetime
 
@@ -238,13 +259,20 @@ class AnnotationPublic(_ORM):
 
 class RoundCreate(_RequestBody):
     batch_size: PositiveCount | None = Field(default=None, description="default: the project's round schedule")
-    strategy: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=32,
-        description="random, entropy, diversity, difficulty or diversity+difficulty (the method); default: the "
-        "project's settings.strategy, else diversity+difficulty",
+    strategy: StrategyName | None = Field(
+        default=None, description="default: the project's settings.strategy (GET /strategies lists them)"
     )
+
+
+class StrategyPublic(BaseModel):
+    name: StrategyName
+    description: str
+    default: bool = Field(description="the strategy of a project that sets none")
+
+
+class StrategiesPublic(BaseModel):
+    data: list[StrategyPublic]
+    count: int
 
 
 class JobPublic(_ORM):

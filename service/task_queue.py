@@ -4,20 +4,17 @@ never imports torch. Tasks are sent by name with the job's id only; the job row 
 
 from __future__ import annotations
 
-from enum import StrEnum
 from functools import lru_cache
 
 from celery import Celery
 
 from service.config import Settings, get_settings
+from service.db.tables import JobKind
 
-
-class TaskName(StrEnum):
-    VALIDATE_IMAGES = "depthal.validate_images"
-    RUN_ROUND = "depthal.run_round"
-    RUN_JOB = "depthal.run_job"
-    SCORE_SHARD = "depthal.score_shard"  # one pool-scoring shard inside a chord (worker-internal)
-    ADVANCE_ROUND = "depthal.advance_round"  # sends a round's next stage; the chord's body (worker-internal)
+# One Celery task per job kind, named after it (a worker's log and Flower show which stage runs); every task takes
+# the job's id. The worker registers exactly these (worker/tasks.py).
+TASKS: dict[JobKind, str] = {kind: f"depthal.{kind.value}" for kind in JobKind}
+ADVANCE_ROUND = "depthal.advance_round"  # sends a round's next stage: the body of the scoring shards' chord
 
 
 def celery_config(settings: Settings) -> dict[str, object]:
@@ -52,10 +49,10 @@ def client() -> Celery:
     return _client(settings.broker_url)
 
 
-def enqueue(task: TaskName, job_id: int) -> str:
-    """Send `task(job_id)` to the GPU queue; returns the Celery task id (stored on the job row)."""
+def enqueue(kind: JobKind | str, job_id: int) -> str:
+    """Send the task of a job of `kind` to the GPU queue; returns the Celery task id (stored on the job row)."""
     settings = get_settings()
-    result = client().send_task(str(task), args=[job_id], queue=settings.gpu_queue)
+    result = client().send_task(TASKS[JobKind(kind)], args=[job_id], queue=settings.gpu_queue)
     return str(result.id)
 
 

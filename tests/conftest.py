@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,22 @@ from service.config import get_settings
 
 PG_URL = os.environ.get("DEPTHAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/depthal_test")
 REDIS_URL = os.environ.get("DEPTHAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def spare_redis_url(k: int) -> str:
+    """The Redis db k below `REDIS_URL`'s (mod 16), for a test whose broker must not share the db others flush; with
+    the default db 15: 13 for k = 2. Set DEPTHAL_TEST_REDIS_URL to move them all (parallel checkouts)."""
+    base, db = REDIS_URL.rsplit("/", 1)
+    return f"{base}/{(int(db) - k) % 16}"
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the test's duration: bound by this process but not listening,
+    so nothing else can take it (a fixed "unused" port may be in use on another machine)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 @dataclass
@@ -112,3 +129,28 @@ def postgres_database(_postgres_migrated: str, tmp_path: Path, monkeypatch: pyte
 def database(request: pytest.FixtureRequest) -> Database:
     """The same test on both backends."""
     return request.getfixturevalue(f"{request.param}_database")
+
+
+# ---------------------------------------------------------------------------------------------------- the fast lane
+SERVER_FIXTURES = {"postgres_database", "_postgres_migrated", "broker"}  # PostgreSQL, or Redis as the broker
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true",
+                     help="SQLite only, no PostgreSQL or Redis, no slow tests (scripts/test.sh --fast)")  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        needs_server = (
+            bool(SERVER_FIXTURES & set(getattr(item, "fixturenames", ())))
+            or params.get("database") == "postgres"
+            or any(item.get_closest_marker(m) for m in ("slow", "postgres", "redis"))
+        )
+        (drop if needs_server else keep).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep

@@ -5,22 +5,16 @@ A Celery task hands `run_job` a job id and a pipeline. The runner
 - starts the job in one short transaction: skips it when it already finished (a task delivered twice), skips it
   when another worker is running it right now, and otherwise marks it `running` and counts the attempt. A job
   found `running` whose heartbeat went stale lost its worker (acks_late redelivery after a crash) and runs again
-  as a new attempt. A job coming back from a deferral resumes the attempt it deferred (see below);
+  as a new attempt;
 - gives the pipeline a `JobContext` whose `progress(stage, fraction, message)` writes into the row (throttled) and
   raises `JobCancelled` once the API has cancelled the job;
 - keeps `heartbeat_at` fresh from a background thread while the pipeline works;
 - records the outcome: `succeeded` with the pipeline's result, `failed` with a traceback summary, or `cancelled`.
   A job of a round takes its round along on failure and cancellation.
 
-The attempt number fences attempts: progress writes, heartbeats, `finishing`, the outcome and a deferral all
-require the row's attempt to be this worker's. A worker taken for dead that is in fact still going stops at its
-next progress call and leaves the row to the newer attempt.
-
-A deferral (`JobDeferred`: a round's select job waiting for its scoring shards) is not a failed attempt, so
-`attempt` counts only the runs that did not defer: a job that waited twice and then finished reads attempt 1. The
-next claim may reuse the deferred number because the deferring worker gives its claim back whole: its heartbeat
-thread is stopped before the deferral commits and its pipeline has returned, so nothing of it writes afterwards.
-A stale worker (one taken for dead, whose job was claimed again from `running`) always holds an older number.
+The attempt number fences attempts: progress writes, heartbeats, `finishing` and the outcome all require the
+row's attempt to be this worker's. A worker taken for dead that is in fact still going stops at its next progress
+call and leaves the row to the newer attempt.
 
 Pipelines keep transactions short (on SQLite every transaction holds the write lock) and write their final
 results inside `JobContext.finishing()`, which marks the job succeeded in the same commit: a task redelivered
@@ -50,7 +44,6 @@ from service.db.tables import Job, JobStatus, Round, RoundStatus
 log = logging.getLogger(__name__)
 
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
-DEFERRED_STAGE = "waiting"  # the stage of a job put back to `queued` by a deferral
 SUPERSEDED = "superseded"  # run_job's answer when a newer attempt took the job over from this worker
 WRITE_EVERY_SECONDS = 0.5  # progress rows are written at most this often (plus on stage changes and at the end)
 ERROR_MAX_CHARS = 4000
@@ -62,11 +55,6 @@ class JobCancelled(Exception):
 
 class PipelineError(Exception):
     """A failure the user can act on (bad input, too few images): recorded without a traceback."""
-
-
-class JobDeferred(Exception):
-    """Raised by a pipeline that cannot run yet (a round's select job waiting for its earlier stages): the job goes
-    back to `queued` with the exception's message, and is sent again when its turn comes."""
 
 
 @dataclass
@@ -163,8 +151,7 @@ def _start(job_id: int, task_id: str | None) -> JobContext | str:
                 log.info("job %s is running in another worker (heartbeat %s); skipping", job_id, beat)
                 return JobStatus.RUNNING
             log.warning("job %s was running but its worker went silent at %s; running it again", job_id, beat)
-        if not (job.status == JobStatus.QUEUED and job.stage == DEFERRED_STAGE and job.attempt > 0):
-            job.attempt += 1  # a deferred job resumes its attempt: waiting is not a failed try
+        job.attempt += 1
         job.status = JobStatus.RUNNING
         job.stage, job.progress, job.message, job.error = "starting", 0.0, None, None
         job.started_at = job.heartbeat_at = now
@@ -200,18 +187,6 @@ def _finish(ctx: JobContext, status: JobStatus, error: str | None = None, messag
                 round_.status = RoundStatus.FAILED if job.status == JobStatus.FAILED else RoundStatus.CANCELLED
                 round_.error = job.error
                 round_.finished_at = utcnow()
-        return job.status
-
-
-def _defer(ctx: JobContext, message: str) -> str:
-    with session_scope() as session:
-        job = session.get(Job, ctx.job_id, with_for_update=True)
-        assert job is not None
-        if job.attempt != ctx.attempt:  # a superseded worker must not send the newer attempt back to the queue
-            log.warning("job %s attempt %s was superseded by attempt %s", ctx.job_id, ctx.attempt, job.attempt)
-            return SUPERSEDED
-        if job.status == JobStatus.RUNNING:
-            job.status, job.stage, job.progress, job.message = JobStatus.QUEUED, DEFERRED_STAGE, 0.0, message
         return job.status
 
 
@@ -252,10 +227,6 @@ def run_job(job_id: int, pipeline: Pipeline, task_id: str | None = None) -> str:
         status = JobStatus.SUCCEEDED if ctx._finished else _finish(ctx, JobStatus.SUCCEEDED)
     except JobCancelled:
         status = _finish(ctx, JobStatus.CANCELLED)
-    except JobDeferred as waiting:
-        beat.stopped.set()  # the claim is handed back whole: no heartbeat of it may land after the deferral
-        beat.join()
-        status = _defer(ctx, str(waiting))
     except Exception as exc:
         log.exception("job %s failed", ctx.job_id)
         status = _finish(ctx, JobStatus.FAILED, error=error_summary(exc), message=str(exc)[:500] or type(exc).__name__)

@@ -28,8 +28,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
-from models.data.batch import IGNORE_INDEX, DepthEvalBatch, LabeledBatch, SequenceBatch, UnlabeledBatch
-from models.data.cityscapes import (
+from contracts.cityscapes import (
     FrameRecord,
     image_size,
     load_depth,
@@ -37,6 +36,7 @@ from models.data.cityscapes import (
     load_label,
     scale_intrinsics,
 )
+from models.data.batch import IGNORE_INDEX, DepthEvalBatch, LabeledBatch, SequenceBatch, UnlabeledBatch
 
 COLOR_JITTER = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.1}  # §2.1, torchvision semantics
 

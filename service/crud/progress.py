@@ -24,10 +24,14 @@ def state_counts(*, session: Session, project_id: int) -> dict[tuple[str, str], 
     return {(role, state): n for role, state, n in rows}
 
 
-def remaining_budget(*, session: Session, project: Project) -> int:
+def spent_budget(*, session: Session, project: Project) -> int:
+    """Pool images labeled, queued or leased: chosen for labeling, so counted against the budget."""
     counts = state_counts(session=session, project_id=project.id)
-    spent = sum(counts.get((ImageRole.POOL.value, s.value), 0) for s in SPENT_STATES)
-    return max(project.label_budget - spent, 0)
+    return sum(counts.get((ImageRole.POOL.value, s.value), 0) for s in SPENT_STATES)
+
+
+def remaining_budget(*, session: Session, project: Project) -> int:
+    return max(project.label_budget - spent_budget(session=session, project=project), 0)
 
 
 def _seconds(start: datetime | None, end: datetime | None, now: datetime) -> float | None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from models.data.cityscapes import CITYSCAPES_CLASSES
+from contracts.cityscapes import CITYSCAPES_CLASSES
+from contracts.settings import ProjectSettings, merge_patch
+from service.crud.progress import spent_budget
+from service.crud.rounds import active_round
 from service.db.tables import LabelClass, Project
-from service.errors import Conflict, NotFound
-from service.schemas import ProjectCreate
+from service.errors import Conflict, Invalid, NotFound
+from service.schemas import ProjectCreate, ProjectUpdate
 
 
 def default_classes() -> list[LabelClass]:
@@ -30,7 +34,7 @@ def create_project(*, session: Session, project_in: ProjectCreate) -> Project:
         round_schedule=project_in.round_schedule,
         image_height=project_in.image_height,
         image_width=project_in.image_width,
-        settings=project_in.settings,
+        settings=project_in.settings.stored(),
         classes=classes,
     )
     session.add(project)
@@ -40,6 +44,30 @@ def create_project(*, session: Session, project_in: ProjectCreate) -> Project:
         session.rollback()
         raise Conflict(f"a project named {project_in.name!r} already exists") from err
     return project
+
+
+def update_project(*, session: Session, project: Project, update: ProjectUpdate) -> Project:
+    """Change settings, budget or schedule between rounds. Refused while a round runs (its stages read the settings),
+    and a budget below what is already labeled, queued or leased."""
+    session.scalars(select(Project.id).where(Project.id == project.id).with_for_update()).one()  # vs start_round
+    if (running := active_round(session=session, project_id=project.id)) is not None:
+        raise Conflict(f"round {running.index} is {running.status}; change the project after it ends or cancel it")
+    if update.settings is not None:
+        patched = merge_patch(project.settings or {}, update.settings)
+        try:
+            project.settings = ProjectSettings.model_validate(patched).stored()
+        except ValidationError as err:
+            problems = (f"settings.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            raise Invalid("; ".join(problems)) from None
+    if update.label_budget is not None:
+        spent = spent_budget(session=session, project=project)
+        if update.label_budget < spent:
+            raise Conflict(f"the budget cannot go below the {spent} pool images already labeled, queued or leased")
+        project.label_budget = update.label_budget
+    if update.round_schedule is not None:
+        project.round_schedule = update.round_schedule
+    session.commit()
+    return get_project(session=session, project_id=project.id)
 
 
 def get_project(*, session: Session, project_id: int) -> Project:

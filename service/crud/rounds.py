@@ -7,40 +7,32 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from contracts.settings import ProjectSettings
+from contracts.strategies import StrategyName
 from service.crud.progress import remaining_budget
 from service.db.base import utcnow
 from service.db.tables import Job, JobKind, JobStatus, Project, Round, RoundStatus
 from service.errors import Conflict, Invalid, NotFound
 
 ACTIVE_ROUND = (RoundStatus.PENDING, RoundStatus.RUNNING)
-# The model pipeline's strategy names (models.round_config.STRATEGY_NAMES; a test keeps the two equal, since the
-# API must not import torch-side modules).
-MODEL_STRATEGIES = ("random", "entropy", "diversity", "difficulty", "diversity+difficulty")
-DEFAULT_STRATEGY = "diversity+difficulty"
-
-
-def resolve_strategy(project: Project, strategy: str | None) -> str:
-    """The request's strategy, else the project's `settings.strategy`, else the method's; unknown names are refused
-    for the model pipeline (the "plain" pipeline's worker-side names are checked by the worker)."""
-    settings = project.settings or {}
-    name = strategy or settings.get("strategy") or DEFAULT_STRATEGY
-    if settings.get("pipeline", "model") == "model" and name not in MODEL_STRATEGIES:
-        raise Invalid(f"unknown selection strategy {name!r}; known: {', '.join(MODEL_STRATEGIES)}")
-    return str(name)
 
 
 ACTIVE_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-def start_round(*, session: Session, project: Project, batch_size: int | None, strategy: str | None) -> Round:
-    """Create round k and its job (status pending/queued) and commit. A requested batch larger than the remaining
-    budget is refused; a batch taken from the schedule is cut to it."""
-    strategy = resolve_strategy(project, strategy)
+def active_round(*, session: Session, project_id: int) -> Round | None:
+    """The project's pending or running round, if any (at most one: `start_round` refuses a second)."""
+    stmt = select(Round).where(Round.project_id == project_id, Round.status.in_(ACTIVE_ROUND)).limit(1)
+    return session.scalars(stmt).first()
+
+
+def start_round(*, session: Session, project: Project, batch_size: int | None, strategy: StrategyName | None) -> Round:
+    """Create round k and its plan job (status pending/queued) and commit. The strategy is the request's, else the
+    project's (whose default is the method's). A requested batch larger than the remaining budget is refused; a
+    batch taken from the schedule is cut to it."""
+    strategy = strategy or ProjectSettings.model_validate(project.settings or {}).strategy
     session.scalars(select(Project.id).where(Project.id == project.id).with_for_update()).one()  # one start at a time
-    active = session.scalars(
-        select(Round).where(Round.project_id == project.id, Round.status.in_(ACTIVE_ROUND)).limit(1)
-    ).first()
-    if active is not None:
+    if (active := active_round(session=session, project_id=project.id)) is not None:
         raise Conflict(f"round {active.index} of project {project.id} is still {active.status}; wait or cancel it")
     last = session.scalar(select(func.max(Round.index)).where(Round.project_id == project.id))
     index = 0 if last is None else last + 1
@@ -65,12 +57,7 @@ def start_round(*, session: Session, project: Project, batch_size: int | None, s
         strategy=strategy,
         metrics={},
     )
-    job = Job(
-        project_id=project.id,
-        kind=JobKind.SELECT,
-        status=JobStatus.QUEUED,
-        params={"round_index": index, "batch_size": batch_size, "strategy": strategy},
-    )
+    job = Job(project_id=project.id, kind=JobKind.PLAN, status=JobStatus.QUEUED, params={})
     round_.jobs.append(job)
     session.add(round_)
     session.commit()

@@ -67,11 +67,15 @@ class RoundStatus(StrEnum):
 
 
 class JobKind(StrEnum):
+    """A round's stages in the order they run (docs/rounds.md), then the standalone jobs."""
+
+    PLAN = "plan"  # freezes the pool and creates the round's other jobs
     PRETRAIN_DEPTH = "pretrain_depth"
     TRAIN = "train"
     SCORE = "score"
     SELECT = "select"
     PREDICT = "predict"
+    QUEUE = "queue"  # the only stage that touches the queue
     VALIDATE_IMAGES = "validate_images"  # cheap job: checks files and writes thumbnails
 
 

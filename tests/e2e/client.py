@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.server import mask_png
-from tests.worker.factories import png_bytes
+from tests.factories import mask_png, solid_png
 
 FINISHED = {"succeeded", "failed", "cancelled"}
 
@@ -22,17 +21,17 @@ class Client:
         return response.json() if response.content else None
 
     def create_project(self, name: str, budget: int = 10, settings: dict[str, Any] | None = None) -> dict[str, Any]:
-        # Default: the model-free round, for tests about the service around it (tests/e2e/test_rounds.py runs the
-        # model round).
-        settings = {"pipeline": "plain"} if settings is None else settings
-        body = {"name": name, "label_budget": budget, "settings": settings}
+        # Default: the smallest model round at a small image size, for a production worker (`depthal up`, the
+        # compose commands); a test worker app runs the model-free round whatever the settings (tests/worker).
+        settings = {"preset": "tiny", "device": "cpu"} if settings is None else settings
+        body = {"name": name, "label_budget": budget, "settings": settings, "image_height": 64, "image_width": 128}
         return self.ok(self.http.post("/projects", json=body), 201)
 
     def upload_images(self, project_id: int, n: int, *, broken: int | None = None) -> list[dict[str, Any]]:
         images = []
         for k in range(n):
-            data = png_bytes(32, 16, seed=k)
-            prev, nxt = png_bytes(32, 16, seed=100 + k), png_bytes(32, 16, seed=200 + k)
+            data = solid_png(32, 16, seed=k)
+            prev, nxt = solid_png(32, 16, seed=100 + k), solid_png(32, 16, seed=200 + k)
             files = {"file": (f"img{k}.png", data, "image/png"), "prev": ("p.png", prev, "image/png"),
                      "next": ("n.png", nxt, "image/png")}  # fmt: skip
             images.append(self.ok(self.http.post(f"/projects/{project_id}/images", files=files), 201))
@@ -59,10 +58,13 @@ class Client:
         return self.wait_job(job["id"])
 
     def random_round(self, project_id: int, batch_size: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A round with the random strategy, waited for; returns it and the job that queued its batch (the model
+        round's queue stage, or the plain round's only job)."""
         body = {"batch_size": batch_size, "strategy": "random"}
         round_ = self.ok(self.http.post(f"/projects/{project_id}/rounds", json=body), 202)
-        job = self.wait_job(round_["jobs"][0]["id"])
-        return self.ok(self.http.get(f"/rounds/{round_['id']}"), 200), job
+        round_ = self.wait_round(round_["id"], timeout=180)
+        queued_by = [j for j in round_["jobs"] if "queued" in j["result"]] or round_["jobs"][-1:]
+        return round_, queued_by[-1]
 
     def annotate_one(self, project_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
         lease = self.ok(self.http.post(f"/projects/{project_id}/queue/next"), 200)

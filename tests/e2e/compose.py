@@ -35,12 +35,12 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
 
 
 def depthal_executable() -> list[str]:
-    """The installed `depthal` console script next to this Python; `python -m service` where there is none."""
+    """The installed `depthal` console script next to this Python; `python -m cli` where there is none."""
     script = Path(sys.executable).parent / "depthal"
     if script.exists():
         return [str(script)]
     found = shutil.which("depthal")
-    return [found] if found else [sys.executable, "-m", "service"]
+    return [found] if found else [sys.executable, "-m", "cli"]
 
 
 def local_command(

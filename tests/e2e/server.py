@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-import numpy as np
-from PIL import Image as PILImage
-from sqlalchemy import update
 
-from service.db.session import session_scope
-from service.db.tables import Image, ImageState, Role
 from tests.worker.procs import REPO
 
 
@@ -64,35 +58,3 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-
-
-def make_token(name: str, role: Role) -> str:
-    from sqlalchemy.orm import Session
-
-    from service.crud.users import create_user
-    from service.db.session import get_engine
-
-    with Session(get_engine()) as session:  # create_user commits itself
-        _, token = create_user(session=session, name=name, role=role)
-    return token
-
-
-def queue_all(project_id: int) -> int:
-    """Queue every pool image of a project in id order (what a round does), returns how many."""
-    with session_scope() as session:
-        return int(
-            session.execute(
-                update(Image)
-                .where(Image.project_id == project_id, Image.role == "pool")
-                .values(state=ImageState.QUEUED, queue_rank=Image.id)
-            ).rowcount
-        )
-
-
-def mask_png(width: int, height: int, class_id: int) -> bytes:
-    """A single-channel PNG of train ids, one class everywhere but an ignore (255) corner."""
-    mask = np.full((height, width), class_id, np.uint8)
-    mask[0, 0] = 255
-    buf = io.BytesIO()
-    PILImage.fromarray(mask, mode="L").save(buf, "PNG")
-    return buf.getvalue()

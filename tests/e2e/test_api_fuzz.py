@@ -19,8 +19,8 @@ import httpx
 
 from tests.conftest import REDIS_URL, Database
 from tests.e2e.compose import depthal_executable
-from tests.e2e.server import Server, free_port, mask_png, queue_all
-from tests.worker.factories import make_project, make_round
+from tests.e2e.server import Server, free_port
+from tests.factories import make_project, make_round, mask_png, queue_all
 from tests.worker.procs import REPO, worker_env
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}

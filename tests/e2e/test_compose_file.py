@@ -59,9 +59,9 @@ def test_secrets_have_no_defaults(missing: str) -> None:
 def test_dockerfiles_install_the_package_and_run_the_named_commands() -> None:
     gpu = (REPO / "Dockerfile.gpu").read_text()
     assert "pytorch/pytorch:" in gpu and "cuda" in gpu  # a CUDA PyTorch base image
-    assert 'CMD ["depthal", "worker"]' in gpu and "pip install" in gpu
+    assert 'CMD ["depthal", "worker"]' in gpu and "'.[models,flower]'" in gpu  # the worker needs the model side
     api = (REPO / "Dockerfile").read_text()
-    assert "download.pytorch.org/whl/cpu" in api and "-c constraints.txt ." in api
+    assert "RUN pip install .\n" in api and "torch" not in api.replace("no torch", "")  # the API image: no torch
     for text in (gpu, api):
-        for folder in ("service", "worker", "models", "migrations"):
+        for folder in ("contracts", "service", "worker", "models", "cli", "migrations"):
             assert f"COPY {folder} ./{folder}" in text

@@ -13,7 +13,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, func, select
 
-from tests.conftest import REDIS_URL
+from tests.conftest import spare_redis_url
 from tests.e2e import compose
 from tests.e2e.client import Client
 from tests.e2e.server import Server, free_port
@@ -35,7 +35,7 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
     data = tmp_path / "data"
     # The compose import root is /data/import: the world goes where the containers would see it.
     generate_world(data / "import" / "world", sequences=10, size=SIZE, seed=5)
-    broker = REDIS_URL.rsplit("/", 1)[0] + "/12"  # a Redis db of its own: other tests flush theirs
+    broker = spare_redis_url(3)  # a Redis db of its own: other tests flush theirs
     redis.Redis.from_url(broker).flushdb()
     port = free_port()
     container_db = compose.interpolate(services["api"]["environment"]["DEPTHAL_DATABASE_URL"], VARIABLES)
@@ -74,7 +74,7 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
             assert round_["strategy"] == "diversity+difficulty"  # the method's, from the project's settings
             round_ = lead.wait_round(round_["id"], timeout=300)
             assert round_["status"] == "succeeded", round_
-            assert sorted(j["kind"] for j in round_["jobs"]) == ["pretrain_depth", "score", "select"]
+            assert sorted(j["kind"] for j in round_["jobs"]) == ["plan", "pretrain_depth", "queue", "score", "select"]
             assert all(j["status"] == "succeeded" and j["progress"] == 1.0 for j in round_["jobs"])
 
             progress = lead.ok(lead.http.get(f"/projects/{pid}/progress"))

@@ -111,4 +111,4 @@ def test_compose_services_run_as_local_processes(fresh_database: str, tmp_path: 
     finally:
         worker.stop()
     assert worker.proc is not None and worker.proc.returncode == 0
-    assert "depthal.run_round" in worker.log.read_text()
+    assert "depthal.plan" in worker.log.read_text()

@@ -20,8 +20,8 @@ from service.db.session import session_scope
 from service.db.tables import Annotation, Image, ImageState, Lease, LeaseStatus, Role
 from tests.conftest import REDIS_URL, Database
 from tests.e2e.compose import depthal_executable
-from tests.e2e.server import Server, free_port, make_token, mask_png, queue_all
-from tests.worker.factories import make_project
+from tests.e2e.server import Server, free_port
+from tests.factories import make_project, make_token, mask_png, queue_all
 from tests.worker.procs import worker_env
 
 pytestmark = [pytest.mark.postgres]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.cli import main
+from cli.main import main
 from tests.worker.procs import REPO
 
 
@@ -23,7 +23,7 @@ from tests.worker.procs import REPO
 def test_demo_prints_the_table_and_writes_the_plot(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     done = subprocess.run(
-        [sys.executable, "-m", "service", "demo", "--size-preset", "ci", "--data-dir", str(data), "--annotators", "2"],
+        [sys.executable, "-m", "cli", "demo", "--size-preset", "ci", "--data-dir", str(data), "--annotators", "2"],
         cwd=REPO, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -1,8 +1,8 @@
 """Issue 7's "Done when": the model-driven active-learning loop end to end over HTTP.
 
-A real uvicorn server and a real Celery worker process, PostgreSQL and Redis: a tiny synthetic
-world (48×96, 24 sequences) is imported; the lead labels the val images; the cold start (depth pretraining, pool
-scoring in shards joined by a chord, farthest-point selection from a seeded image) queues the first batch;
+A real uvicorn server and a real Celery worker process, PostgreSQL and Redis: a tiny synthetic world (48×96, 24
+sequences) is imported; the lead labels the val images; the cold start (plan, depth pretraining, pool scoring in
+shards joined by a chord, farthest-point selection from a seeded image, the queue stage) queues the first batch;
 simulated annotators label it over HTTP with the world's true masks; round 1 trains (the worker is SIGKILLed in the
 middle of training and restarted: the round resumes and completes), scores, selects and pre-labels; the queue is
 refilled with new, never-labeled images that carry pre-labels and reasons; annotators label again; round 2 runs; the
@@ -23,7 +23,7 @@ import redis
 from PIL import Image as PILImage
 from sqlalchemy import create_engine, func, select
 
-from tests.conftest import REDIS_URL, Database
+from tests.conftest import Database, spare_redis_url
 from tests.e2e.client import Client
 from tests.e2e.compose import depthal_executable
 from tests.e2e.server import Server, free_port
@@ -75,7 +75,7 @@ def test_cold_start_then_rounds_with_prelabels(database_url: str, tmp_path: Path
     data_dir = tmp_path / "data"
     world = data_dir / "import" / "world"
     generate_world(world, sequences=24, size=SIZE, seed=3)
-    broker = REDIS_URL.rsplit("/", 1)[0] + "/13"  # not the db other worker tests flush
+    broker = spare_redis_url(2)  # not the db other worker tests flush
     redis.Redis.from_url(broker).flushdb()
     env = worker_env(data_dir=str(data_dir), database_url=database_url, broker_url=broker, **WORKER_SETTINGS)
     worker = Worker(env, tmp_path / "worker.log", argv=None, app="worker.celery_app").start()
@@ -115,7 +115,7 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     round0 = lead.wait_round(round0["id"], timeout=600)
     assert round0["status"] == "succeeded", round0
     kinds = sorted(j["kind"] for j in round0["jobs"])
-    assert kinds == ["pretrain_depth", "score", "score", "score", "select"], kinds
+    assert kinds == ["plan", "pretrain_depth", "queue", "score", "score", "score", "select"], kinds
     assert all(j["status"] == "succeeded" and j["progress"] == 1.0 for j in round0["jobs"])
     leases0 = _label_queue(annotators, pid, world)
     assert len(leases0) == BATCH
@@ -140,7 +140,7 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     train_job = next(j for j in round1["jobs"] if j["kind"] == "train")
     assert train_job["attempt"] == 2 and train_job["status"] == "succeeded", train_job
     assert math.isfinite(round1["metrics"]["miou"]) and round1["metrics"]["labels_used"] == BATCH
-    assert set(round1["metrics"]["stage_seconds"]) == {"train", "score", "select", "predict"}
+    assert set(round1["metrics"]["stage_seconds"]) == {"plan", "train", "score", "select", "predict", "queue"}
     progress = lead.ok(lead.http.get(f"/projects/{pid}/progress"))
     assert progress["labeled"] == labels_before == BATCH and progress["queued"] == BATCH  # nothing lost, no duplicate
 

@@ -22,7 +22,7 @@ def test_up_serves_jobs_and_stops_both_children_on_ctrl_c(tmp_path: Path) -> Non
     env.update(PYTHONPATH=str(REPO), DEPTHAL_DATA_DIR=str(tmp_path / "data"))  # development defaults otherwise
     log = tmp_path / "up.log"
     with log.open("wb") as out:
-        up = subprocess.Popen([sys.executable, "-m", "service", "up", "--port", str(port)], env=env, cwd=REPO,
+        up = subprocess.Popen([sys.executable, "-m", "cli", "up", "--port", str(port)], env=env, cwd=REPO,
                               stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         wait_for(lambda: "depthal is up" in log.read_text() or up.poll() is not None, 90, 0.2, "depthal up")

@@ -49,7 +49,7 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "coverage.json").read_text())
     assert list(results) == list(bench.STRATEGIES)
 
-    from models.data.cityscapes import find_frames
+    from contracts.cityscapes import find_frames
     from models.strategies import seeded_permutation
 
     pool = list(find_frames(tmp_path / "world", "train"))
@@ -111,7 +111,7 @@ def test_jobs_run_seed_groups_in_processes_and_join_them(tmp_path: Path) -> None
     joined = json.loads((tmp_path / "coverage.json").read_text())
     assert {s: [r["seed"] for r in runs] for s, runs in joined.items()} == {"random": [0, 1, 2], "diversity": [0, 1, 2]}
 
-    from models.data.cityscapes import find_frames
+    from contracts.cityscapes import find_frames
     from models.strategies import seeded_permutation
 
     pool = [r.name for r in find_frames(tmp_path / "world", "train")]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from models.data.cityscapes import find_frames, load_depth, load_pose
+from contracts.cityscapes import find_frames, load_depth, load_pose
 from models.data.datasets import DepthEvalDataset, SequenceDataset
 from models.data.synth import generate_world
 from models.depth_eval import constant_depth, evaluate_depth, model_depth

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main as cli_main
 from models.checkpoint import load_checkpoint
 from models.seg_data import label_subset, seg_datasets
-from service.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
 

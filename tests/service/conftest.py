@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image as PILImage
 
 from tests.conftest import Database
+from tests.factories import rgb_image
 
 ADMIN_TOKEN = "test-admin-token"  # set by tests/conftest.py::_configure
 
@@ -53,37 +51,6 @@ class Api:
         return self.client.put(
             f"/images/{image_id}/mask", files={"file": ("m.png", png, "image/png")}, params=params, headers=headers
         )
-
-
-def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
-    buf = io.BytesIO()
-    PILImage.fromarray(array, mode=mode).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def declared_png(width: int, height: int) -> bytes:
-    """A complete 8-bit grey PNG that declares width × height but holds a single compressed row: a decompression
-    bomb's shape (Pillow reads the size at open; no test here decodes it)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    row = zlib.compress(b"\0" * (width + 1))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
-
-
-def rgb_image(seed: int, h: int = 8, w: int = 12) -> bytes:
-    """A distinct random RGB PNG per seed (distinct checksums)."""
-    rng = np.random.default_rng(seed)
-    return png_bytes(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-
-
-def id_mask(value: int | np.ndarray, h: int = 8, w: int = 12) -> bytes:
-    arr = np.full((h, w), value, dtype=np.uint8) if np.isscalar(value) else np.asarray(value, dtype=np.uint8)
-    return png_bytes(arr)
 
 
 def running_round(api: Api, images: int, started_seconds_ago: float) -> tuple[int, int, datetime]:

@@ -8,7 +8,8 @@ from sqlalchemy import select, text
 
 from service.db.session import api_session, make_engine, session_scope
 from service.db.tables import ApiToken, LabelClass, Project
-from tests.service.conftest import Api, id_mask, png_bytes, rgb_image
+from tests.factories import encode_png, id_mask, rgb_image
+from tests.service.conftest import Api
 
 # One representative route per router, each needing a token.
 PROTECTED = [
@@ -164,7 +165,7 @@ def test_every_request_gives_its_database_connection_back(api: Api) -> None:
         api.client.get("/users/me", headers=api.annotator).status_code,  # token from the cache
         api.client.get("/users/me", headers={"Authorization": "Bearer not-a-token"}).status_code,
         api.client.get(f"/projects/{pid}/images", headers=api.lead).status_code,  # a read that never commits
-        api.put_mask(image_id, png_bytes(np.zeros((3, 3), np.uint8)), api.annotator).status_code,  # wrong size
+        api.put_mask(image_id, encode_png(np.zeros((3, 3), np.uint8)), api.annotator).status_code,  # wrong size
         api.put_mask(other_id, id_mask(1), api.annotator).status_code,  # refused inside the transaction
         api.put_mask(4242, id_mask(1), api.annotator).status_code,
         api.put_mask(image_id, id_mask(1), api.annotator).status_code,

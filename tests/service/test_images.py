@@ -14,7 +14,8 @@ from PIL import Image as PILImage
 from service.config import get_settings
 from service.db.session import session_scope
 from service.db.tables import Image
-from tests.service.conftest import Api, declared_png, png_bytes, rgb_image
+from tests.factories import declared_png, encode_png, rgb_image
+from tests.service.conftest import Api
 
 
 def _n_images() -> int:
@@ -110,7 +111,7 @@ def test_upload_over_limit_refused(api: Api, monkeypatch: pytest.MonkeyPatch) ->
     pid = api.project()["id"]
     monkeypatch.setenv("DEPTHAL_MAX_UPLOAD_BYTES", "2000")
     get_settings.cache_clear()
-    big = png_bytes(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    big = encode_png(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
     res = api.client.post(f"/projects/{pid}/images", files={"file": ("a.png", big)}, headers=api.lead)
     assert res.status_code == 413 and "upload limit of 2000 bytes" in res.json()["detail"]
     assert _n_images() == 0

@@ -11,9 +11,10 @@ from PIL import Image as PILImage
 from service.db.base import utcnow
 from service.db.session import session_scope
 from service.db.tables import Annotation, Image, Lease
-from tests.service.conftest import Api, declared_png, id_mask, png_bytes, rgb_image
+from tests.factories import declared_png, encode_png, id_mask, rgb_image
+from tests.service.conftest import Api
 
-_noise = png_bytes(np.random.default_rng(1).integers(0, 19, (8, 12), dtype=np.uint8))
+_noise = encode_png(np.random.default_rng(1).integers(0, 19, (8, 12), dtype=np.uint8))
 
 
 def _leased(api: Api, headers: dict[str, str] | None = None) -> tuple[int, dict]:
@@ -35,7 +36,7 @@ def test_train_id_mask_stored_and_downloadable(api: Api) -> None:
     mask = np.zeros((8, 12), np.uint8)
     mask[:4] = 13
     mask[0, 0] = 255
-    res = api.put_mask(image_id, png_bytes(mask), api.annotator)
+    res = api.put_mask(image_id, encode_png(mask), api.annotator)
     assert res.status_code == 201, res.text
     body = res.json()
     assert body["version"] == 1 and body["lease_id"] == lease["id"]
@@ -66,7 +67,7 @@ def test_identical_retry_is_idempotent_and_new_content_is_new_version(api: Api) 
     # the same labels as an RGB palette PNG are the same content: still idempotent
     rgb = np.zeros((8, 12, 3), np.uint8)
     rgb[:] = (244, 35, 232)
-    assert api.put_mask(image_id, png_bytes(rgb), api.lead).status_code == 200
+    assert api.put_mask(image_id, encode_png(rgb), api.lead).status_code == 200
     # a lead's correction is a new version; v1 stays
     second = api.put_mask(image_id, id_mask(2), api.lead)
     assert second.status_code == 201 and second.json()["version"] == 2
@@ -81,11 +82,11 @@ def test_palette_and_label_ids_formats(api: Api) -> None:
     image_id = lease["image"]["id"]
     rgb = np.zeros((8, 12, 3), np.uint8)
     rgb[:, :6] = (70, 130, 180)  # sky = 10; the rest black = ignore
-    assert api.put_mask(image_id, png_bytes(rgb), api.annotator).status_code == 201
+    assert api.put_mask(image_id, encode_png(rgb), api.annotator).status_code == 201
     labels = np.full((8, 12), 26, np.uint8)  # car
     labels[0] = 0  # unlabeled → ignore
     labels[1] = 7  # road
-    res = api.put_mask(image_id, png_bytes(labels), api.lead, fmt="label_ids")
+    res = api.put_mask(image_id, encode_png(labels), api.lead, fmt="label_ids")
     assert res.status_code == 201 and res.json()["version"] == 2
     import io
 
@@ -97,11 +98,11 @@ def test_palette_and_label_ids_formats(api: Api) -> None:
     ("payload", "fmt", "needle"),
     [
         (id_mask(0, h=9), None, "mask is 12x9 but the image is 12x8"),
-        (png_bytes(np.zeros((8, 12, 4), np.uint8)), None, "mode RGBA"),
-        (png_bytes(np.zeros((8, 12, 3), np.uint8)), "train_ids", "single-channel"),
+        (encode_png(np.zeros((8, 12, 4), np.uint8)), None, "mode RGBA"),
+        (encode_png(np.zeros((8, 12, 3), np.uint8)), "train_ids", "single-channel"),
         (id_mask(np.array([[19, 40] * 6] * 8)), None, "class ids 19, 40"),
         (id_mask(np.array([[7, 34] * 6] * 8)), "label_ids", "unknown Cityscapes label ids [34]"),
-        (png_bytes(np.full((8, 12, 3), (1, 2, 3), np.uint8)), None, "colours (1, 2, 3)"),
+        (encode_png(np.full((8, 12, 3), (1, 2, 3), np.uint8)), None, "colours (1, 2, 3)"),
         (b"GIF89a not a png at all", None, "not a PNG"),
         (id_mask(3)[:-12], None, "truncated"),
         (_noise[: len(_noise) // 2], None, "truncated"),
@@ -178,7 +179,7 @@ def test_mask_over_upload_limit_is_413(api: Api, monkeypatch: pytest.MonkeyPatch
     _, lease = _leased(api)
     monkeypatch.setenv("DEPTHAL_MAX_UPLOAD_BYTES", "300")
     get_settings.cache_clear()
-    big = png_bytes(np.random.default_rng(0).integers(0, 19, (8, 12), dtype=np.uint8).repeat(8, 0).repeat(8, 1))
+    big = encode_png(np.random.default_rng(0).integers(0, 19, (8, 12), dtype=np.uint8).repeat(8, 0).repeat(8, 1))
     res = api.put_mask(lease["image"]["id"], big, api.annotator)
     assert res.status_code == 413 and "upload limit of 300 bytes" in res.json()["detail"]
 

@@ -12,8 +12,9 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from service.db.tables import Base
-from service.migrate import REPO_ROOT, downgrade, upgrade
+from service.migrate import downgrade, upgrade
 from tests.conftest import Database
+from tests.worker.procs import REPO as REPO_ROOT
 
 QUEUE_FUNCTIONS = {"depthal_next_lease", "depthal_submit_mask"}  # migration 0002, PostgreSQL only
 
@@ -85,7 +86,7 @@ def test_db_upgrade_from_an_empty_postgres_database(postgres_database: Database)
         conn.execute(text(f'CREATE DATABASE "{fresh.database}"'))
     try:
         env = os.environ | {"DEPTHAL_DATABASE_URL": fresh.render_as_string(hide_password=False)}
-        done = subprocess.run([sys.executable, "-m", "service", "db", "upgrade"], env=env, cwd=REPO_ROOT,
+        done = subprocess.run([sys.executable, "-m", "cli", "db", "upgrade"], env=env, cwd=REPO_ROOT,
                               capture_output=True, text=True)  # fmt: skip
         assert done.returncode == 0, done.stderr
         rendered = fresh.render_as_string(hide_password=False)

@@ -8,7 +8,8 @@ from PIL import Image as PILImage
 from service import storage
 from service.db.session import session_scope
 from service.db.tables import Image, ImageState, Round, Score
-from tests.service.conftest import Api, Broker, png_bytes, rgb_image
+from tests.factories import encode_png, rgb_image
+from tests.service.conftest import Api, Broker
 
 
 def test_next_carries_prelabel_links_and_reason(api: Api) -> None:
@@ -24,7 +25,7 @@ def test_next_carries_prelabel_links_and_reason(api: Api) -> None:
         image = session.get(Image, chosen["id"])
         ids_rel = storage.prelabel_file(pid, image.id, 1)
         storage.absolute(ids_rel).parent.mkdir(parents=True, exist_ok=True)
-        storage.absolute(ids_rel).write_bytes(png_bytes(np.full((8, 12), 2, np.uint8)))
+        storage.absolute(ids_rel).write_bytes(encode_png(np.full((8, 12), 2, np.uint8)))
         image.state, image.queue_rank, image.queued_round_id = "queued", -1.0, round_.id
         image.prelabel_path = str(ids_rel)
 
@@ -59,8 +60,10 @@ def test_round_strategy_comes_from_request_settings_or_default(api: Api, broker:
     )
     configured = api.project(name="b", settings={"strategy": "entropy"})["id"]
     assert api.client.post(f"/projects/{configured}/rounds", json={}, headers=api.lead).json()["strategy"] == "entropy"
-    bad = api.client.post(f"/projects/{configured}/rounds", json={"strategy": "psychic"}, headers=api.lead)
-    assert bad.status_code == 422 and "unknown selection strategy 'psychic'" in bad.json()["detail"]
-    plain = api.project(name="c", settings={"pipeline": "plain"})["id"]  # worker-side names: the worker checks them
-    res = api.client.post(f"/projects/{plain}/rounds", json={"strategy": "slow_random"}, headers=api.lead)
-    assert res.status_code == 202 and res.json()["strategy"] == "slow_random"
+    for name in ("psychic", "slow_random"):  # one list of names, checked at the door: the registry's
+        bad = api.client.post(f"/projects/{configured}/rounds", json={"strategy": name}, headers=api.lead)
+        (error,) = bad.json()["detail"]
+        assert bad.status_code == 422 and error["loc"] == ["body", "strategy"] and "'random'" in error["msg"]
+    res = api.client.post("/projects", json={"name": "c", "label_budget": 3, "settings": {"pipeline": "plain"}},
+                          headers=api.lead)  # fmt: skip
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "settings", "pipeline"]

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image as PILImage
 
 from service.config import get_settings
-from tests.service.conftest import Api, Broker, id_mask, rgb_image, running_round
+from tests.factories import id_mask, rgb_image
+from tests.service.conftest import Api, Broker, running_round
 from tests.service.test_images import _cityscapes_tree
 
 
@@ -50,7 +51,7 @@ def test_progress_counts(api: Api, broker: Broker) -> None:
         "seconds": None,
     }
     # The round's jobs are its stages; a queued job has not started, so no time yet.
-    assert [(s["kind"], s["status"], s["seconds"]) for s in r0["stages"]] == [("select", "queued", None)]
+    assert [(s["kind"], s["status"], s["seconds"]) for s in r0["stages"]] == [("plan", "queued", None)]
     by_name = {a["name"]: a for a in p["annotators"]}
     assert by_name["ann"] == {
         "user_id": by_name["ann"]["user_id"],
@@ -123,6 +124,7 @@ def test_progress_time_per_stage(api: Api, broker: Broker) -> None:
                 finished_at=now - timedelta(seconds=30),
             )
         )
+        select_job.kind = JobKind.SELECT  # the API created the plan job; here it stands for the running select
         select_job.status, select_job.started_at, select_job.stage = (
             JobStatus.RUNNING,
             now - timedelta(seconds=20),

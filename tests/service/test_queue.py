@@ -10,7 +10,8 @@ from service import queue
 from service.db.base import utcnow
 from service.db.session import get_engine, session_scope
 from service.db.tables import Image, Lease, User
-from tests.service.conftest import Api, id_mask, rgb_image
+from tests.factories import id_mask, rgb_image
+from tests.service.conftest import Api
 
 
 def _queued(api: Api, n: int) -> tuple[int, list[int]]:

@@ -15,7 +15,8 @@ from service.crud.annotations import submit_mask
 from service.db.base import utcnow
 from service.db.session import get_engine, session_scope
 from service.db.tables import Annotation, Image, Lease, User
-from tests.service.conftest import Api, id_mask, rgb_image
+from tests.factories import id_mask, rgb_image
+from tests.service.conftest import Api
 
 N_THREADS, N_IMAGES = 12, 36
 

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from service.db.session import session_scope
 from service.db.tables import Image
-from tests.service.conftest import Api, id_mask, rgb_image
+from tests.factories import id_mask, rgb_image
+from tests.service.conftest import Api
 
 
 def _project_with_queue(api: Api, n: int, **overrides: object) -> tuple[int, list[int]]:

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from service.db.session import session_scope
 from service.db.tables import Job, Round
-from tests.service.conftest import Api, Broker, rgb_image
+from tests.factories import rgb_image
+from tests.service.conftest import Api, Broker
 
 
 def _counts() -> tuple[int, int]:
@@ -15,16 +16,16 @@ def _counts() -> tuple[int, int]:
         return s.query(Round).count(), s.query(Job).count()
 
 
-def test_start_round_enqueues_run_round_and_returns_202(api: Api, broker: Broker) -> None:
+def test_start_round_enqueues_its_plan_job_and_returns_202(api: Api, broker: Broker) -> None:
     pid = api.project(label_budget=5, round_schedule=[2, 3])["id"]
     res = api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)
     assert res.status_code == 202, res.text
     body = res.json()
     assert body["index"] == 0 and body["status"] == "pending" and body["batch_size"] == 2
     (job,) = body["jobs"]
-    assert job["status"] == "queued" and job["kind"] == "select" and job["params"]["batch_size"] == 2
+    assert job["status"] == "queued" and job["kind"] == "plan" and job["params"] == {}  # the round holds its batch
     (msg,) = broker.messages()
-    assert msg["task"] == "depthal.run_round" and msg["argsrepr"] == f"[{job['id']}]"
+    assert msg["task"] == "depthal.plan" and msg["argsrepr"] == f"[{job['id']}]"
     with session_scope() as s:
         assert s.get(Job, job["id"]).celery_task_id == msg["id"]
     listed = api.client.get(f"/projects/{pid}/rounds", headers=api.annotator).json()
@@ -105,10 +106,12 @@ def test_validate_images_job(api: Api, broker: Broker) -> None:
     assert len(broker.messages()) == 1
 
 
-def test_unreachable_broker_fails_the_round_at_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_broker_fails_the_round_at_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch, closed_port: int
+) -> None:
     from service.config import get_settings
 
-    monkeypatch.setenv("DEPTHAL_BROKER_URL", "redis://127.0.0.1:6390/0")  # nothing listens there
+    monkeypatch.setenv("DEPTHAL_BROKER_URL", f"redis://127.0.0.1:{closed_port}/0")  # nothing listens there
     get_settings.cache_clear()
     pid = api.project()["id"]
     res = api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)

@@ -8,7 +8,7 @@ import logging
 import pytest
 from sqlalchemy import update
 
-from service.cli import main as cli_main
+from cli.main import main as cli_main
 from service.db.session import session_scope
 from service.db.tables import ApiToken
 from tests.service.conftest import Api

@@ -9,7 +9,8 @@ import pytest
 from service.db.session import session_scope
 from service.db.tables import INT32_MAX, Project, Round, User
 from service.storable import problem
-from tests.service.conftest import Api, rgb_image
+from tests.factories import rgb_image
+from tests.service.conftest import Api
 
 TOO_BIG = INT32_MAX + 1
 

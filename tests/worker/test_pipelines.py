@@ -1,4 +1,5 @@
-"""The two torch-free pipelines through the runner, in-process, on SQLite and PostgreSQL."""
+"""The torch-free pipelines through the runner, in-process, on SQLite and PostgreSQL: validate_images, and the
+plain (model-free) round of the tests, whose queueing is the production queue stage's."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from sqlalchemy import select, update
 
 from service import storage
 from service.db.session import session_scope
-from service.db.tables import Image, ImageState, Job, JobStatus, Round, RoundStatus, Score
-from tests.worker.factories import load_job, make_job, make_project, make_round, png_bytes
-from worker.pipelines import rounds, validate_images
+from service.db.tables import Image, ImageState, Job, JobKind, JobStatus, Round, RoundStatus, Score
+from tests.factories import load_job, make_job, make_project, make_round, solid_png
+from tests.worker import plain_round as rounds
+from worker import validate_images
 from worker.runner import run_job
 
 
@@ -34,9 +36,9 @@ def test_validate_images_writes_a_thumbnail_per_image(database) -> None:
 def test_validate_images_names_every_broken_file(database) -> None:
     project_id = make_project(4, neighbours=True)
     images = _images(project_id)
-    truncated = png_bytes(seed=99)[:60]
+    truncated = solid_png(seed=99)[:60]
     storage.absolute(images[1].path).write_bytes(truncated)
-    storage.absolute(images[2].next_path).write_bytes(png_bytes(width=20, height=10))  # wrong size
+    storage.absolute(images[2].next_path).write_bytes(solid_png(width=20, height=10))  # wrong size
     job_id = make_job(project_id)
     assert run_job(job_id, validate_images.run) == JobStatus.FAILED
     job = load_job(job_id)
@@ -127,7 +129,7 @@ def test_periodic_sweeps_requeue_abandoned_jobs_and_expire_leases(database, monk
     from service.crud.users import create_user
     from service.db.base import utcnow
     from service.db.tables import Lease, Role
-    from worker import tasks
+    from worker import sweeps as tasks
 
     project_id = make_project(3)
     fresh, stale, queued = make_job(project_id), make_job(project_id), make_job(project_id)
@@ -149,7 +151,7 @@ def test_periodic_sweeps_requeue_abandoned_jobs_and_expire_leases(database, monk
                           expires_at=now - timedelta(hours=1)))  # fmt: skip
     sent = []
     monkeypatch.setattr(tasks, "enqueue", lambda task, job_id: sent.append((task, job_id)))
-    assert tasks.requeue_abandoned_jobs() == [stale] and sent == [(tasks.TaskName.VALIDATE_IMAGES, stale)]
+    assert tasks.requeue_abandoned_jobs() == [stale] and sent == [(JobKind.VALIDATE_IMAGES, stale)]
     assert tasks.expire_overdue_leases() == 1
     with session_scope() as session:
         assert session.get(Image, image.id).state == ImageState.QUEUED

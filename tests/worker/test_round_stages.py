@@ -1,5 +1,5 @@
-"""The model-driven round's stage jobs in-process (no Celery): planning, bad input → a clear job error with the queue
-unchanged, and a whole cold start driven job by job, on a tiny synthetic world stored like imported images."""
+"""The round's stage jobs in-process (no Celery): planning, bad input → a clear job error with the queue unchanged,
+and a whole cold start driven job by job, on a tiny synthetic world stored like imported images."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from service import storage
 from service.crud.projects import default_classes
 from service.db.session import session_scope
 from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, JobStatus, Project, Round, Score
-from tests.worker.factories import make_round
-from worker.pipelines import round_plan
+from tests.factories import make_round
+from worker.jobs import PIPELINES
+from worker.round import plan
+from worker.round.advance import next_to_send
 from worker.runner import run_job
-from worker.tasks import _by_kind
 
 SIZE = (32, 64)
 
@@ -31,7 +32,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _project(world: Path, **settings: object) -> int:
     """A project whose pool is the world's train frames (with neighbours), files copied into storage."""
-    from models.data.cityscapes import find_frames
+    from contracts.cityscapes import find_frames
 
     with session_scope() as session:
         project = Project(name="p", label_budget=100, round_schedule=[2], image_height=SIZE[0], image_width=SIZE[1],
@@ -55,17 +56,15 @@ def _project(world: Path, **settings: object) -> int:
         return project.id
 
 
-def _drive(round_id: int, select_job: int) -> None:
-    """What the worker does, synchronously: the select job plans and defers, then each next stage runs."""
-    from worker.pipelines import rounds
-
-    run_job(select_job, rounds.run)
+def _drive(round_id: int, plan_job: int) -> None:
+    """What the worker does, synchronously: the plan job creates the stages, then each next stage runs once."""
+    run_job(plan_job, plan.run)
     for _ in range(20):
-        jobs = round_plan.next_to_send(round_id)
+        jobs = next_to_send(round_id)
         if not jobs:
             return
         for job_id, kind in jobs:
-            run_job(job_id, rounds.run if kind == JobKind.SELECT else _by_kind)
+            run_job(job_id, PIPELINES[kind])
 
 
 def _state(project_id: int) -> dict[str, int]:
@@ -76,7 +75,7 @@ def _state(project_id: int) -> dict[str, int]:
 
 def _jobs(round_id: int) -> list[Job]:
     with session_scope() as session:
-        jobs = round_plan.stage_jobs(session, round_id)
+        jobs = plan.stage_jobs(session, round_id)
         for j in jobs:
             session.expunge(j)
         return jobs
@@ -87,10 +86,10 @@ def test_cold_start_in_shards_queues_the_batch(sqlite_database, world: Path) -> 
     round_id, job_id = make_round(project_id, 2, strategy="diversity")
     _drive(round_id, job_id)
     jobs = _jobs(round_id)
-    assert [(j.kind, j.status) for j in jobs] == [("pretrain_depth", "succeeded")] + [("score", "succeeded")] * 3 + [
-        ("select", "succeeded")]  # fmt: skip
+    assert [(j.kind, j.status) for j in jobs] == [("plan", "succeeded"), ("pretrain_depth", "succeeded")] + [
+        ("score", "succeeded")] * 3 + [("select", "succeeded"), ("queue", "succeeded")]  # fmt: skip
     assert [j.params["start"] for j in jobs if j.kind == JobKind.SCORE] == [0, 3, 6]
-    assert [j.attempt for j in jobs] == [1] * 5  # the select job deferred while the stages ran: not an attempt
+    assert [j.attempt for j in jobs] == [1] * 7  # each stage ran once
     assert _state(project_id) == {ImageState.QUEUED: 2, ImageState.UNLABELED: 6}
     with session_scope() as session:
         round_ = session.get(Round, round_id)
@@ -155,14 +154,13 @@ def test_broken_pool_image_names_the_file(sqlite_database, world: Path) -> None:
 
 
 def test_a_quiet_round_gets_its_next_stage_sent_again(sqlite_database, world: Path, monkeypatch) -> None:
-    import worker.tasks as tasks
+    import worker.sweeps as tasks
     from service.db.base import utcnow
-    from worker.pipelines import rounds
 
     project_id = _project(world)
     round_id, job_id = make_round(project_id, 2, strategy="diversity")
-    run_job(job_id, rounds.run)  # plans the stages and defers: the round runs, no job is running
-    assert [(j.kind, j.status) for j in _jobs(round_id)][:2] == [("pretrain_depth", "queued"), ("score", "queued")]
+    run_job(job_id, plan.run)  # plans the stages, but their send is lost: the round runs, no job is running
+    assert [(j.kind, j.status) for j in _jobs(round_id)][1:3] == [("pretrain_depth", "queued"), ("score", "queued")]
     sent: list[int] = []
     monkeypatch.setattr(tasks, "advance", lambda rid: sent.append(rid) or [])
     tasks._nudge_quiet_rounds(utcnow().timestamp() - 3600)  # activity after the cutoff: not quiet
@@ -174,7 +172,7 @@ def test_a_quiet_round_gets_its_next_stage_sent_again(sqlite_database, world: Pa
 @pytest.mark.slow
 def test_embedded_sqlite_broker_joins_scoring_shards_with_a_chord(sqlite_database, world: Path, tmp_path: Path) -> None:
     """The embedded default (SQLite database + kombu's SQLite broker): the chord's result backend is a SQLite file."""
-    from service.task_queue import TaskName, enqueue
+    from service.task_queue import enqueue
     from tests.worker.procs import Worker, wait_for, worker_env
 
     env = worker_env(data_dir=str(sqlite_database.data_dir), database_url=sqlite_database.url, env="test",
@@ -184,7 +182,7 @@ def test_embedded_sqlite_broker_joins_scoring_shards_with_a_chord(sqlite_databas
     round_id, job_id = make_round(project_id, 2, strategy="diversity+difficulty")
     worker = Worker(env, tmp_path / "worker.log", app="worker.celery_app").start()
     try:
-        enqueue(TaskName.RUN_ROUND, job_id)
+        enqueue(JobKind.PLAN, job_id)
 
         def finished() -> str | None:
             with session_scope() as session:

@@ -11,9 +11,9 @@ from sqlalchemy import update
 from service.db.base import utcnow
 from service.db.session import session_scope
 from service.db.tables import Job, JobStatus, Round, RoundStatus
-from tests.worker.factories import load_job, make_job, make_project, make_round
+from tests.factories import load_job, make_job, make_project, make_round
 from worker import runner
-from worker.runner import JobCancelled, JobContext, JobDeferred, PipelineError, run_job
+from worker.runner import JobCancelled, JobContext, PipelineError, run_job
 
 
 def test_success_moves_queued_to_succeeded_with_progress_and_result(database) -> None:
@@ -188,59 +188,3 @@ def test_a_worker_taken_for_dead_stops_and_leaves_the_row_to_the_newer_attempt(d
     assert (job.status, job.attempt, job.stage, job.finished_at) == (JobStatus.RUNNING, 2, "attempt 2", None)
     with session_scope() as session:
         assert session.get(Round, round_id).status == RoundStatus.RUNNING
-
-
-def test_a_deferred_then_finished_job_reports_attempt_1(database) -> None:
-    _, job_id = make_round(make_project(0), 2)
-    waits = ["waiting for score", "waiting for score"]
-    attempts = []
-
-    def pipeline(ctx: JobContext) -> dict:
-        attempts.append(ctx.attempt)
-        if waits:
-            raise JobDeferred(waits.pop())
-        ctx.progress("select", 0.5)
-        return {"chosen": [1]}
-
-    for _ in range(2):
-        assert run_job(job_id, pipeline) == JobStatus.QUEUED
-        job = load_job(job_id)
-        assert (job.status, job.stage, job.attempt) == (JobStatus.QUEUED, "waiting", 1)
-        assert job.message == "waiting for score"
-    assert run_job(job_id, pipeline) == JobStatus.SUCCEEDED
-    job = load_job(job_id)
-    assert (job.status, job.attempt, job.result) == (JobStatus.SUCCEEDED, 1, {"chosen": [1]})
-    assert attempts == [1, 1, 1]
-
-
-def test_after_a_deferral_a_crashed_run_still_counts_and_is_fenced(database) -> None:
-    _, job_id = make_round(make_project(0), 2)
-
-    def defer(ctx: JobContext) -> None:
-        raise JobDeferred("waiting for score")
-
-    assert run_job(job_id, defer) == JobStatus.QUEUED
-
-    def crashed_worker(ctx: JobContext) -> None:
-        with session_scope() as session:  # its heartbeat goes stale; another worker claims the job (attempt 2)
-            session.execute(update(Job).where(Job.id == ctx.job_id).values(heartbeat_at=utcnow() - timedelta(hours=1)))
-        newer = run_job(ctx.job_id, lambda c: {"by": c.attempt})
-        assert newer == JobStatus.SUCCEEDED
-        ctx.progress("still going", 0.9)  # the old worker wakes up: fenced
-
-    assert run_job(job_id, crashed_worker) == runner.SUPERSEDED
-    job = load_job(job_id)
-    assert (job.status, job.attempt, job.result) == (JobStatus.SUCCEEDED, 2, {"by": 2})
-
-
-def test_a_superseded_worker_cannot_defer_the_newer_attempt(database) -> None:
-    round_id, job_id = make_round(make_project(0), 2)
-
-    def pipeline(ctx: JobContext) -> None:
-        with session_scope() as session:  # taken for dead meanwhile: attempt 2 runs elsewhere
-            session.execute(update(Job).where(Job.id == ctx.job_id).values(attempt=2, stage="attempt 2"))
-        raise JobDeferred("waiting for score")
-
-    assert run_job(job_id, pipeline) == runner.SUPERSEDED
-    job = load_job(job_id)
-    assert (job.status, job.attempt, job.stage) == (JobStatus.RUNNING, 2, "attempt 2")

@@ -12,10 +12,10 @@ from sqlalchemy import func, select, update
 
 from service import storage
 from service.db.session import session_scope
-from service.db.tables import Image, ImageState, Job, JobStatus, Round, RoundStatus, Score
-from service.task_queue import TaskName, enqueue
+from service.db.tables import Image, ImageState, Job, JobKind, JobStatus, Round, RoundStatus, Score
+from service.task_queue import enqueue
 from tests.conftest import REDIS_URL, Database, _reset_caches
-from tests.worker.factories import load_job, make_job, make_project, make_round, png_bytes
+from tests.factories import load_job, make_job, make_project, make_round, solid_png
 from tests.worker.procs import Worker, wait_for, worker_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -67,7 +67,7 @@ def test_round_goes_queued_running_succeeded(pg: Worker) -> None:
     project_id = make_project(8)
     round_id, job_id = make_round(project_id, 3, strategy="slow_random", steps=10, sleep=0.1)
     assert load_job(job_id).status == JobStatus.QUEUED
-    enqueue(TaskName.RUN_ROUND, job_id)
+    enqueue(JobKind.PLAN, job_id)
     running = wait_for(lambda: (j := load_job(job_id)).status == JobStatus.RUNNING and 0 < j.progress < 1 and j, 30)
     assert running.stage == "thinking slowly" and running.attempt == 1 and running.celery_task_id
     done = wait_for(lambda: _finished(job_id), 30, what="the round to finish")
@@ -82,10 +82,10 @@ def test_validate_images_succeeds_and_a_broken_image_fails_the_job_naming_it(pg:
     bad = make_project(3, name="bad")
     with session_scope() as session:
         broken = session.scalars(select(Image).where(Image.project_id == bad).order_by(Image.id)).all()[2]
-        storage.absolute(broken.path).write_bytes(png_bytes(seed=5)[:50])  # truncated upload
+        storage.absolute(broken.path).write_bytes(solid_png(seed=5)[:50])  # truncated upload
     good_job, bad_job = make_job(good), make_job(bad)
-    enqueue(TaskName.VALIDATE_IMAGES, good_job)
-    enqueue(TaskName.VALIDATE_IMAGES, bad_job)
+    enqueue(JobKind.VALIDATE_IMAGES, good_job)
+    enqueue(JobKind.VALIDATE_IMAGES, bad_job)
     ok = wait_for(lambda: _finished(good_job), 30)
     assert ok.status == JobStatus.SUCCEEDED and ok.result == {"images": 3, "frames": 9, "thumbnails": 3}
     failed = wait_for(lambda: _finished(bad_job), 30)
@@ -97,9 +97,9 @@ def test_duplicate_delivery_does_not_rerun_a_succeeded_job(pg: Worker) -> None:
     project_id = make_project(6)
     _, job_id = make_round(project_id, 2)
     sentinel = make_job(project_id)
-    enqueue(TaskName.RUN_ROUND, job_id)
-    enqueue(TaskName.RUN_ROUND, job_id)  # the same task delivered twice
-    enqueue(TaskName.VALIDATE_IMAGES, sentinel)  # one solo worker, FIFO: done after both copies
+    enqueue(JobKind.PLAN, job_id)
+    enqueue(JobKind.PLAN, job_id)  # the same task delivered twice
+    enqueue(JobKind.VALIDATE_IMAGES, sentinel)  # one solo worker, FIFO: done after both copies
     wait_for(lambda: _finished(sentinel), 30)
     job = load_job(job_id)
     assert job.status == JobStatus.SUCCEEDED and job.attempt == 1
@@ -110,7 +110,7 @@ def test_duplicate_delivery_does_not_rerun_a_succeeded_job(pg: Worker) -> None:
 def test_cancel_stops_a_running_round(pg: Worker) -> None:
     project_id = make_project(5)
     round_id, job_id = make_round(project_id, 2, strategy="slow_random", steps=200, sleep=0.05)
-    enqueue(TaskName.RUN_ROUND, job_id)
+    enqueue(JobKind.PLAN, job_id)
     wait_for(lambda: load_job(job_id).progress > 0, 30, what="the round to make progress")
     with session_scope() as session:  # the API's cancel route
         session.execute(update(Job).where(Job.id == job_id).values(status=JobStatus.CANCELLED))
@@ -124,7 +124,7 @@ def test_cancel_stops_a_running_round(pg: Worker) -> None:
 def test_worker_killed_mid_round_is_redelivered_and_completes_once(pg: Worker) -> None:
     project_id = make_project(8)
     round_id, job_id = make_round(project_id, 4, strategy="slow_random", steps=30, sleep=0.1)
-    enqueue(TaskName.RUN_ROUND, job_id)
+    enqueue(JobKind.PLAN, job_id)
     wait_for(lambda: load_job(job_id).progress > 0.1, 30, what="the round to be mid-way")
     pg.kill()  # SIGKILL: no warm shutdown, the task stays unacknowledged
     assert load_job(job_id).status == JobStatus.RUNNING and _queued(project_id) == []
@@ -153,11 +153,11 @@ def test_embedded_sqlite_database_and_broker(sqlite_database: Database, tmp_path
     try:
         project_id = make_project(6, neighbours=True)
         validate = make_job(project_id)
-        _, select_job = make_round(project_id, 2)
-        enqueue(TaskName.VALIDATE_IMAGES, validate)
-        enqueue(TaskName.RUN_ROUND, select_job)
+        _, plan_job = make_round(project_id, 2)
+        enqueue(JobKind.VALIDATE_IMAGES, validate)
+        enqueue(JobKind.PLAN, plan_job)
         assert wait_for(lambda: _finished(validate), 30).status == JobStatus.SUCCEEDED
-        assert wait_for(lambda: _finished(select_job), 30).status == JobStatus.SUCCEEDED
+        assert wait_for(lambda: _finished(plan_job), 30).status == JobStatus.SUCCEEDED
         assert len(_queued(project_id)) == 2
         assert (sqlite_database.data_dir / "broker.sqlite").exists()
     finally:

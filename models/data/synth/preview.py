@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from models.data.cityscapes import colorize, find_frames, load_depth, load_image, load_label
+from contracts.cityscapes import colorize, find_frames, load_depth, load_image, load_label
 from models.data.synth.layout import ARCHETYPES
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.data.cityscapes import colorize, train_ids_to_label_ids
+from contracts.cityscapes import colorize, train_ids_to_label_ids
 from models.data.synth.layout import ARCHETYPES, build_scene, sample_archetype
 from models.data.synth.render import render
 

@@ -12,15 +12,13 @@ from service.schemas import JobCreate, JobPublic, JobsPublic
 
 router = APIRouter(tags=["jobs"])
 
-_TASKS = {JobKind.VALIDATE_IMAGES: task_queue.TaskName.VALIDATE_IMAGES}
-
 
 @router.post("/projects/{project_id}/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
 def create_job(session: SessionDep, project: ProjectDep, _lead: LeadUser, body: JobCreate) -> JobPublic | JSONResponse:
     """Start a standalone job (`validate_images`: decode every image, write thumbnails); returns at once (202)."""
     job = crud.create_job(session=session, project=project, kind=JobKind(body.kind), params=body.params)
     try:
-        crud.record_enqueued(session=session, job=job, task_id=task_queue.enqueue(_TASKS[JobKind(body.kind)], job.id))
+        crud.record_enqueued(session=session, job=job, task_id=task_queue.enqueue(job.kind, job.id))
     except Exception as err:
         crud.record_enqueue_failure(session=session, job=job, error=f"{type(err).__name__}: {err}")
         detail = f"job {job.id} created but the broker is unreachable; job marked failed ({err})"

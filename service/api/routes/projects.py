@@ -6,7 +6,7 @@ from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
 from service.api.params import Limit, Offset
 from service.crud import progress as progress_crud
 from service.crud import projects as crud
-from service.schemas import ProgressPublic, ProjectCreate, ProjectPublic, ProjectsPublic
+from service.schemas import ProgressPublic, ProjectCreate, ProjectPublic, ProjectsPublic, ProjectUpdate
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -28,6 +28,13 @@ def read_projects(session: SessionDep, _user: CurrentUser, offset: Offset = 0, l
 def read_project(project: ProjectDep) -> ProjectPublic:
     """One project with its classes."""
     return ProjectPublic.model_validate(project)
+
+
+@router.patch("/{project_id}")
+def update_project(session: SessionDep, project: ProjectDep, _lead: LeadUser, update: ProjectUpdate) -> ProjectPublic:
+    """Change a project's settings (a JSON Merge Patch), label budget or round schedule between rounds: 409 while
+    a round runs; a bad setting is a 422 naming it, and nothing changes."""
+    return ProjectPublic.model_validate(crud.update_project(session=session, project=project, update=update))
 
 
 @router.get("/{project_id}/progress")

@@ -16,12 +16,13 @@ router = APIRouter(tags=["rounds"])
 def start_round(
     session: SessionDep, project: ProjectDep, _lead: LeadUser, body: RoundCreate
 ) -> RoundPublic | JSONResponse:
-    """Start the next active-learning round: creates the round and its job, sends it to the worker, returns at
-    once (202). Refused while another round runs, or beyond the remaining label budget."""
+    """Start the next active-learning round: creates the round and its plan job, sends it to the worker, returns
+    at once (202); the plan job creates the round's other stages. Refused while another round runs, or beyond the
+    remaining label budget."""
     round_ = crud.start_round(session=session, project=project, batch_size=body.batch_size, strategy=body.strategy)
     job = round_.jobs[0]
     try:
-        task_id = task_queue.enqueue(task_queue.TaskName.RUN_ROUND, job.id)
+        task_id = task_queue.enqueue(job.kind, job.id)
         crud.record_enqueued(session=session, job=job, task_id=task_id)
     except Exception as err:  # broker down: fail the round now rather than leave it pending forever
         crud.record_enqueue_failure(session=session, job=job, error=f"{type(err).__name__}: {err}")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.data import cityscapes as cs
+from contracts import cityscapes as cs
 from tests.models.data.conftest import WORLD_SIZE
 
 # Written out independently from cityscapesScripts' labels.py: (name, id, trainId), trainId 255/-1 = ignore.
@@ -57,7 +57,7 @@ def test_unknown_label_ids_raise(bad: int) -> None:
 
 
 def test_reader_modules_do_not_import_torch() -> None:
-    code = "import sys, models.data.cityscapes, models.data.synth; assert 'torch' not in sys.modules, 'torch'"
+    code = "import sys, contracts.cityscapes, models.data.synth; assert 'torch' not in sys.modules, 'torch'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
 
 

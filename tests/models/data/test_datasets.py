@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from models.data import cityscapes as cs
+from contracts import cityscapes as cs
 from models.data.datasets import (
     DepthEvalDataset,
     LabeledDataset,

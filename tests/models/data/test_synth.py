@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.data.cityscapes import find_frames, load_depth, load_image, load_label, load_pose, read_intrinsics
+from contracts.cityscapes import find_frames, load_depth, load_image, load_label, load_pose, read_intrinsics
 from models.data.synth import ARCHETYPES, build_scene, generate_world, intrinsics, read_archetypes, render
 from models.data.synth.layout import sample_archetype
 from models.data.synth.scene import CAR, PERSON, ROAD, SKY

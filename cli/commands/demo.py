@@ -1,0 +1,365 @@
+"""`depthal demo`: the whole product on one machine in one command (README; design.md "The active-learning round").
+
+1. Renders a synthetic street world (`models.data.synth.generate_world`, Cityscapes layout, with true masks).
+2. Starts the embedded service (`depthal up`: SQLite database and broker under `--data-dir`, the API and one worker).
+3. Over HTTP, like any client: creates a lead and simulated annotators, a project with a label budget and the
+   method's strategy, imports the world, and the lead labels the val images (for mIoU).
+4. Runs the cold start (depth pretraining, features, farthest-point selection) and then `--rounds` training rounds,
+   while annotator threads ask `next`, download the image and submit the world's true mask (gtFine labelIds, the
+   API's `label_ids` format) for each queued image.
+5. Prints labels vs mIoU per round, writes `demo_results.md` and the plot `demo_miou.png` into `--data-dir`, and stops
+   the service.
+
+Sizes are chosen for a 2-core CPU: defaults ≈ 7 minutes, `--quick` < 3 minutes (both tiny networks; the point is
+the loop, not the numbers: see benchmarks/label_efficiency.py for the selection comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cli.commands import require_models
+from cli.commands.serve import check_port_free
+from cli.main import CLIError
+
+MARKER = ".depthal-demo"  # a data dir holding this file was made by the demo and may be recreated
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    size: tuple[int, int]  # (H, W) of the world and of training
+    sequences: int  # ≈ 80% pool, 20% val
+    batch: int  # images per round
+    rounds: int  # training rounds after the cold start
+    settings: dict[str, Any]  # the project's method settings (contracts.settings.ProjectSettings)
+
+
+SIZES = {
+    "default": DemoSize((48, 96), 60, 6, 3, {
+        "preset": "tiny", "depth": {"finetune_iters": 300, "batch_size": 4, "checkpoint_every": 50},
+        "seg": {"iterations": 600, "checkpoint_every": 100}, "student": {"iters": 40}, "score_batch_size": 16}),
+    "quick": DemoSize((32, 64), 20, 3, 2, {
+        "preset": "tiny", "depth": {"finetune_iters": 6, "batch_size": 2, "checkpoint_every": 3},
+        "seg": {"iterations": 6, "checkpoint_every": 3}, "student": {"iters": 2}, "score_batch_size": 16}),
+    # For tests: the smallest loop that still runs every stage.
+    "ci": DemoSize((32, 64), 14, 2, 1, {
+        "preset": "tiny", "depth": {"finetune_iters": 2, "batch_size": 2, "checkpoint_every": 2},
+        "seg": {"iterations": 2, "checkpoint_every": 2}, "student": {"iters": 1}, "score_batch_size": 16}),
+}  # fmt: skip
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("demo", help="synthetic world + embedded service + simulated annotators: labels vs mIoU")
+    p.add_argument("--data-dir", type=Path, default=Path("depthal-demo"),
+                   help="working folder, recreated (default ./depthal-demo); results and logs land here")  # fmt: skip
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
+    p.add_argument("--quick", action="store_true", help="smaller world and models: under 3 minutes on 2 CPU cores")
+    p.add_argument("--size-preset", choices=sorted(SIZES), help=argparse.SUPPRESS)  # tests: "ci"
+    p.add_argument("--rounds", type=int, help="training rounds after the cold start")
+    p.add_argument("--batch", type=int, help="images labeled per round")
+    p.add_argument("--annotators", type=int, default=2, help="simulated annotators (threads)")
+    p.add_argument("--strategy", default="diversity+difficulty", help="selection strategy (the method's by default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+# ------------------------------------------------------------------------------------------------ the service
+class Service:
+    """`depthal up` as a child process with its own data dir, admin token and free port; stopped with SIGINT."""
+
+    def __init__(self, data_dir: Path, host: str, port: int) -> None:
+        self.data_dir, self.host, self.port = data_dir, host, port
+        self.admin_token = f"demo-{secrets.token_hex(8)}"
+        self.log_path = data_dir / "up.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 120) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEPTHAL_")}  # embedded: no outside URLs
+        env.update(DEPTHAL_ENV="development", DEPTHAL_DATA_DIR=str(self.data_dir), DEPTHAL_ADMIN_TOKEN=self.admin_token)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cli", "up", "--host", self.host, "--port",
+                                          str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise CLIError(f"depthal up exited with code {self.proc.returncode} while starting:\n{self.tail()}")
+            try:
+                if httpx.get(f"{self.base}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise CLIError(f"the service did not become ready within {timeout:.0f} s:\n{self.tail()}")
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise CLIError(f"depthal up exited with code {self.proc.returncode}:\n{self.tail()}")
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)  # `depthal up` stops the API, then the worker
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+# ------------------------------------------------------------------------------------------------ HTTP helpers
+def ok(response: httpx.Response, *expected: int) -> Any:
+    if response.status_code >= 400 or (expected and response.status_code not in expected):
+        raise CLIError(f"{response.request.method} {response.request.url.path} -> {response.status_code}: "
+                       f"{response.text[:300]}")  # fmt: skip
+    return response.json() if response.content else None
+
+
+def true_mask(world: Path, name: str, split: str) -> bytes:
+    """The world's gtFine labelIds PNG of an image named `<city>_<seq>_<frame>_leftImg8bit.png`."""
+    stem = name.removesuffix("_leftImg8bit.png")
+    return (world / "gtFine" / split / stem.split("_")[0] / f"{stem}_gtFine_labelIds.png").read_bytes()
+
+
+class Annotators:
+    """Threads that keep asking `next` and submit the true mask of each leased image, until stopped."""
+
+    def __init__(self, base: str, tokens: list[str], project_id: int, world: Path) -> None:
+        self.clients = [
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60) for t in tokens
+        ]
+        self.project_id, self.world = project_id, world
+        self.stop_event = threading.Event()
+        self.labeled = 0
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._loop, args=(c,), daemon=True) for c in self.clients]
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def _loop(self, client: httpx.Client) -> None:
+        while not self.stop_event.is_set():
+            try:
+                response = client.post(f"/projects/{self.project_id}/queue/next")
+                if response.status_code == 204:  # empty queue: wait for the next round to refill it
+                    self.stop_event.wait(0.5)
+                    continue
+                lease = ok(response)
+                image = lease["image"]
+                picture = client.get(f"/images/{image['id']}/file")  # what a real annotator would look at
+                if picture.status_code != 200 or not picture.content:
+                    raise CLIError(f"GET /images/{image['id']}/file -> {picture.status_code}")
+                png = true_mask(self.world, image["name"], "train")
+                ok(client.put(f"/images/{image['id']}/mask", params={"format": "label_ids"},
+                              files={"file": ("mask.png", png, "image/png")}), 201)  # fmt: skip
+                with self.lock:
+                    self.labeled += 1
+            except Exception as err:  # noqa: BLE001 - reported by the main thread, which stops the demo
+                with self.lock:
+                    self.errors.append(f"{type(err).__name__}: {err}")
+                return
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=30)
+        for c in self.clients:
+            c.close()
+
+
+# ------------------------------------------------------------------------------------------------ the demo
+def prepare_data_dir(path: Path) -> Path:
+    path = path.expanduser().resolve()
+    if path.exists() and any(path.iterdir()):
+        if not (path / MARKER).exists():
+            raise CLIError(f"data dir {path} is not empty and was not made by `depthal demo`; "
+                           "pass an empty or new --data-dir")  # fmt: skip
+        shutil.rmtree(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / MARKER).write_text("made by depthal demo; recreated on each run\n")
+    except OSError as err:
+        raise CLIError(f"data dir {path} is not writable: {err.strerror}") from err
+    return path
+
+
+def free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_round(lead: httpx.Client, round_id: int, service: Service, annotators: Annotators | None) -> dict[str, Any]:
+    shown = None
+    while True:
+        service.check_alive()
+        if annotators is not None and annotators.errors:
+            raise CLIError(f"a simulated annotator failed: {annotators.errors[0]}")
+        round_ = ok(lead.get(f"/rounds/{round_id}"))
+        running = [j for j in round_["jobs"] if j["status"] == "running"]
+        line = ", ".join(f"{j['kind']} {j.get('stage') or ''} {100 * j['progress']:.0f}%" for j in running)
+        if line and line != shown:
+            print(f"    round {round_['index']}: {line}", flush=True)
+            shown = line
+        if round_["status"] in ("succeeded", "failed", "cancelled"):
+            return round_
+        time.sleep(0.5)
+
+
+def wait_queue_drained(lead: httpx.Client, project_id: int, service: Service, annotators: Annotators) -> dict[str, Any]:
+    while True:
+        service.check_alive()
+        if annotators.errors:
+            raise CLIError(f"a simulated annotator failed: {annotators.errors[0]}")
+        progress = ok(lead.get(f"/projects/{project_id}/progress"))
+        if progress["queued"] == 0 and progress["leased"] == 0:
+            return progress
+        time.sleep(0.3)
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| round | labels used | val mIoU (%) | round time (s) |", "|---|---|---|---|"]
+    for r in rows:
+        miou = r["miou"]
+        text = f"{100 * miou:.1f}" if miou is not None and math.isfinite(miou) else "- (cold start: no labels yet)"
+        lines.append(f"| {r['index']} | {r['labels']} | {text} | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: Path, strategy: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(r["labels"], 100 * r["miou"]) for r in rows if r["miou"] is not None and math.isfinite(r["miou"])]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=strategy)
+    ax.set_xlabel("labeled images")
+    ax.set_ylabel("val mIoU (%)")
+    ax.set_title("depthal demo: labels vs mIoU")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    require_models("demo")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the demo's report
+    size = SIZES[args.size_preset or ("quick" if args.quick else "default")]
+    rounds = args.rounds if args.rounds is not None else size.rounds
+    batch = args.batch if args.batch is not None else size.batch
+    if rounds < 1 or batch < 2 or args.annotators < 1:
+        raise CLIError("need --rounds ≥ 1, --batch ≥ 2 and --annotators ≥ 1")
+    if args.port:
+        check_port_free(args.host, args.port)
+    data_dir = prepare_data_dir(args.data_dir)
+    port = args.port or free_port(args.host)
+    t0 = time.perf_counter()
+
+    from models.data.synth.world import generate_world  # numpy only; imported here to keep `depthal --help` light
+
+    world = data_dir / "import" / "world"
+    summary = generate_world(world, sequences=size.sequences, size=size.size, seed=args.seed, workers=2)
+    print(f"==> synthetic world: {size.sequences} sequences at {size.size[1]}x{size.size[0]} in "
+          f"{summary.seconds:.0f} s ({world})", flush=True)  # fmt: skip
+
+    service = Service(data_dir, args.host, port)
+    annotators: Annotators | None = None
+    try:
+        service.start()
+        print(f"==> depthal up: API {service.base}, 1 worker, SQLite under {data_dir} (log: {service.log_path})",
+              flush=True)  # fmt: skip
+        admin = httpx.Client(base_url=service.base, headers={"Authorization": f"Bearer {service.admin_token}"},
+                             timeout=60)  # fmt: skip
+        lead_token = ok(admin.post("/users", json={"name": "lead", "role": "lead"}))["token"]
+        ann_tokens = [ok(admin.post("/users", json={"name": f"annotator{k}", "role": "annotator"}))["token"]
+                      for k in range(args.annotators)]  # fmt: skip
+        lead = httpx.Client(base_url=service.base, headers={"Authorization": f"Bearer {lead_token}"}, timeout=60)
+        budget = batch * (rounds + 1)
+        settings = {**size.settings, "strategy": args.strategy, "seed": args.seed}
+        body = {"name": "demo", "label_budget": budget, "image_height": size.size[0], "image_width": size.size[1],
+                "settings": settings}  # fmt: skip
+        project = ok(lead.post("/projects", json=body), 201)
+        pid = project["id"]
+        imported = ok(lead.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"}))
+        images = imported["images"]
+        val = [i for i in images if i["role"] == "val"]
+        for image in val:  # the lead labels the val set once: mIoU per round is measured on it
+            png = true_mask(world, image["name"], "val")
+            ok(lead.put(f"/images/{image['id']}/mask", params={"format": "label_ids"},
+                        files={"file": ("m.png", png, "image/png")}), 201)  # fmt: skip
+        n_pool = len(images) - len(val)
+        print(f"==> project {pid}: budget {budget} labels, strategy {args.strategy}, {n_pool} pool + {len(val)} val "
+              f"images (val labeled by the lead); {args.annotators} annotators", flush=True)  # fmt: skip
+        print(f"    watch it from another terminal: DEPTHAL_TOKEN={lead_token} depthal progress --project {pid} "
+              f"--url {service.base} --follow", flush=True)  # fmt: skip
+        annotators = Annotators(service.base, ann_tokens, pid, world)
+        annotators.start()
+
+        rows: list[dict[str, Any]] = []
+        for index in range(rounds + 1):
+            kind = "cold start (depth pretraining, features, farthest points)" if index == 0 else "train, score, select"
+            request = {"batch_size": batch}  # the last round's batch stays queued (pre-labeled) for a next session
+            print(f"==> round {index}: {kind}", flush=True)
+            started = time.perf_counter()
+            round_ = ok(lead.post(f"/projects/{pid}/rounds", json=request))
+            round_ = wait_round(lead, round_["id"], service, annotators)
+            if round_["status"] != "succeeded":
+                raise CLIError(f"round {index} {round_['status']}: {round_.get('error')}")
+            metrics = round_.get("metrics") or {}
+            rows.append({"index": index, "labels": metrics.get("labels_used", 0), "miou": metrics.get("miou"),
+                         "seconds": time.perf_counter() - started})  # fmt: skip
+            miou = metrics.get("miou")
+            print(f"    round {index} done in {rows[-1]['seconds']:.0f} s: labels used {rows[-1]['labels']}, "
+                  f"mIoU {'-' if miou is None else f'{100 * miou:.1f}%'}", flush=True)  # fmt: skip
+            if index < rounds:
+                progress = wait_queue_drained(lead, pid, service, annotators)
+                print(f"    annotators labeled the batch over HTTP: {progress['labeled']}/{budget} labels used",
+                      flush=True)  # fmt: skip
+        table = results_table(rows)
+        elapsed = time.perf_counter() - t0
+        (data_dir / "demo_results.md").write_text(table + f"\n\nstrategy {args.strategy}, {elapsed:.0f} s in all\n")
+        (data_dir / "demo_results.json").write_text(json.dumps(rows, indent=1))
+        plot(rows, data_dir / "demo_miou.png", args.strategy)
+        print("\n" + table)
+        print(f"\n==> {elapsed:.0f} s; table {data_dir / 'demo_results.md'}, plot {data_dir / 'demo_miou.png'}",
+              flush=True)  # fmt: skip
+        return 0
+    finally:
+        if annotators is not None:
+            annotators.stop()
+        service.stop()

@@ -1,1 +1,0 @@
-"""Service sub-commands of `depthal` (torch-free): db, serve, worker, up, users."""

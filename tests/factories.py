@@ -1,0 +1,162 @@
+"""The one place tests make what they need: PNG bytes (images, masks, malformed files) and rows (projects with
+stored images, jobs, rounds, users' tokens), written through the service's own storage and sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from service import storage
+from service.crud.projects import default_classes
+from service.db.session import session_scope
+from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, Project, Role, Round
+
+
+# ---------------------------------------------------------------------------------------------------- PNG bytes
+def encode_png(array: np.ndarray, mode: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    PILImage.fromarray(array, mode=mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def solid_png(width: int = 32, height: int = 16, seed: int = 0) -> bytes:
+    """A flat RGB image whose colour and one white pixel depend on `seed` (distinct bytes, so distinct checksums)."""
+    img = PILImage.new("RGB", (width, height), ((seed * 37) % 256, (seed * 91) % 256, (seed * 13) % 256))
+    img.putpixel((seed % width, 0), (255, 255, 255))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def rgb_image(seed: int, h: int = 8, w: int = 12) -> bytes:
+    """A distinct random RGB PNG per seed (distinct checksums)."""
+    rng = np.random.default_rng(seed)
+    return encode_png(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def id_mask(value: int | np.ndarray, h: int = 8, w: int = 12) -> bytes:
+    """A single-channel train-id mask: one class everywhere, or the given array."""
+    arr = np.full((h, w), value, dtype=np.uint8) if np.isscalar(value) else np.asarray(value, dtype=np.uint8)
+    return encode_png(arr)
+
+
+def mask_png(width: int, height: int, class_id: int) -> bytes:
+    """A single-channel PNG of train ids, one class everywhere but an ignore (255) corner."""
+    mask = np.full((height, width), class_id, np.uint8)
+    mask[0, 0] = 255
+    return encode_png(mask, mode="L")
+
+
+def declared_png(width: int, height: int) -> bytes:
+    """A complete 8-bit grey PNG that declares width × height but holds a single compressed row: a decompression
+    bomb's shape (Pillow reads the size at open; no test here decodes it)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = zlib.compress(b"\0" * (width + 1))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
+
+
+# ---------------------------------------------------------------------------------------------------- rows
+def _write(relative: Any, data: bytes) -> str:
+    path = storage.absolute(relative)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(relative)
+
+
+def add_images(
+    session: Session, project: Project, n: int, *, role: str = ImageRole.POOL, neighbours: bool = False
+) -> list[Image]:
+    images = []
+    for k in range(n):
+        data = solid_png(seed=k)
+        img = Image(
+            project_id=project.id,
+            role=role,
+            name=f"frame_{k:04d}.png",
+            path="",
+            width=32,
+            height=16,
+            checksum=hashlib.sha256(data).hexdigest(),
+        )
+        session.add(img)
+        session.flush()
+        img.path = _write(storage.image_file(project.id, img.id, ".png"), data)
+        if neighbours:
+            img.prev_path = _write(storage.image_file(project.id, img.id, ".png", "prev"), solid_png(seed=k + 1))
+            img.next_path = _write(storage.image_file(project.id, img.id, ".png", "next"), solid_png(seed=k + 2))
+        images.append(img)
+    return images
+
+
+def make_project(n_images: int = 6, *, name: str = "p", neighbours: bool = False, **settings: Any) -> int:
+    with session_scope() as session:
+        project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings=settings)
+        project.classes = default_classes()
+        session.add(project)
+        session.flush()
+        add_images(session, project, n_images, neighbours=neighbours)
+        return project.id
+
+
+def make_job(project_id: int, kind: str = JobKind.VALIDATE_IMAGES, **params: Any) -> int:
+    with session_scope() as session:
+        job = Job(project_id=project_id, kind=kind, params=params)
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def make_round(project_id: int, batch_size: int, strategy: str = "random", **params: Any) -> tuple[int, int]:
+    """A pending round and its plan job, as the API creates them; returns (round id, job id). `params` go to the
+    job (the slow test strategy reads its steps and sleep there)."""
+    with session_scope() as session:
+        index = session.query(Round).filter_by(project_id=project_id).count()
+        round_ = Round(project_id=project_id, index=index, batch_size=batch_size, strategy=strategy)
+        session.add(round_)
+        session.flush()
+        job = Job(project_id=project_id, round_id=round_.id, kind=JobKind.PLAN, params=params)
+        session.add(job)
+        session.flush()
+        return round_.id, job.id
+
+
+def load_job(job_id: int) -> Job:
+    """The job row as it is now, detached from its session."""
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        session.expunge(job)
+        return job
+
+
+def make_token(name: str, role: Role) -> str:
+    from service.crud.users import create_user
+    from service.db.session import get_engine
+
+    with Session(get_engine()) as session:  # create_user commits itself
+        _, token = create_user(session=session, name=name, role=role)
+    return token
+
+
+def queue_all(project_id: int) -> int:
+    """Queue every pool image of a project in id order (what a round does), returns how many."""
+    with session_scope() as session:
+        return int(
+            session.execute(
+                update(Image)
+                .where(Image.project_id == project_id, Image.role == "pool")
+                .values(state=ImageState.QUEUED, queue_rank=Image.id)
+            ).rowcount
+        )
