@@ -1,9 +1,9 @@
 """Label efficiency: val mIoU at equal label budgets for `random`, `entropy` and the method's `diversity+difficulty`
 selection (design.md "Performance targets", method.md §4), the active-learning loop without HTTP.
 
-    python benchmarks/label_efficiency.py                     # CPU, synthetic world (the figures in README.md)
-    python benchmarks/label_efficiency.py --quick             # smoke size: 1 seed, 1 budget step, few iterations
-    python benchmarks/label_efficiency.py --config gpu-cityscapes --cityscapes /data/cityscapes   # the paper's scale
+    python -m benchmarks.label_efficiency                     # CPU, synthetic world (the figures in README.md)
+    python -m benchmarks.label_efficiency --quick             # smoke size: 1 seed, 1 budget step, few iterations
+    python -m benchmarks.label_efficiency --config gpu-cityscapes --cityscapes /data/cityscapes   # the paper's scale
 
 For each seed and strategy the loop starts with no labels (cold start: a seeded random image, then farthest points
 for the diversity strategies; random images for `random` and `entropy`) and grows the labeled set to each budget in
@@ -27,11 +27,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-# Run as a script, replace the script folder on the path by the repository root, so that `models` and `service`
-# import from this checkout.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 STRATEGIES = ("random", "entropy", "diversity+difficulty")
 
@@ -68,7 +63,7 @@ CONFIGS: dict[str, BenchConfig] = {
                   "score_batch_size": 16},
     ),
     # cpu-long's world with the method's decoder widths (64, 128, 128, 256, 256): 8192-D diversity features as in
-    # the paper, to see what the feature width does to the selection (`benchmarks/coverage.py --config cpu-wide`).
+    # the paper, to see what the feature width does to the selection (`benchmarks.coverage --config cpu-wide`).
     "cpu-wide": BenchConfig(
         size=(48, 96), sequences=300, budgets=(0.02, 0.04, 0.08), seeds=(0, 1, 2),
         settings={"preset": "small", "depth": {"finetune_iters": 1200, "batch_size": 4, "checkpoint_every": 100},
@@ -330,7 +325,7 @@ def plot(runs: list[Run], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.label_efficiency", description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
     parser.add_argument("--quick", action="store_true", help="same as --config quick")
     parser.add_argument("--out", type=Path, default=Path("label_efficiency_out"))
