@@ -1,9 +1,9 @@
 """Label efficiency: val mIoU at equal label budgets for `random`, `entropy` and the method's `diversity+difficulty`
 selection (design.md "Performance targets", method.md §4), the active-learning loop without HTTP.
 
-    python -m benchmarks.label_efficiency                     # CPU, synthetic world (the figures in README.md)
+    python -m benchmarks.label_efficiency                     # CPU, synthetic world (`--config cpu`)
     python -m benchmarks.label_efficiency --quick             # smoke size: 1 seed, 1 budget step, few iterations
-    python -m benchmarks.label_efficiency --config gpu-cityscapes --cityscapes /data/cityscapes   # the paper's scale
+    python -m benchmarks.label_efficiency --config gpu-cityscapes --cityscapes /data/cityscapes   # method-sized, GPU
 
 For each seed and strategy the loop starts with no labels (cold start: a seeded random image, then farthest points
 for the diversity strategies; random images for `random` and `entropy`) and grows the labeled set to each budget in
@@ -45,7 +45,7 @@ class BenchConfig:
 
 
 CONFIGS: dict[str, BenchConfig] = {
-    # The CPU figures in benchmarks/README.md: sized for ≤ 35 min on 2 cores shared with other heavy jobs.
+    # Sized for ≤ 35 min on 2 shared cores; its models stay at chance (benchmarks/results/history/label_efficiency.md).
     "cpu": BenchConfig(
         size=(32, 64), sequences=125, budgets=(0.02, 0.04, 0.08, 0.16), seeds=(0, 1, 2),
         settings={"preset": "tiny", "depth": {"finetune_iters": 30, "batch_size": 4, "checkpoint_every": 10},
@@ -76,8 +76,9 @@ CONFIGS: dict[str, BenchConfig] = {
         settings={"preset": "tiny", "depth": {"finetune_iters": 2, "batch_size": 2, "checkpoint_every": 1000},
                   "seg": {"iterations": 2, "checkpoint_every": 1000}, "student": {"iters": 2}, "score_batch_size": 8},
     ),
-    # Real Cityscapes on one GPU (method.md: ResNet-101 depth 300k+100k iterations, 40k segmentation iterations,
-    # ResNet-50 student; 512×1024). The method's budgets are 100/200/372 of 2975 images (≈ 3.4/6.7/12.5 %).
+    # Real Cityscapes on one GPU with the `method` preset (ResNet-101 depth 300k+100k iterations, 40k segmentation
+    # iterations, ResNet-50 student; 512×1024) and the method's budgets, 100/200/372 of 2975 images (≈ 3.4/6.7/12.5 %).
+    # Not the method's full protocol: whole images, a fixed-length undilated student (docs/method.md §10).
     "gpu-cityscapes": BenchConfig(
         size=(512, 1024), sequences=0, budgets=(100 / 2975, 200 / 2975, 372 / 2975), seeds=(0, 1, 2),
         settings={"preset": "method", "device": "cuda", "score_batch_size": 8}, cityscapes=True,
