@@ -12,7 +12,7 @@ Steps: generate the synthetic world (`models.data.synth`) and train one depth mo
 (`models.depth_train`), both cached under --work; then every (row, seed) run, cached in results.json so an
 interrupted run continues. Writes ablation.md (table) and ablation.png (bar plot) under --work and prints the table.
 
-    python benchmarks/ablation.py [--quick] [--work DIR] [--seeds 0 1 2] [--iterations N] [--labels N]
+    python -m benchmarks.ablation [--quick] [--work DIR] [--seeds 0 1 2] [--iterations N] [--labels N]
 
 The method's baseline uses an ImageNet encoder; no weights can be downloaded here, so row 1 starts from random
 weights, which makes "transfer" a larger step than in the paper.
@@ -24,13 +24,9 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 log = logging.getLogger("ablation")
 
@@ -184,7 +180,7 @@ def run_ablation(work: Path, setup: Setup, device: str = "cpu") -> tuple[str, Pa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.ablation", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny world, 2 iterations, 1 seed (the CI smoke test)")
     ap.add_argument("--work", type=Path, default=Path("benchmarks/out/ablation"))
     ap.add_argument("--seeds", type=int, nargs="+")

@@ -9,7 +9,7 @@ Two tables against one real uvicorn server:
   spend seconds to minutes per mask (each wait uniform in 0.5–1.5 × `--think-ms`, first request at a random offset,
   so the annotators do not march in step). Latency at the load many people actually produce.
 
-    python benchmarks/annotation_queue.py [--quick] [--workers 2] [--seconds 5] [--think-ms 1000] [--queued N]
+    python -m benchmarks.annotation_queue [--quick] [--workers 2] [--seconds 5] [--think-ms 1000] [--queued N]
 
 Needs the local PostgreSQL (it creates and drops the database `depthal_bench`); clients run as threads in this
 process, on the same machine as the server, so both share its cores.
@@ -31,14 +31,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[0] = str(REPO)  # not benchmarks/: this file's name would shadow the standard library's `queue`
+import httpx
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image as PILImage  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from benchmarks import REPO
 
 PG_URL = os.environ.get("DEPTHAL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/depthal_bench")
 WIDTH, HEIGHT = 512, 256  # the mask every annotator sends: a realistic size for a downscaled street frame
@@ -180,7 +179,7 @@ def free_port() -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.annotation_queue", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 s per measurement instead of --seconds")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
@@ -217,7 +216,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     server_cmd = [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", str(args.workers),
                   "--log-level", "warning"]  # fmt: skip
-    server = subprocess.Popen(server_cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
+    server = subprocess.Popen(server_cmd, cwd=REPO)
     try:
         deadline = time.monotonic() + 60
         while True:

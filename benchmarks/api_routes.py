@@ -7,7 +7,7 @@ too). On a shared machine other processes still inflate CPU time (caches, freque
 interleaved blocks and each figure is the median over the blocks. Complements benchmarks/annotation_queue.py
 (latency and throughput under concurrency).
 
-    python benchmarks/api_routes.py [--quick] [--url postgresql+psycopg://postgres@127.0.0.1:5432/depthal_bench_routes]
+    python -m benchmarks.api_routes [--quick] [--url postgresql+psycopg://postgres@127.0.0.1:5432/depthal_bench_routes]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -28,7 +27,8 @@ from PIL import Image
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import REPO
+
 ADMIN = "bench-admin-token"
 ROUNDS = 10  # interleaved blocks per route
 
@@ -46,7 +46,6 @@ def _fresh_database(url: str) -> None:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}"'))
         conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
     admin.dispose()
-    sys.path.insert(0, str(ROOT))
     from service.migrate import upgrade
 
     upgrade(url)
@@ -58,7 +57,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.api_routes", description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/depthal_bench_routes")
     parser.add_argument("--quick", action="store_true", help="50 requests per route instead of 300")
     parser.add_argument("--port", type=int, default=8791)
@@ -72,12 +71,11 @@ def main() -> None:
             "DEPTHAL_DATABASE_URL": args.url,
             "DEPTHAL_DATA_DIR": data,
             "DEPTHAL_ADMIN_TOKEN": ADMIN,
-            "PYTHONPATH": str(ROOT),
         }
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "service.main:app", "--port", str(args.port), "--log-level", "warning"],
             env=env,
-            cwd=ROOT,
+            cwd=REPO,
         )
         try:
             rows = _measure(f"http://127.0.0.1:{args.port}", server.pid, n, h, w)

@@ -1,8 +1,8 @@
 """Coverage of rare scenes and rare classes by a 5 % selection of the pool (issue 6, method.md §4), no segmentation
 training: what each strategy puts in front of the annotators, measured against the synthetic world's ground truth.
 
-    python benchmarks/coverage.py --out runs/le_long      # same --out as label_efficiency.py --config cpu-long
-    python benchmarks/coverage.py --quick --out /tmp/cov  # smoke size
+    python -m benchmarks.coverage --out runs/le_long      # same --out as label_efficiency.py --config cpu-long
+    python -m benchmarks.coverage --quick --out /tmp/cov  # smoke size
 
 It shares `benchmarks/label_efficiency.py`'s world, depth model and pool features (same `--config` and `--out`;
 they are made here when missing). Per seed and strategy it selects `--fraction` of the pool:
@@ -45,10 +45,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
-
-from benchmarks.label_efficiency import CONFIGS, cpu_seconds, depth_and_features, load_data  # noqa: E402
+from benchmarks import REPO, module_command
+from benchmarks.label_efficiency import CONFIGS, cpu_seconds, depth_and_features, load_data
 
 STRATEGIES = ("random", "diversity", "difficulty", "diversity+difficulty")
 CLASS_NAMES = (
@@ -382,7 +380,7 @@ def run_jobs(args: argparse.Namespace, seeds: list[int], jobs: int) -> tuple[dic
     now, so none trains it) and join what they report. Returns the joined results and the tags whose process
     failed (their finished seeds are joined all the same)."""
     groups = [seeds[k::jobs] for k in range(jobs)]
-    common = ["--out", str(args.out), "--fraction", str(args.fraction), "--steps", str(args.steps),
+    common = ["--out", str(args.out.resolve()), "--fraction", str(args.fraction), "--steps", str(args.steps),
               "--strategies", args.strategies]  # fmt: skip
     common += ["--quick"] if args.quick else ["--config", args.config]
     if args.difficulty_weight is not None:
@@ -395,9 +393,9 @@ def run_jobs(args: argparse.Namespace, seeds: list[int], jobs: int) -> tuple[dic
     for k, group in enumerate(groups):
         tag = f"{args.tag}_j{k}"
         seeds_arg = ["--seeds", ",".join(map(str, group)), "--tag", tag]
-        cmd = [sys.executable, str(Path(__file__).resolve()), *common, *seeds_arg]
+        cmd = module_command("coverage", *common, *seeds_arg)
         print(f"job {tag}: seeds {group}", flush=True)
-        children[tag] = subprocess.Popen(cmd, env=env)
+        children[tag] = subprocess.Popen(cmd, env=env, cwd=REPO)
     failed = [tag for tag, child in children.items() if child.wait() != 0]
     results = join_reports(args.out, list(children), skip_missing=True)
     for strategy in results:
@@ -408,7 +406,7 @@ def run_jobs(args: argparse.Namespace, seeds: list[int], jobs: int) -> tuple[dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.coverage", description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu-long")
     parser.add_argument("--quick", action="store_true", help="--config quick, fraction 0.3, seed 0 unless --seeds")
     parser.add_argument("--out", type=Path, required=True, help="label_efficiency's --out (world, depth.pt)")

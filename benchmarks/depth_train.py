@@ -1,7 +1,7 @@
 """Depth-pretraining throughput: iterations/s and peak memory of `train_depth` per configuration, next to a plain
 fp32 loop (same model, same loss, no checkpointing/progress/AMP machinery) measured in the same run.
 
-    python benchmarks/depth_train.py [--quick] [--size 96x192] [--layers 18] [--batch 4] [--iters 20]
+    python -m benchmarks.depth_train [--quick] [--size 96x192] [--layers 18] [--batch 4] [--iters 20]
 
 Each configuration runs in its own subprocess so that peak memory is its own: CPU = the child's max RSS (includes
 the Python/torch baseline, ~0.3-0.4 GB), CUDA = torch.cuda.max_memory_allocated. "CPU s/it" is the process's CPU
@@ -17,12 +17,9 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import REPO, module_command
 
 
 class _Frames:
@@ -113,7 +110,7 @@ def child(spec: dict) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.depth_train", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="64×128, 5 timed iterations")
     p.add_argument("--size", default="96x192", help="HxW")
     p.add_argument("--layers", type=int, default=18)
@@ -143,7 +140,11 @@ def main() -> None:
     for device, loop, amp, cl in rows:
         spec = dict(base, device=device, loop=loop, amp=amp, channels_last=cl)
         out = subprocess.run(
-            [sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True, check=True
+            module_command("depth_train", "--child", json.dumps(spec)),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
         precision = "AMP fp16" if amp else "fp32"

@@ -1,9 +1,9 @@
 """Label efficiency: val mIoU at equal label budgets for `random`, `entropy` and the method's `diversity+difficulty`
 selection (design.md "Performance targets", method.md §4), the active-learning loop without HTTP.
 
-    python benchmarks/label_efficiency.py                     # CPU, synthetic world (the figures in README.md)
-    python benchmarks/label_efficiency.py --quick             # smoke size: 1 seed, 1 budget step, few iterations
-    python benchmarks/label_efficiency.py --config gpu-cityscapes --cityscapes /data/cityscapes   # the paper's scale
+    python -m benchmarks.label_efficiency                     # CPU, synthetic world (`--config cpu`)
+    python -m benchmarks.label_efficiency --quick             # smoke size: 1 seed, 1 budget step, few iterations
+    python -m benchmarks.label_efficiency --config gpu-cityscapes --cityscapes /data/cityscapes   # method-sized, GPU
 
 For each seed and strategy the loop starts with no labels (cold start: a seeded random image, then farthest points
 for the diversity strategies; random images for `random` and `entropy`) and grows the labeled set to each budget in
@@ -28,11 +28,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# Run as a script, replace the script folder on the path by the repository root, so that `models` and `service`
-# import from this checkout.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 STRATEGIES = ("random", "entropy", "diversity+difficulty")
 
 
@@ -50,7 +45,7 @@ class BenchConfig:
 
 
 CONFIGS: dict[str, BenchConfig] = {
-    # The CPU figures in benchmarks/README.md: sized for ≤ 35 min on 2 cores shared with other heavy jobs.
+    # Sized for ≤ 35 min on 2 shared cores; its models stay at chance (benchmarks/results/history/label_efficiency.md).
     "cpu": BenchConfig(
         size=(32, 64), sequences=125, budgets=(0.02, 0.04, 0.08, 0.16), seeds=(0, 1, 2),
         settings={"preset": "tiny", "depth": {"finetune_iters": 30, "batch_size": 4, "checkpoint_every": 10},
@@ -68,7 +63,7 @@ CONFIGS: dict[str, BenchConfig] = {
                   "score_batch_size": 16},
     ),
     # cpu-long's world with the method's decoder widths (64, 128, 128, 256, 256): 8192-D diversity features as in
-    # the paper, to see what the feature width does to the selection (`benchmarks/coverage.py --config cpu-wide`).
+    # the paper, to see what the feature width does to the selection (`benchmarks.coverage --config cpu-wide`).
     "cpu-wide": BenchConfig(
         size=(48, 96), sequences=300, budgets=(0.02, 0.04, 0.08), seeds=(0, 1, 2),
         settings={"preset": "small", "depth": {"finetune_iters": 1200, "batch_size": 4, "checkpoint_every": 100},
@@ -81,8 +76,9 @@ CONFIGS: dict[str, BenchConfig] = {
         settings={"preset": "tiny", "depth": {"finetune_iters": 2, "batch_size": 2, "checkpoint_every": 1000},
                   "seg": {"iterations": 2, "checkpoint_every": 1000}, "student": {"iters": 2}, "score_batch_size": 8},
     ),
-    # Real Cityscapes on one GPU (method.md: ResNet-101 depth 300k+100k iterations, 40k segmentation iterations,
-    # ResNet-50 student; 512×1024). The method's budgets are 100/200/372 of 2975 images (≈ 3.4/6.7/12.5 %).
+    # Real Cityscapes on one GPU with the `method` preset (ResNet-101 depth 300k+100k iterations, 40k segmentation
+    # iterations, ResNet-50 student; 512×1024) and the method's budgets, 100/200/372 of 2975 images (≈ 3.4/6.7/12.5 %).
+    # Not the method's full protocol: whole images, a fixed-length undilated student (docs/method.md §10).
     "gpu-cityscapes": BenchConfig(
         size=(512, 1024), sequences=0, budgets=(100 / 2975, 200 / 2975, 372 / 2975), seeds=(0, 1, 2),
         settings={"preset": "method", "device": "cuda", "score_batch_size": 8}, cityscapes=True,
@@ -334,7 +330,7 @@ def plot(runs: list[Run], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.label_efficiency", description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
     parser.add_argument("--quick", action="store_true", help="same as --config quick")
     parser.add_argument("--out", type=Path, default=Path("label_efficiency_out"))

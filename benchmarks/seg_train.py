@@ -6,7 +6,7 @@ configuration (supervised; mean teacher + ClassMix; + DepthMix with precomputed 
 depth). Each configuration runs in its own subprocess so that peak memory is its own: CUDA → peak allocated by
 torch; CPU → peak resident set size of the process (includes the Python interpreter and libraries, ~0.3 GB).
 
-    python benchmarks/seg_train.py [--quick] [--device cpu|cuda] [--threads N]
+    python -m benchmarks.seg_train [--quick] [--device cpu|cuda] [--threads N]
 
 `--quick`: ResNet-18 with narrow decoders at 64×64 (seconds). Default: the method's network (ResNet-101, dilated,
 ASPP decoder 64/128/128/256/256) at 256×256 crops, batches 2 labeled + 2 unlabeled.
@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import REPO, module_command
 
 CONFIGS = {  # name → (variant, mean_teacher, mix)
     "plain fp32 loop (supervised)": ("transfer", False, "none"),
@@ -114,7 +111,7 @@ def run_one(name: str, quick: bool, device_name: str, steps: int, warmup: int) -
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.seg_train", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -134,9 +131,9 @@ def main() -> None:
         return
     rows = []
     for name in CONFIGS:
-        cmd = [sys.executable, __file__, "--one", name, "--device", device, "--steps", str(steps)]
+        cmd = module_command("seg_train", "--one", name, "--device", device, "--steps", str(steps))
         cmd += ["--quick"] * args.quick + (["--threads", str(args.threads)] if args.threads else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if out.returncode != 0:
             sys.exit(f"{name} failed:\n{out.stderr}")
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))

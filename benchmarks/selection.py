@@ -1,9 +1,9 @@
 """Farthest-point selection at scale: this implementation (O(N·D) memory) against the dense N×N formulation.
 
-    python benchmarks/selection.py            # N ∈ {3k, 30k, 100k} × D = 8192, 1,000 picked (about 15 min on 2 cores)
-    python benchmarks/selection.py --quick    # small smoke run
-    python benchmarks/selection.py --data iso # isotropic Gaussian features (the worst case, see below)
-    python benchmarks/selection.py --device cuda   # GPU rows only: 30k/100k float32 against dense, 1M float16
+    python -m benchmarks.selection            # N ∈ {3k, 30k, 100k} × D = 8192, 1,000 picked (about 15 min on 2 cores)
+    python -m benchmarks.selection --quick    # small smoke run
+    python -m benchmarks.selection --data iso # isotropic Gaussian features (the worst case, see below)
+    python -m benchmarks.selection --device cuda   # GPU rows only: 30k/100k float32 against dense, 1M float16
 
 Every measurement runs in a fresh child process, so peaks do not mix. How memory is measured: the child builds the
 features, then resets the kernel's peak-RSS counter (`echo 5 > /proc/self/clear_refs`), runs the selection and reads
@@ -32,15 +32,13 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models.selection import farthest_point_selection  # noqa: E402
+from benchmarks import REPO, module_command
+from models.selection import farthest_point_selection
 
 
 def make_features(n: int, dim: int, data: str, seed: int = 0, chunk: int = 8192, device: str = "cpu") -> torch.Tensor:
@@ -151,9 +149,9 @@ def child(method: str, n: int, dim: int, n_new: int, data: str, dtype: str, devi
 
 
 def run_child(args: list[str], timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--child", *args]
+    cmd = module_command("selection", "--child", *args)
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO)
     except subprocess.TimeoutExpired:
         return {"refused": f"stopped after {timeout:.0f} s"}
     if res.returncode != 0:
@@ -162,7 +160,7 @@ def run_child(args: list[str], timeout: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.selection", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--data", choices=["clustered", "iso"], default="clustered")
     parser.add_argument("--sizes", type=int, nargs="*", help="override the pool sizes")

@@ -1,6 +1,6 @@
 """Rendering speed of the synthetic street world on one core, and the cost of writing a whole world.
 
-    OMP_NUM_THREADS=1 python benchmarks/synth.py [--quick]
+    OMP_NUM_THREADS=1 python -m benchmarks.synth [--quick]
 
 Prints a markdown table: frames/s of `render` per archetype mix at 128×256 and 256×512 (single process; numpy
 is pinned to one thread by the environment variable), then the wall time of `generate_world` (render + PNG
@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from models.data.synth import build_scene, generate_world, intrinsics, render  # noqa: E402
-from models.data.synth.layout import sample_archetype  # noqa: E402
+from models.data.synth import build_scene, generate_world, intrinsics, render
+from models.data.synth.layout import sample_archetype
 
 
 def frames_per_second(size: tuple[int, int], sequences: int, repeats: int = 3) -> dict[str, float]:
@@ -51,7 +48,7 @@ def frames_per_second(size: tuple[int, int], sequences: int, repeats: int = 3) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.synth", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer scenes, 30-sequence world")
     parser.add_argument("--workers", type=int, default=1, help="processes for the world-writing row")
     args = parser.parse_args()

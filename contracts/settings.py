@@ -3,7 +3,7 @@
 The API validates `POST /projects` and `PATCH /projects/{id}` against `ProjectSettings` (a bad value is a 422 that
 names the key), stores what the lead set (`stored`), and the worker turns it into the models' configuration in one
 function (`models.rounds.config.RoundConfig.from_settings`). Presets size a round ("tiny": CI, "small": the CPU demo,
-"method": the paper's networks and schedules, for a GPU); `depth`, `seg` and `student` override single fields of the
+"method": the method's networks and schedules, for a GPU); `depth`, `seg` and `student` override single fields of the
 preset's configuration (`models.depth_model.DepthConfig`, `models.seg_train.SegTrainConfig`,
 `models.difficulty.StudentConfig`), and a field left out keeps the preset's value. A test ties each override model
 to its configuration's fields (tests/models/test_round_config.py).

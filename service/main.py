@@ -36,8 +36,9 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # Take the start-up heap (≈ 150,000 objects: modules, classes, routes, never garbage) out of the cyclic garbage
     # collector. A full collection scans every tracked object with the GIL held: it stalled each API process for
     # 70–140 ms every few seconds under load, every request in flight with it; after the freeze the largest pause
-    # is ≈ 15–20 ms (benchmarks/README.md, "Garbage-collector pauses"). Unfrozen at shutdown, so an app started and
-    # stopped inside a longer-lived process (tests, `depthal up`) leaves nothing uncollectable behind.
+    # is ≈ 15–20 ms (benchmarks/results/history/annotation_queue.md, "Garbage-collector pauses"). Unfrozen at
+    # shutdown, so an app started and stopped inside a longer-lived process (tests, `depthal up`) leaves nothing
+    # uncollectable behind.
     gc.collect()
     gc.freeze()
     try:

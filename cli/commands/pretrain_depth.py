@@ -16,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pretrain-depth",
         help="train the self-supervised depth model (encoder + decoder + pose) on video triplets",
         description="Train the depth model of method.md §2 on <data>/leftImg8bit{,_sequence}/<split>. The 'small' "
-        "preset is a CPU-sized run (ResNet-18, random init); 'method' is the paper's schedule (ResNet-101 dilated, "
-        "ImageNet weights, 300k frozen-encoder + 100k fine-tuning iterations; needs a GPU and a download).",
+        "preset is a CPU-sized run (ResNet-18, random init); 'method' is the method's depth schedule (ResNet-101 "
+        "dilated, ImageNet weights, 300k frozen-encoder + 100k fine-tuning iterations; needs a GPU and a download).",
     )
     p.add_argument("--data", required=True, type=Path, help="Cityscapes-layout root (real or `depthal synth` output)")
     p.add_argument("--split", default="train")

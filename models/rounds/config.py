@@ -1,7 +1,7 @@
 """Configuration of one active-learning round: presets, and the one function that turns a project's settings
 (`contracts.settings.ProjectSettings`, validated by the API) into the models' configurations.
 
-A preset sizes a round ("tiny": CI, "small": the CPU demo, "method": the paper's networks and schedules, for a
+A preset sizes a round ("tiny": CI, "small": the CPU demo, "method": the method's networks and schedules, for a
 GPU); the settings' `depth`, `seg` and `student` objects override single fields of the preset's configuration. The
 segmentation network's encoder/decoder always follow the depth checkpoint it transfers from
 (`models.seg_net.config_from_depth`); only its variant and class count are chosen here.

@@ -3,9 +3,10 @@
 Why most of them are `async def` although the app is synchronous: FastAPI runs every plain `def` dependency in the
 thread pool, one hand-off each (and a sync generator dependency two: enter and exit). Each hand-off wakes a worker
 thread and passes the GIL: on the annotator's hot routes 4 hand-offs per request cost about 0.3 ms of server CPU
-and much of the latency under load (benchmarks/README.md, "One thread hand-off per request"). So dependencies that
-do no I/O run on the event loop, the database work stays in the endpoint (one hand-off per request), and the one
-dependency that may need the database (the token lookup, on a cache miss) goes to the thread pool only then.
+and much of the latency under load (benchmarks/results/history/annotation_queue.md, "One thread hand-off per
+request"). So dependencies that do no I/O run on the event loop, the database work stays in the endpoint (one
+hand-off per request), and the one dependency that may need the database (the token lookup, on a cache miss) goes
+to the thread pool only then.
 """
 
 from __future__ import annotations

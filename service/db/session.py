@@ -30,7 +30,8 @@ def make_engine(url: str, *, pre_ping: bool = True, pool_size: int = POOL_SIZE) 
 
     `pool_size` connections stay open once made; the API passes its concurrency (settings.api_concurrency), since
     a connection beyond the pool size is closed when returned: 32 annotators on a pool of 10 made PostgreSQL fork
-    ≈ 17 new backends a second (benchmarks/README.md, "Connections kept open"). The overflow is a margin."""
+    ≈ 17 new backends a second (benchmarks/results/history/annotation_queue.md, "Connections kept open"). The overflow
+    is a margin."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=pre_ping, pool_recycle=1800, pool_size=pool_size, max_overflow=40)

@@ -4,38 +4,22 @@ coverage is what the picked images' labels give."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_benchmark() -> ModuleType:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))  # coverage.py imports benchmarks.label_efficiency (a namespace package)
-    spec = importlib.util.spec_from_file_location("coverage_benchmark", REPO / "benchmarks" / "coverage.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["coverage_benchmark"] = module
-    spec.loader.exec_module(module)
-    return module
+from benchmarks import coverage as bench
 
 
 def test_schedule_doubles_up_to_the_budget_and_never_goes_below_two() -> None:
-    bench = _load_benchmark()
     assert bench.schedule(12, 3) == [3, 6, 12]
     assert bench.schedule(100, 3) == [25, 50, 100]
     assert bench.schedule(3, 3) == [2, 3]  # a student cannot train on a single image
 
 
 def test_seed_span_shortens_only_contiguous_runs() -> None:
-    bench = _load_benchmark()
     assert bench.seed_span(list(range(50))) == "seeds 0–49"
     assert bench.seed_span([2, 0, 1]) == "seeds 0–2"
     assert bench.seed_span([0, 3, 7]) == "seeds [0, 3, 7]"
@@ -44,7 +28,6 @@ def test_seed_span_shortens_only_contiguous_runs() -> None:
 
 @pytest.mark.slow
 def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
-    bench = _load_benchmark()
     assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "coverage.json").read_text())
     assert list(results) == list(bench.STRATEGIES)
@@ -100,7 +83,6 @@ def test_quick_coverage_reports_what_the_picks_contain(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_jobs_run_seed_groups_in_processes_and_join_them(tmp_path: Path) -> None:
-    bench = _load_benchmark()
     argv = ["--quick", "--out", str(tmp_path), "--seeds", "0,1,2", "--strategies", "random,diversity", "--jobs", "2"]
     assert bench.main(argv) == 0
     # seeds dealt round-robin to two processes, each with its own report ...
@@ -123,7 +105,6 @@ def test_jobs_run_seed_groups_in_processes_and_join_them(tmp_path: Path) -> None
 
 
 def test_depth_key_changes_when_the_depth_model_is_rewritten(tmp_path: Path) -> None:
-    bench = _load_benchmark()
     depth = tmp_path / "depth.pt"
     depth.write_bytes(b"first model")
     first = bench.depth_key(depth)
@@ -133,7 +114,6 @@ def test_depth_key_changes_when_the_depth_model_is_rewritten(tmp_path: Path) -> 
 
 
 def test_jobs_below_one_is_refused(tmp_path: Path) -> None:
-    bench = _load_benchmark()
     with pytest.raises(SystemExit) as stop:
         bench.main(["--quick", "--out", str(tmp_path), "--jobs", "0"])
     assert stop.value.code == 2

@@ -4,34 +4,20 @@ strategies' picks behave (random and entropy share the seeded cold start, the me
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_benchmark() -> ModuleType:
-    """The benchmark script as a module, loaded from its file (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("label_efficiency", REPO / "benchmarks" / "label_efficiency.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["label_efficiency"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+from benchmarks import label_efficiency as bench
 
 
 @pytest.mark.slow
 def test_quick_label_efficiency_writes_a_finite_table_and_a_plot(tmp_path: Path) -> None:
-    bench = _load_benchmark()
     assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
     table = (tmp_path / "label_efficiency.md").read_text()
     assert table.splitlines()[0] == "| labels (% of pool) | random | entropy | diversity+difficulty |"
@@ -52,7 +38,6 @@ def test_quick_label_efficiency_writes_a_finite_table_and_a_plot(tmp_path: Path)
 
 
 def test_budget_counts_grow_and_refuse_bad_budgets() -> None:
-    bench = _load_benchmark()
     assert bench.budget_counts((0.02, 0.04, 0.08, 0.16), 100, 2) == [2, 4, 8, 16]
     assert bench.budget_counts((0.01, 0.04), 100, 2) == [2, 4]  # never below the fewest labels a round trains on
     with pytest.raises(SystemExit, match="must grow"):

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
+from benchmarks import ablation
 from cli.main import main as cli_main
 from models.checkpoint import load_checkpoint
 from models.seg_data import label_subset, seg_datasets
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _ablation_module():
-    spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks" / "ablation.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["ablation"] = mod  # dataclasses look their module up in sys.modules
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    ablation = _ablation_module()
     work = tmp_path_factory.mktemp("ablation")
     setup = ablation.Setup.quick()
     table, plot = ablation.run_ablation(work, setup, "cpu")

@@ -2,7 +2,7 @@
 
 Before `api_concurrency`, the API ran up to 40 requests at once on a pool that kept 10 connections, so every
 connection beyond the tenth was closed when returned and opened again by the next burst: PostgreSQL forked ≈ 17
-backends a second under 32 annotators (benchmarks/README.md, "Connections kept open")."""
+backends a second under 32 annotators (benchmarks/results/history/annotation_queue.md, "Connections kept open")."""
 
 from __future__ import annotations
 
