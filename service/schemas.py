@@ -170,6 +170,7 @@ class ImagePublic(_ORM):
     has_next: bool
     intrinsics: dict[str, float] | None
     checksum: str
+    skip_reason: str | None = Field(default=None, description="the annotator's reason, for a skipped image")
 
 
 class ImagesPublic(BaseModel):
@@ -181,6 +182,10 @@ class RequeueSkipped(_RequestBody):
     image_ids: list[RowIdIn] | None = Field(
         default=None, min_length=1, max_length=10_000, description="default: every skipped image of the project"
     )
+
+
+class SkipRequest(_RequestBody):
+    reason: str | None = Field(default=None, max_length=500, description="why the image cannot be labeled")
 
 
 class ImportResult(BaseModel):

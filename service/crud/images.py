@@ -160,6 +160,7 @@ def requeue_skipped(*, session: Session, project: Project, image_ids: list[int] 
         raise Conflict(f"re-queueing {n_pool} pool images would exceed the remaining label budget of {remaining}")
     for image in images:
         image.state = ImageState.QUEUED  # queue_rank and queued_round_id are kept: the image returns to its place
+        image.skip_reason = None
     session.commit()
     return images
 

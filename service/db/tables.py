@@ -182,6 +182,7 @@ class Image(CreatedMixin, Base):
     queue_rank: Mapped[float | None] = mapped_column(Float)  # lower = served first
     queued_round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL"))
     prelabel_path: Mapped[str | None] = mapped_column(String(1024))  # model prediction shown with `next`
+    skip_reason: Mapped[str | None] = mapped_column(String(500))  # why an annotator skipped it
 
     @property
     def has_prev(self) -> bool:

@@ -139,6 +139,19 @@ def download_prelabel_overlay(session: SessionDep, _user: CurrentUser, image_id:
     return FileResponse(path, media_type="image/png")
 
 
+@router.get("/images/{image_id}/segments", response_class=FileResponse)
+def download_segments(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
+    """Superpixels of the image computed with its pre-label (colour and predicted depth): an RGB PNG at the image's
+    size whose segment id is R + 256·G. 404 when the image has none (no pre-label: cold start, uploads)."""
+    image = crud.get_image(session=session, image_id=image_id)
+    if image.prelabel_path is None:
+        raise NotFound(f"image {image_id} has no superpixel segments: it has no pre-label yet")
+    path = storage.absolute(storage.segments_of(image.prelabel_path))
+    if not path.is_file():
+        raise NotFound(f"image {image_id} has a pre-label but no superpixel segments")
+    return FileResponse(path, media_type="image/png")
+
+
 @router.get("/images/{image_id}/mask", response_class=Response)
 def download_mask(
     session: SessionDep,
