@@ -264,6 +264,7 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     """Pre-labels (class-id PNG + overlay) for the chosen images with this round's model, then queue them."""
     from models.prelabel import write_prelabels
     from worker.pipelines.rounds import queue_images
+    from worker.pipelines.segments import write_round_segments
 
     st = load_stage(ctx)
     with session_scope() as session:
@@ -277,6 +278,7 @@ def predict(ctx: JobContext) -> dict[str, Any]:
         write_prelabels(seg, [st.path(st.images[i].path) for i in chosen], [st.path(p) for p in ids_rel],
                         [st.path(p) for p in rgb_rel], size=st.cfg.size, device=st.device, palette=st.palette,
                         progress=_progress(ctx))  # fmt: skip
+        write_round_segments(st, chosen, _progress(ctx))  # superpixels for the web app's click-fill
     with ctx.finishing() as session:
         for image in session.scalars(select(Image).where(Image.id.in_(chosen)).with_for_update()):
             image.prelabel_path = str(ids_rel[chosen.index(image.id)])

@@ -14,9 +14,9 @@ const CLASS_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
 const KEYMAP = [
   ["B E P G S", "brush, eraser, polygon, flood fill, superpixel"], ["1 … 9, 0", "first ten classes"],
   ["/", "search classes"], ["[  ]", "brush smaller / larger"], ["H", "hide / show the mask"],
-  [", .", "mask opacity − / +"], ["Ctrl+Z", "undo"], ["Ctrl+Shift+Z, Ctrl+Y", "redo"], ["wheel", "zoom"],
+  [", .", "mask opacity − / +"], ["Ctrl+Z", "undo"], ["Ctrl+⇧Z, Ctrl+Y", "redo"], ["wheel", "zoom"],
   ["Space + drag", "pan"], ["F / A", "fit / 100 %"], ["hold Q / W", "show frame t−1 / t+1"],
-  ["Enter, Esc, Backspace", "close, cancel polygon, drop its last point"], ["Ctrl+Enter", "submit"],
+  ["Enter / Esc / ⌫", "polygon: close / cancel / drop last point"], ["Ctrl+Enter", "submit"],
 ];
 
 function decodeChannel(bitmap) {

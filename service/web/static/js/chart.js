@@ -37,7 +37,7 @@ export function miouChart(rounds) {
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "data-testid": "miou-chart",
     "data-points": points.length, "aria-label": `mIoU per round: ${points.map((p) => `${p.x} labels ${p.y.toFixed(1)}%`).join(", ") || "no trained round yet"}` });
   const maxX = Math.max(1, ...points.map((p) => p.x));
-  const maxY = Math.max(10, ...points.map((p) => Math.ceil(p.y / 10) * 10));
+  const maxY = Math.max(20, ...points.map((p) => Math.ceil(p.y / 20) * 20)); // ticks every maxY / 4: whole numbers
   const px = (x) => L + ((W - L - R) * x) / maxX;
   const py = (y) => H - B - ((H - B - T) * y) / maxY;
   svg.append(s("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }),
@@ -47,7 +47,8 @@ export function miouChart(rounds) {
   for (let k = 0; k <= 4; k++) {
     const y = (maxY * k) / 4;
     svg.append(s("text", { x: L - 6, y: py(y) + 4, "text-anchor": "end" }, y.toFixed(0)));
-    const x = Math.round((maxX * k) / 4);
+  }
+  for (const x of new Set([0, 1, 2, 3, 4].map((k) => Math.round((maxX * k) / 4)))) {
     svg.append(s("text", { x: px(x), y: H - B + 14, "text-anchor": "middle" }, String(x)));
   }
   if (!points.length) {
