@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,6 +108,19 @@ def serve(data_dir: Path, **settings: str) -> Iterator[WebServer]:
         yield WebServer(server.base, data_dir, db_url)
 
 
+def until(page: Any, expression: str, timeout: float = 30) -> Any:
+    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates its predicate with
+    eval, which the app's Content-Security-Policy rightly forbids; page.evaluate goes through DevTools instead.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {expression}")
+        time.sleep(0.05)
+
+
 def sign_in(page: Any, base: str, token: str, route: str = "annotate") -> None:
     """Open the app, paste the token, and wait for the view the role lands on (then go to `route`)."""
     page.goto(f"{base}/app/#/signin")
@@ -114,10 +128,10 @@ def sign_in(page: Any, base: str, token: str, route: str = "annotate") -> None:
     page.reload()
     page.get_by_test_id("token-input").fill(token)
     page.get_by_test_id("signin-submit").click()
-    page.wait_for_function("document.body.dataset.view && document.body.dataset.view !== 'signin'")
+    until(page, "document.body.dataset.view && document.body.dataset.view !== 'signin'")
     if not page.evaluate("location.hash").startswith(f"#/{route}"):
         page.evaluate(f"location.hash = '#/{route}'")
-    page.wait_for_function(f"document.body.dataset.view === '{route}'")
+    until(page, f"document.body.dataset.view === '{route}'")
 
 
 def screenshot(page: Any, name: str, folder: Path) -> Path:
