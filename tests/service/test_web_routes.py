@@ -110,3 +110,19 @@ def test_app_is_served_with_a_strict_content_security_policy(api: Api) -> None:
     assert module.status_code == 200 and "javascript" in module.headers["content-type"]
     assert module.headers["content-security-policy"] == csp
     assert api.client.get("/app/js/nothing.js").status_code == 404
+
+
+def test_images_listed_in_queue_order(api: Api) -> None:
+    pid = api.project()["id"]
+    ids = [api.upload(pid, rgb_image(k))["id"] for k in range(3)]
+    with session_scope() as session:
+        for image_id, rank in zip(ids, (3.0, 1.0, 2.0), strict=True):
+            session.get(Image, image_id).queue_rank = rank
+    queued = api.client.get(f"/projects/{pid}/images", params={"state": "queued", "order": "queue"},
+                            headers=api.annotator).json()  # fmt: skip
+    assert [i["id"] for i in queued["data"]] == [ids[1], ids[2], ids[0]]
+    lease = api.client.post(f"/projects/{pid}/queue/next", headers=api.annotator).json()
+    assert lease["image_id"] == ids[1]  # the head of that list is what `next` leases
+    by_id = api.client.get(f"/projects/{pid}/images", headers=api.annotator).json()
+    assert [i["id"] for i in by_id["data"]] == ids
+    assert api.client.get(f"/projects/{pid}/images", params={"order": "rank"}, headers=api.annotator).status_code == 422

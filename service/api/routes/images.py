@@ -85,10 +85,12 @@ def read_images(
     role: ImageRole | None = None,
     offset: Offset = 0,
     limit: Limit = 100,
+    order: Literal["id", "queue"] = "id",
 ) -> ImagesPublic:
-    """List a project's images, filtered by state and role, in id order."""
+    """List a project's images, filtered by state and role, in id order or in the queue's order (`order=queue`:
+    what `next` would lease first comes first; the web app prefetches the head of the queue with it)."""
     images, count = crud.list_images(
-        session=session, project_id=project.id, state=state, role=role, offset=offset, limit=limit
+        session=session, project_id=project.id, state=state, role=role, offset=offset, limit=limit, order=order
     )
     return ImagesPublic(data=[ImagePublic.model_validate(i) for i in images], count=count)
 

@@ -246,37 +246,64 @@ export function mount(view, ctx) {
     await show(lease);
   }
 
+  // The image, its pre-label (class ids) and superpixel ids, fetched and decoded. Prefetched for the head of the
+  // queue while the annotator works (prefetchHead); `next` may still lease another image (someone else took the
+  // head), and then the cached one is dropped.
+  const cache = new Map();
+  function assets(imageId, withPrelabel) {
+    const optional = (path, decode) => fetchBitmap(path).then(decode, (e) => {
+      if (e.status === 404) return null;
+      throw e;
+    });
+    return Promise.all([
+      fetchBitmap(`/images/${imageId}/file`),
+      withPrelabel ? optional(`/images/${imageId}/prelabel`, classIds) : null,
+      withPrelabel ? optional(`/images/${imageId}/segments`, segmentIds) : null,
+    ]);
+  }
+
+  async function prefetchHead(projectId, current) {
+    try {
+      const head = await request("GET", `/projects/${projectId}/images?state=queued&order=queue&limit=1`);
+      const image = head.data[0];
+      if (!image || image.id === current || cache.has(image.id)) return;
+      cache.clear();
+      const pending = new Promise((resolve) => requestIdleCallback(resolve, { timeout: 500 }))
+        .then(() => assets(image.id, true));
+      pending.catch(() => cache.delete(image.id));
+      cache.set(image.id, pending);
+    } catch {
+      // a prefetch is only a head start: `next` fetches for itself
+    }
+  }
+
   async function show(lease) {
     const img = lease.image;
     viewport.dataset.state = "loading";
+    performance.mark("depthal:fetch");
     let bitmap;
     let prelabel = null;
     let segments = null;
     try {
-      [bitmap, prelabel, segments] = await Promise.all([
-        fetchBitmap(`/images/${img.id}/file`),
-        lease.has_prelabel ? fetchBitmap(lease.prelabel.class_ids_url).then(classIds) : null,
-        lease.has_prelabel ? fetchBitmap(`/images/${img.id}/segments`).then(segmentIds).catch((e) => {
-          if (e.status === 404) return e;
-          throw e;
-        }) : null,
-      ]);
+      let got = cache.get(img.id);
+      cache.delete(img.id);
+      got = got ? await got.catch(() => null) : null;
+      if (!got || (lease.has_prelabel && !got[1])) got = await assets(img.id, lease.has_prelabel);
+      [bitmap, prelabel, segments] = got;
     } catch (error) {
       viewport.dataset.state = "error";
       return say(`Could not load image ${img.id}: ${error.message}`, "error");
     }
+    performance.measure("depthal:fetch", "depthal:fetch");
+    performance.mark("depthal:prepare");
     setLease(lease);
     const size = img.width * img.height;
     if (prelabel && prelabel.length !== size) {
       say(`The pre-label of image ${img.id} does not have the image's size; starting from an empty mask.`, "error");
       prelabel = null;
     }
-    if (segments instanceof Error) {
-      superpixelInfo.textContent = "superpixels: none for this image (the superpixel tool is off)";
-      segments = null;
-    } else {
-      superpixelInfo.textContent = segments ? "superpixels: ready" : "superpixels: none without a pre-label (cold start, uploads)";
-    }
+    if (!lease.has_prelabel) superpixelInfo.textContent = "superpixels: none without a pre-label (cold start, uploads)";
+    else superpixelInfo.textContent = segments ? "superpixels: ready" : "superpixels: none for this image (tool off)";
     s.prelabel = prelabel;
     const mask = prelabel ? prelabel.slice() : new Uint8Array(size).fill(IGNORE);
     editor.load({ image: bitmap, mask, segments: segments && segments.length === size ? segments : null });
@@ -288,9 +315,12 @@ export function mount(view, ctx) {
     enableActions(true);
     viewport.dataset.imageId = String(img.id);
     viewport.dataset.state = "ready";
+    performance.measure("depthal:prepare", "depthal:prepare");
     requestAnimationFrame(() => document.dispatchEvent(new CustomEvent("depthal:image-shown",
       { detail: { imageId: img.id, leaseId: lease.id } })));
     loadFrames(lease);
+    requestIdleCallback(() => editor.ensureSegments(), { timeout: 1000 });
+    prefetchHead(s.project.id, img.id);
   }
 
   async function loadFrames(lease) {

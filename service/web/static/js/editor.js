@@ -103,7 +103,8 @@ export class Editor {
     this.frame = "t";
     this.mask = mask;
     this.committed = mask.slice(); // the mask as of the last finished operation: the "before" of the next one
-    this.segments = segments ? indexSegments(segments, this.width) : null;
+    this.segmentIds = segments; // indexed on first use or when the page is idle (ensureSegments)
+    this.segments = null;
     this.history = [];
     this.future = [];
     this.polygon = [];
@@ -121,6 +122,12 @@ export class Editor {
     this.imageCanvas.getContext("2d").drawImage(image, 0, 0);
     this.paint([0, 0, this.width - 1, this.height - 1]);
     this.fit();
+  }
+
+  /** The superpixel index (raster.indexSegments), built once; null when the image has no superpixels. */
+  ensureSegments() {
+    if (!this.segments && this.segmentIds) this.segments = indexSegments(this.segmentIds, this.width);
+    return this.segments;
   }
 
   setFrames(prev, next) {
@@ -248,7 +255,7 @@ export class Editor {
       this.touched(floodFill(this.mask, this.width, this.height, px, py, this.paintValue()));
       this.commit();
     } else if (this.tool === "superpixel") {
-      if (!this.segments) {
+      if (!this.ensureSegments()) {
         this.hooks.onNotice?.("This image has no superpixels (no pre-label yet: cold start or uploaded image).");
         return;
       }
