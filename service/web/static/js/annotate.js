@@ -14,7 +14,7 @@ const CLASS_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
 const KEYMAP = [
   ["B E P G S", "brush, eraser, polygon, flood fill, superpixel"], ["1 … 9, 0", "first ten classes"],
   ["/", "search classes"], ["[  ]", "brush smaller / larger"], ["H", "hide / show the mask"],
-  [", .", "mask opacity − / +"], ["Ctrl+Z", "undo"], ["Ctrl+⇧Z, Ctrl+Y", "redo"], ["wheel", "zoom"],
+  [", .", "mask opacity − / +"], ["Ctrl+Z", "undo"], ["Ctrl+Shift+Z", "redo (also Ctrl+Y)"], ["wheel", "zoom"],
   ["Space + drag", "pan"], ["F / A", "fit / 100 %"], ["hold Q / W", "show frame t−1 / t+1"],
   ["Enter / Esc / ⌫", "polygon: close / cancel / drop last point"], ["Ctrl+Enter", "submit"],
 ];
@@ -147,6 +147,8 @@ export function mount(view, ctx) {
     if (e.key === "Enter") {
       const first = [...palette.children].find((b) => !b.hidden);
       if (first) first.click();
+      search.value = ""; // the whole palette again, the picked class highlighted
+      search.dispatchEvent(new Event("input"));
       search.blur();
       viewport.focus();
     } else if (e.key === "Escape") {
