@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
+from sqlalchemy.orm import Session
 
 from service import queue
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
@@ -44,7 +45,8 @@ def lease_image(session: SessionDep, user: CurrentUser, image_id: RowId) -> Resp
     return _lease_response(session, lease, image)
 
 
-def _lease_response(session: SessionDep, lease: Lease, image: Image) -> Response:
+def _lease_response(session: Session, lease: Lease, image: Image) -> Response:
+    """The `LeaseWithImage` body shared by `next` and `POST /images/{id}/lease`."""
     links = None
     if image.prelabel_path is not None:
         links = PrelabelLinks(class_ids_url=f"/images/{image.id}/prelabel",
