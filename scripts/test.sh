@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
+# tests/web/ drive the browser app in Debian's Chromium (Playwright never downloads a browser here)
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 if [ "${1:-}" = "--fast" ]; then
     shift
     exec .venv/bin/python -m pytest --fast "$@"

@@ -20,6 +20,7 @@ from service.crud.users import ensure_admin
 from service.db.session import session_scope
 from service.errors import ServiceError
 from service.storable import problem
+from service.web import mount as mount_web_app
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(BodySizeLimit)
     app.include_router(api_router)
+    mount_web_app(app)  # the browser app at /app (docs/web.md)
     return app
 
 

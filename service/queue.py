@@ -197,16 +197,25 @@ def release(session: Session, *, lease_id: int, user_id: int, now: datetime | No
     return _close(session, lease_id=lease_id, user_id=user_id, now=now or utcnow(), image_state=ImageState.QUEUED)
 
 
-def skip(session: Session, *, lease_id: int, user_id: int, now: datetime | None = None) -> Lease:
-    """The annotator's answer "cannot label this": the image leaves the queue as `skipped`; commits."""
-    return _close(session, lease_id=lease_id, user_id=user_id, now=now or utcnow(), image_state=ImageState.SKIPPED)
+def skip(
+    session: Session, *, lease_id: int, user_id: int, now: datetime | None = None, reason: str | None = None
+) -> Lease:
+    """The annotator's answer "cannot label this" (with their reason, if given): the image leaves the queue as
+    `skipped`; commits."""
+    return _close(session, lease_id=lease_id, user_id=user_id, now=now or utcnow(), image_state=ImageState.SKIPPED,
+                  skip_reason=reason)  # fmt: skip
 
 
-def _close(session: Session, *, lease_id: int, user_id: int, now: datetime, image_state: ImageState) -> Lease:
+def _close(
+    session: Session, *, lease_id: int, user_id: int, now: datetime, image_state: ImageState,
+    skip_reason: str | None = None,
+) -> Lease:  # fmt: skip
     lease, image = _own_open_lease(session, lease_id=lease_id, user_id=user_id, now=now)
     lease.status = LeaseStatus.RELEASED
     if image.state == ImageState.LEASED:
         image.state = image_state
+        if image_state == ImageState.SKIPPED:
+            image.skip_reason = skip_reason
     session.commit()
     return lease
 

@@ -189,8 +189,11 @@ class ImagePublic(_ORM):
     queue_rank: float | None
     has_prev: bool
     has_next: bool
+    has_prelabel: bool = Field(description="the round's model prediction: GET /images/{id}/prelabel")
+    has_segments: bool = Field(description="superpixels for click-fill: GET /images/{id}/segments")
     intrinsics: dict[str, float] | None
     checksum: str
+    skip_reason: str | None = Field(default=None, description="the annotator's reason, for a skipped image")
 
 
 class ImagesPublic(BaseModel):
@@ -202,6 +205,10 @@ class RequeueSkipped(_RequestBody):
     image_ids: list[RowIdIn] | None = Field(
         default=None, min_length=1, max_length=10_000, description="default: every skipped image of the project"
     )
+
+
+class SkipRequest(_RequestBody):
+    reason: str | None = Field(default=None, max_length=500, description="why the image cannot be labeled")
 
 
 class ImportResult(BaseModel):

@@ -55,6 +55,12 @@ def overlay_of(prelabel_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}_overlay.png")
 
 
+def segments_file(project_id: int, image_id: int, round_index: int) -> Path:
+    """The superpixel segment ids of an image the round queued, beside its pre-label: an RGB PNG, id = R + 256·G
+    (models/superpixels.py)."""
+    return project_dir(project_id) / "prelabels" / f"r{round_index:03d}" / f"{image_id:08d}_segments.png"
+
+
 def model_dir(project_id: int) -> Path:
     return project_dir(project_id) / "models"
 

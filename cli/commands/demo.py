@@ -77,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--annotators", type=int, default=2, help="simulated annotators (threads)")
     p.add_argument("--strategy", default="diversity+difficulty", help="selection strategy (the method's by default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--serve", action="store_true",
+                   help="keep the service up afterwards so you can label in the browser (Ctrl-C stops it)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -194,6 +196,25 @@ class Annotators:
             t.join(timeout=30)
         for c in self.clients:
             c.close()
+
+
+# ------------------------------------------------------------------------------------------------ the web app
+def print_web_app(base: str, project_id: int, lead_token: str, annotator_token: str) -> None:
+    """Where to look and label in the browser (docs/web.md); tokens are pasted on the sign-in page, never in a URL."""
+    print(f"\n==> the web app (paste the token on its sign-in page):\n"
+          f"    dashboard  {base}/app/#/dashboard?project={project_id}   lead token:      {lead_token}\n"
+          f"    annotator  {base}/app/#/annotate?project={project_id}    annotator token: {annotator_token}",
+          flush=True)  # fmt: skip
+
+
+def serve_until_interrupted(service: Service) -> None:
+    print("==> serving until Ctrl-C (the last round's images are queued, pre-labeled, for you)", flush=True)
+    try:
+        while True:
+            service.check_alive()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("==> Ctrl-C: stopping the service", flush=True)
 
 
 # ------------------------------------------------------------------------------------------------ the demo
@@ -335,6 +356,8 @@ def run(args: argparse.Namespace) -> int:
             kind = "cold start (depth pretraining, features, farthest points)" if index == 0 else "train, score, select"
             request = {"batch_size": batch}  # the last round's batch stays queued (pre-labeled) for a next session
             print(f"==> round {index}: {kind}", flush=True)
+            if index == rounds:  # the last round's batch stays queued, pre-labeled, for a person in the web app
+                annotators.stop()
             started = time.perf_counter()
             round_ = ok(lead.post(f"/projects/{pid}/rounds", json=request))
             round_ = wait_round(lead, round_["id"], service, annotators)
@@ -358,6 +381,12 @@ def run(args: argparse.Namespace) -> int:
         print("\n" + table)
         print(f"\n==> {elapsed:.0f} s; table {data_dir / 'demo_results.md'}, plot {data_dir / 'demo_miou.png'}",
               flush=True)  # fmt: skip
+        annotators = None  # stopped after the last round
+        print_web_app(
+            service.base, pid, lead_token, ok(admin.post("/users", json={"name": "you", "role": "annotator"}))["token"]
+        )
+        if args.serve:
+            serve_until_interrupted(service)
         return 0
     finally:
         if annotators is not None:

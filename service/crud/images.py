@@ -125,13 +125,16 @@ def list_images(
     role: str | None,
     offset: int,
     limit: int,
+    order: str = "id",
 ) -> tuple[list[Image], int]:
+    """order "id", or "queue": the order `next` leases in (queue_rank, NULLs last, then id)."""
     where = [Image.project_id == project_id]
     if state is not None:
         where.append(Image.state == state)
     if role is not None:
         where.append(Image.role == role)
-    rows = session.scalars(select(Image).where(*where).order_by(Image.id).offset(offset).limit(limit))
+    by = (Image.queue_rank.asc().nulls_last(), Image.id) if order == "queue" else (Image.id,)
+    rows = session.scalars(select(Image).where(*where).order_by(*by).offset(offset).limit(limit))
     total = session.scalar(select(func.count()).select_from(Image).where(*where)) or 0
     return list(rows), total
 
@@ -160,6 +163,7 @@ def requeue_skipped(*, session: Session, project: Project, image_ids: list[int] 
         raise Conflict(f"re-queueing {n_pool} pool images would exceed the remaining label budget of {remaining}")
     for image in images:
         image.state = ImageState.QUEUED  # queue_rank and queued_round_id are kept: the image returns to its place
+        image.skip_reason = None
     session.commit()
     return images
 

@@ -186,6 +186,8 @@ class Image(CreatedMixin, Base):
     queue_rank: Mapped[float | None] = mapped_column(Float)  # lower = served first
     queued_round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL"))
     prelabel_path: Mapped[str | None] = mapped_column(String(1024))  # model prediction shown with `next`
+    skip_reason: Mapped[str | None] = mapped_column(String(500))  # why an annotator skipped it
+    segments_path: Mapped[str | None] = mapped_column(String(1024))  # superpixels of a queued image (web app)
 
     @property
     def has_prev(self) -> bool:
@@ -194,6 +196,14 @@ class Image(CreatedMixin, Base):
     @property
     def has_next(self) -> bool:
         return self.next_path is not None
+
+    @property
+    def has_prelabel(self) -> bool:
+        return self.prelabel_path is not None
+
+    @property
+    def has_segments(self) -> bool:
+        return self.segments_path is not None
 
 
 class Lease(CreatedMixin, Base):

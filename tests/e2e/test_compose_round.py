@@ -74,7 +74,14 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
             assert round_["strategy"] == "diversity+difficulty"  # the method's, from the project's settings
             round_ = lead.wait_round(round_["id"], timeout=300)
             assert round_["status"] == "succeeded", round_
-            assert sorted(j["kind"] for j in round_["jobs"]) == ["plan", "pretrain_depth", "queue", "score", "select"]
+            assert sorted(j["kind"] for j in round_["jobs"]) == [
+                "plan",
+                "predict",
+                "pretrain_depth",
+                "queue",
+                "score",
+                "select",
+            ]
             assert all(j["status"] == "succeeded" and j["progress"] == 1.0 for j in round_["jobs"])
 
             progress = lead.ok(lead.http.get(f"/projects/{pid}/progress"))

@@ -1,16 +1,20 @@
 """`depthal demo` end to end at its smallest size ("ci": 14 sequences at 64×32, 2-iteration models): the real
 embedded service (`depthal up`: SQLite, API, worker process) and annotator threads over HTTP; the labels-vs-mIoU table
-and the PNG plot must come out with a finite mIoU. Plus its clear errors (port in use, unwritable or foreign dir)."""
+and the PNG plot must come out with a finite mIoU; with `--serve` it prints the web app's URLs and tokens and keeps
+the service up until Ctrl-C. Plus its clear errors (port in use, unwritable or foreign dir)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,14 +24,41 @@ from tests.worker.procs import REPO
 
 
 @pytest.mark.slow
-def test_demo_prints_the_table_and_writes_the_plot(tmp_path: Path) -> None:
+def test_demo_prints_the_table_writes_the_plot_and_serves_the_web_app(tmp_path: Path) -> None:
     data = tmp_path / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", "demo", "--size-preset", "ci", "--data-dir", str(data), "--annotators", "2"],
-        cwd=REPO, capture_output=True, text=True, timeout=400,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "| round | labels used | val mIoU (%) |" in done.stdout
+    argv = [sys.executable, "-m", "cli", "demo", "--size-preset", "ci", "--data-dir", str(data),
+            "--annotators", "2", "--serve"]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "serving until Ctrl-C" in line:
+                break
+        stdout = "".join(lines)
+        assert "serving until Ctrl-C" in stdout, stdout[-3000:]
+        urls = dict(re.findall(r"^\s+(dashboard|annotator)\s+(http://\S+)", stdout, flags=re.MULTILINE))
+        tokens = dict(re.findall(r"(lead|annotator) token:\s+(\S+)", stdout))
+        assert urls["dashboard"].endswith("/app/#/dashboard?project=1") and "#/annotate?project=1" in urls["annotator"]
+        assert not any(t in urls["dashboard"] + urls["annotator"] for t in tokens.values())  # never in a URL
+        base = urls["annotator"].split("/app/")[0]
+        page = httpx.get(urls["annotator"].split("#")[0])
+        assert page.status_code == 200 and "js/main.js" in page.text
+        you = {"Authorization": f"Bearer {tokens['annotator']}"}
+        assert httpx.get(f"{base}/users/me", headers=you).json()["role"] == "annotator"
+        lease = httpx.post(f"{base}/projects/1/queue/next", headers=you)  # the last batch waits, pre-labeled
+        assert lease.status_code == 200 and lease.json()["has_prelabel"], lease.text
+        lead = {"Authorization": f"Bearer {tokens['lead']}"}
+        assert httpx.get(f"{base}/projects/1/progress", headers=lead).status_code == 200
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, rest[-3000:]
+    assert "| round | labels used | val mIoU (%) |" in stdout
     rows = json.loads((data / "demo_results.json").read_text())
     assert [r["index"] for r in rows] == [0, 1] and [r["labels"] for r in rows] == [0, 2]
     assert rows[0]["miou"] is None  # the cold start trains nothing
@@ -36,6 +67,8 @@ def test_demo_prints_the_table_and_writes_the_plot(tmp_path: Path) -> None:
     plot = np.array(Image.open(data / "demo_miou.png"))
     assert plot.ndim == 3 and plot.shape[0] > 100 and plot.std() > 0  # a real picture, not an empty canvas
     assert "depthal stopped (SIGINT received)" in (data / "up.log").read_text()  # the service was stopped cleanly
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/health", timeout=2)
 
 
 def test_demo_refuses_a_port_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -115,7 +115,7 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     round0 = lead.wait_round(round0["id"], timeout=600)
     assert round0["status"] == "succeeded", round0
     kinds = sorted(j["kind"] for j in round0["jobs"])
-    assert kinds == ["plan", "pretrain_depth", "queue", "score", "score", "score", "select"], kinds
+    assert kinds == ["plan", "predict", "pretrain_depth", "queue", "score", "score", "score", "select"], kinds
     assert all(j["status"] == "succeeded" and j["progress"] == 1.0 for j in round0["jobs"])
     leases0 = _label_queue(annotators, pid, world)
     assert len(leases0) == BATCH
@@ -123,6 +123,7 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     assert [r["rank"] for r in reasons] == [0, 1, 2, 3]  # served in pick order
     assert reasons[0]["distance"] is None and all(r["distance"] > 0 for r in reasons[1:])  # seed, then farthest points
     assert all(lease["prelabel"] is None for lease in leases0)  # no model before any label
+    assert all(lease["image"]["has_segments"] for lease in leases0)  # but superpixels, from the depth model
 
     # Round 1: train (the worker dies in the middle and comes back), score, select, pre-label, queue.
     round1 = lead.ok(lead.http.post(f"/projects/{pid}/rounds", json={"batch_size": BATCH}), 202)

@@ -86,12 +86,14 @@ def test_cold_start_in_shards_queues_the_batch(sqlite_database, world: Path) -> 
     round_id, job_id = make_round(project_id, 2, strategy="diversity")
     _drive(round_id, job_id)
     jobs = _jobs(round_id)
-    assert [(j.kind, j.status) for j in jobs] == [("plan", "succeeded"), ("pretrain_depth", "succeeded")] + [
-        ("score", "succeeded")] * 3 + [("select", "succeeded"), ("queue", "succeeded")]  # fmt: skip
+    kinds = ["plan", "pretrain_depth", "score", "score", "score", "select", "predict", "queue"]
+    assert [(j.kind, j.status) for j in jobs] == [(kind, "succeeded") for kind in kinds]
     assert [j.params["start"] for j in jobs if j.kind == JobKind.SCORE] == [0, 3, 6]
-    assert [j.attempt for j in jobs] == [1] * 7  # each stage ran once
+    assert [j.attempt for j in jobs] == [1] * 8  # each stage ran once
     assert _state(project_id) == {ImageState.QUEUED: 2, ImageState.UNLABELED: 6}
-    with session_scope() as session:
+    with session_scope() as session:  # the cold start's batch: superpixels for click-fill, no pre-label yet
+        queued = session.scalars(select(Image).where(Image.queued_round_id == round_id)).all()
+        assert all(i.prelabel_path is None and storage.absolute(i.segments_path).is_file() for i in queued)
         round_ = session.get(Round, round_id)
         assert round_ is not None and round_.status == "succeeded" and round_.metrics["queued"] == 2
         ranks = session.scalars(select(Score.rank).where(Score.round_id == round_id, Score.rank.is_not(None))).all()

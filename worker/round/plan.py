@@ -7,7 +7,7 @@ A round is the plain list of stages `STAGE_ORDER`, each one job (scoring: one jo
     train            only when labels exist: segmentation model (+ the difficulty student), mIoU on val
     score × k        pool scoring, one job per shard of `score_shard_size` images (k > 1: a Celery chord)
     select           standardise features, choose the batch, write `score` rows
-    predict          only when a segmentation model exists: pre-labels of the chosen images
+    predict          superpixels of the chosen images; their pre-labels when a segmentation model exists
     queue            queue the batch (with its pre-labels) and finish the round
 
 `worker.round.advance` sends the next stage once every earlier one succeeded. The pool is frozen here in `pool.json`
@@ -163,8 +163,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         for k, start in enumerate(starts):
             add(JobKind.SCORE, shard=k, shards=len(starts), start=start, end=min(start + shard, n))
         add(JobKind.SELECT)
-        if snap.labeled:
-            add(JobKind.PREDICT)
+        add(JobKind.PREDICT)
         add(JobKind.QUEUE)
         ctx.result = {"labeled": len(snap.labeled), "pending": len(snap.pending), "unlabeled": len(snap.unlabeled),
                       "val": len(snap.val), "score_shards": len(starts)}  # fmt: skip

@@ -1,9 +1,10 @@
-"""A round's last stage: queue the chosen batch, with its pre-labels, and finish the round. No torch here.
+"""A round's last stage: queue the chosen batch, with its pre-labels and superpixels, and finish the round. No torch.
 
 This is the one stage that touches the queue, in one transaction that also marks the job succeeded: the chosen
 images (in pick order, behind whatever earlier rounds left queued) become `queued` with their rank and round, and
-each gets this round's pre-label when the predict stage made one. A chosen image that left the unlabeled pool while
-the round ran (a lead labeled it, a re-import) is left out and counted, not a reason to fail the round.
+each gets the superpixels and, when the predict stage made one, the pre-label of this round. A chosen image that
+left the unlabeled pool while the round ran (a lead labeled it, a re-import) is left out and counted, not a reason
+to fail the round.
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ def run(ctx: JobContext) -> dict[str, Any]:
     if select_result is None:
         raise PipelineError(f"round {ctx.round_id} has no finished select stage to queue")
     chosen = [int(i) for i in select_result["chosen"]]
-    prelabels = {int(i): p for i, p in results.get(JobKind.PREDICT, {}).get("prelabels", {}).items()}
+    predicted = results.get(JobKind.PREDICT, {})
+    prelabels = {int(i): p for i, p in predicted.get("prelabels", {}).items()}
+    segments = {int(i): p for i, p in predicted.get("segments", {}).items()}
     ctx.progress("queue", 0.0, f"queueing {len(chosen)} images")
     with ctx.finishing() as session:
-        queued = queue_images(session, ctx.round_id, chosen, int(select_result.get("pool_unlabeled", 0)), prelabels)
+        pool_unlabeled = int(select_result.get("pool_unlabeled", 0))
+        queued = queue_images(session, ctx.round_id, chosen, pool_unlabeled, prelabels, segments)
         ctx.result = {"queued": queued, "prelabels": len(set(queued) & set(prelabels)),
                       "left_the_pool": len(chosen) - len(queued)}  # fmt: skip
     return ctx.result
@@ -45,10 +49,15 @@ def stage_results(round_id: int) -> dict[JobKind, dict[str, Any]]:
 
 
 def queue_images(
-    session: Session, round_id: int, chosen: list[int], pool_unlabeled: int, prelabels: dict[int, str] | None = None
+    session: Session,
+    round_id: int,
+    chosen: list[int],
+    pool_unlabeled: int,
+    prelabels: dict[int, str] | None = None,
+    segments: dict[int, str] | None = None,
 ) -> list[int]:
-    """Queue `chosen` in pick order behind whatever is queued already, attach their pre-labels, and mark the round
-    succeeded. Returns the ids queued: the chosen images that are still unlabeled."""
+    """Queue `chosen` in pick order behind whatever is queued already, attach their pre-labels and superpixels, and
+    mark the round succeeded. Returns the ids queued: the chosen images that are still unlabeled."""
     round_ = session.get(Round, round_id, with_for_update=True)
     assert round_ is not None
     still = {
@@ -72,6 +81,8 @@ def queue_images(
         image.queued_round_id = round_id
         if prelabels and image_id in prelabels:
             image.prelabel_path = prelabels[image_id]
+        if segments and image_id in segments:
+            image.segments_path = segments[image_id]
     round_.status = RoundStatus.SUCCEEDED
     round_.finished_at = utcnow()
     round_.metrics = {**(round_.metrics or {}), "queued": len(queued), "pool_unlabeled": pool_unlabeled,

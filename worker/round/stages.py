@@ -31,6 +31,7 @@ from models.rounds.pretrain import pretrain_depth as pretrain
 from models.rounds.score import create_raw_features, feature_dim, score_range, standardise_features
 from models.rounds.select import select as choose
 from models.rounds.train import train_segmentation_model, train_student
+from models.superpixels import write_segments
 from service import storage
 from service.db.session import session_scope
 from service.db.tables import Image, Job, JobKind, LabelClass, ModelKind, ModelVersion, Project, Round, Score
@@ -243,19 +244,24 @@ def select_batch(ctx: JobContext) -> dict[str, Any]:
 
 
 def predict(ctx: JobContext) -> dict[str, Any]:
-    """Pre-labels (class-id PNG + overlay) of the chosen images with this round's model; the queue stage attaches
-    them to the images as it queues them."""
+    """What annotators start from, for each chosen image: superpixels for the web app's click-fill, from the image
+    and the depth model (docs/web.md), and, once a segmentation model exists, the pre-label (class-id PNG + overlay).
+    The queue stage attaches them to the images as it queues them."""
     st = load_stage(ctx)
     chosen = chosen_images(st.round_id)
+    files = [st.path(st.images[i].path) for i in chosen]
+    segments = [storage.segments_file(st.project_id, i, st.round_index) for i in chosen]
     ids_rel = [storage.prelabel_file(st.project_id, i, st.round_index) for i in chosen]
     rgb_rel = [storage.prelabel_overlay_file(st.project_id, i, st.round_index) for i in chosen]
     seg = st.seg_checkpoint()
-    assert seg is not None
     with user_errors():
-        write_prelabels(seg, [st.path(st.images[i].path) for i in chosen], [st.path(p) for p in ids_rel],
-                        [st.path(p) for p in rgb_rel], size=st.cfg.size, device=st.device, palette=st.palette,
-                        progress=ctx.progress)  # fmt: skip
-    return {"prelabels": {str(i): str(p) for i, p in zip(chosen, ids_rel, strict=True)}}
+        write_segments(st.depth_checkpoint(), files, [st.path(p) for p in segments], size=st.cfg.size,
+                       device=st.device, progress=ctx.progress)  # fmt: skip
+        if seg is not None:
+            write_prelabels(seg, files, [st.path(p) for p in ids_rel], [st.path(p) for p in rgb_rel],
+                            size=st.cfg.size, device=st.device, palette=st.palette, progress=ctx.progress)  # fmt: skip
+    prelabels = {str(i): str(p) for i, p in zip(chosen, ids_rel, strict=True)} if seg is not None else {}
+    return {"segments": {str(i): str(p) for i, p in zip(chosen, segments, strict=True)}, "prelabels": prelabels}
 
 
 def chosen_images(round_id: int) -> list[int]:

@@ -85,10 +85,12 @@ def read_images(
     role: ImageRole | None = None,
     offset: Offset = 0,
     limit: Limit = 100,
+    order: Literal["id", "queue"] = "id",
 ) -> ImagesPublic:
-    """List a project's images, filtered by state and role, in id order."""
+    """List a project's images, filtered by state and role, in id order or in the queue's order (`order=queue`:
+    what `next` would lease first comes first; the web app prefetches the head of the queue with it)."""
     images, count = crud.list_images(
-        session=session, project_id=project.id, state=state, role=role, offset=offset, limit=limit
+        session=session, project_id=project.id, state=state, role=role, offset=offset, limit=limit, order=order
     )
     return ImagesPublic(data=[ImagePublic.model_validate(i) for i in images], count=count)
 
@@ -136,6 +138,19 @@ def download_prelabel_overlay(session: SessionDep, _user: CurrentUser, image_id:
     path = storage.absolute(storage.overlay_of(image.prelabel_path))
     if not path.is_file():
         raise NotFound(f"image {image_id} has a pre-label but no overlay")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/images/{image_id}/segments", response_class=FileResponse)
+def download_segments(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
+    """Superpixels the round computed for the image it queued (colour and predicted depth): an RGB PNG at the image's
+    size whose segment id is R + 256·G. 404 for an image no round queued (uploads queued by hand)."""
+    image = crud.get_image(session=session, image_id=image_id)
+    if image.segments_path is None:
+        raise NotFound(f"image {image_id} has no superpixel segments: no round queued it")
+    path = storage.absolute(image.segments_path)
+    if not path.is_file():
+        raise NotFound(f"image {image_id}'s superpixel segments are missing from storage ({image.segments_path})")
     return FileResponse(path, media_type="image/png")
 
 

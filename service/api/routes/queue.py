@@ -1,13 +1,24 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
+from sqlalchemy.orm import Session
 
 from service import queue
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
 from service.api.params import RowId
 from service.api.responses import json_response
 from service.crud import images as images_crud
-from service.schemas import ImagePublic, ImagesPublic, LeasePublic, LeaseWithImage, PrelabelLinks, RequeueSkipped
+from service.db.tables import Image, Lease
+from service.schemas import (
+    ImagePublic,
+    ImagesPublic,
+    LeasePublic,
+    LeaseWithImage,
+    PrelabelLinks,
+    RequeueSkipped,
+    SkipRequest,
+)
+from service.take_image import take_image
 
 router = APIRouter(tags=["queue"])
 
@@ -23,6 +34,19 @@ def next_image(session: SessionDep, user: CurrentUser, project_id: RowId) -> Res
     if got is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     lease, image = got
+    return _lease_response(session, lease, image)
+
+
+@router.post("/images/{image_id}/lease", response_model=LeaseWithImage)
+def lease_image(session: SessionDep, user: CurrentUser, image_id: RowId) -> Response:
+    """Lease this queued image (e.g. take back one whose lease expired while you were drawing); your open lease on
+    it if you hold one. Refused (409) if you hold another open lease in its project or the image is not queued."""
+    lease, image = take_image(session, image_id=image_id, annotator_id=user.id)
+    return _lease_response(session, lease, image)
+
+
+def _lease_response(session: Session, lease: Lease, image: Image) -> Response:
+    """The `LeaseWithImage` body shared by `next` and `POST /images/{id}/lease`."""
     links = None
     if image.prelabel_path is not None:
         links = PrelabelLinks(class_ids_url=f"/images/{image.id}/prelabel",
@@ -51,9 +75,10 @@ def release(session: SessionDep, user: CurrentUser, lease_id: RowId) -> LeasePub
 
 
 @router.post("/leases/{lease_id}/skip")
-def skip(session: SessionDep, user: CurrentUser, lease_id: RowId) -> LeasePublic:
-    """Answer "cannot label this image": it leaves the queue as `skipped`."""
-    return LeasePublic.model_validate(queue.skip(session, lease_id=lease_id, user_id=user.id))
+def skip(session: SessionDep, user: CurrentUser, lease_id: RowId, body: SkipRequest | None = None) -> LeasePublic:
+    """Answer "cannot label this image" (optional body `{"reason"}`): it leaves the queue as `skipped`."""
+    reason = body.reason if body is not None else None
+    return LeasePublic.model_validate(queue.skip(session, lease_id=lease_id, user_id=user.id, reason=reason))
 
 
 @router.post("/projects/{project_id}/queue/requeue-skipped")
