@@ -12,6 +12,7 @@ from models.checkpoint import load_checkpoint
 from models.data.synth import generate_world
 
 
+@pytest.mark.slow
 def test_pretrain_depth_command_trains_and_evaluates(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     world = tmp_path / "w"
     generate_world(world, sequences=5, size=(32, 64), seed=1, val_fraction=0.4)  # 3 train, 2 val

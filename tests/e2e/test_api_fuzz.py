@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import REDIS_URL, Database
 from tests.e2e.compose import depthal_executable
@@ -49,6 +50,7 @@ def _failures(junit: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow  # a server and the fuzzer's thousands of requests: the full suite only
 def test_no_request_gets_a_server_error(database: Database, tmp_path: Path) -> None:
     port = free_port()
     broker = {"broker_url": REDIS_URL} if database.backend == "postgres" else {}

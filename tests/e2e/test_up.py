@@ -11,11 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.client import Client
 from tests.e2e.server import free_port
 from tests.worker.procs import REPO, wait_for
 
 
+@pytest.mark.slow
 def test_up_serves_jobs_and_stops_both_children_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPTHAL_")}

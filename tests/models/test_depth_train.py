@@ -14,6 +14,7 @@ from tests.models.depth_fakes import ShiftedFrames
 TINY = {"num_ch_dec": (8, 8, 16, 16, 32), "batch_size": 2, "checkpoint_every": 2, "log_every": 1}
 
 
+@pytest.mark.slow
 def test_train_checkpoint_progress_and_reload(tmp_path) -> None:
     cfg = DepthConfig.small(finetune_iters=3, **TINY)
     calls: list[tuple[str, float, str]] = []
@@ -36,6 +37,7 @@ def test_train_checkpoint_progress_and_reload(tmp_path) -> None:
         assert model.features(x, 3).shape == (2, 16, 4, 8)
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_runs_only_the_rest(tmp_path) -> None:
     cfg = DepthConfig.small(finetune_iters=4, **TINY)
     ckpt = tmp_path / "depth.pt"
@@ -54,6 +56,7 @@ def test_resume_after_interruption_runs_only_the_rest(tmp_path) -> None:
         train_depth(DepthConfig.small(finetune_iters=5, **TINY), ShiftedFrames(), device="cpu", checkpoint_path=ckpt)
 
 
+@pytest.mark.slow
 def test_frozen_phase_then_finetune_with_feature_distance(tmp_path) -> None:
     init = tmp_path / "enc.pth"
     torch.save(ResNetEncoder(18).state_dict(), init)

@@ -76,6 +76,7 @@ def test_mixing_disp_sources():
         mixing_disp({"image": image}, student, ConsistencyOptions(), None)
 
 
+@pytest.mark.slow
 def test_train_checkpoint_resume_schedule_and_progress(tmp_path):
     calls = []
     ckpt = tmp_path / "seg.pt"
@@ -101,6 +102,7 @@ def test_train_checkpoint_resume_schedule_and_progress(tmp_path):
     torch.testing.assert_close(loaded.classifier.weight, r2.model.classifier.weight)
 
 
+@pytest.mark.slow
 def test_supervised_training_learns_and_evaluates():
     lab = StripesDataset(4)
     cfg = tiny_cfg("scratch", iterations=12, mean_teacher=False, lr=0.05, encoder_lr=0.05, lr_step_at=1.0)
@@ -112,6 +114,7 @@ def test_supervised_training_learns_and_evaluates():
     assert miou == pytest.approx(r.miou)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant,mix", [("multitask", "depthmix"), ("transfer", "classmix")])
 def test_semi_supervised_variants_run(variant, mix):
     lab, unl = StripesDataset(2), StripesDataset(4, labeled=False, with_disp=(variant != "multitask"))
@@ -139,6 +142,7 @@ def test_amp_semi_supervised_step_on_cuda():
     assert all(math.isfinite(v) for v in r.history[-1].values())
 
 
+@pytest.mark.slow
 def test_resume_warns_only_about_settings_that_change_the_rest_of_the_run(tmp_path, caplog):
     ckpt = tmp_path / "seg.pt"
     lab, unl = StripesDataset(4), StripesDataset(4, labeled=False, with_disp=True)

@@ -82,6 +82,7 @@ def _pool_batches(n=6, h=32, w=32, seed=0):
     return image, disp
 
 
+@pytest.mark.slow
 def test_student_training():
     image, disp = _pool_batches()
     data = [{"image": image[i], "pseudo_disp": disp[i], "index": torch.tensor(i)} for i in range(4)]

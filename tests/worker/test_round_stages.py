@@ -81,6 +81,7 @@ def _jobs(round_id: int) -> list[Job]:
         return jobs
 
 
+@pytest.mark.slow
 def test_cold_start_in_shards_queues_the_batch(sqlite_database, world: Path) -> None:
     project_id = _project(world, score_shard_size=3)
     round_id, job_id = make_round(project_id, 2, strategy="diversity")
