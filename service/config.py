@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     # connections its pool keeps open, one per such request, so a burst of annotators reuses connections instead
     # of opening and closing one per request. PostgreSQL's max_connections must cover API processes × this.
     api_concurrency: int = Field(default=20, gt=0)
+    # A request waits this long for one of those connections, then answers 503 with Retry-After (never a hang).
+    # Requests hold a connection only inside their worker thread, so with the pool as large as the thread pool
+    # the wait stays short; this bounds what is left (a stuck database, a long export).
+    api_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Requests in flight per process (running or waiting for a thread) before the rest are answered 503 with
+    # Retry-After; and per client address (429). Default: 4 × and 2 × api_concurrency.
+    api_max_in_flight: int | None = Field(default=None, gt=0)
+    api_client_max_in_flight: int | None = Field(default=None, gt=0)
+    # A request body (mask, image upload) must arrive within this many seconds, else 408: a client trickling
+    # bytes cannot hold a connection and its buffer indefinitely.
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _fill_defaults_and_check_secrets(self) -> Settings:
@@ -54,6 +65,8 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{data / 'broker.sqlite'}"
         self.storage_dir = (self.storage_dir or data / "storage").expanduser().resolve()
         self.import_root = (self.import_root or data / "import").expanduser().resolve()
+        self.api_max_in_flight = self.api_max_in_flight or 4 * self.api_concurrency
+        self.api_client_max_in_flight = self.api_client_max_in_flight or 2 * self.api_concurrency
         if self.env != "development":
             for name in ("secret_key", "admin_token"):
                 if getattr(self, name).strip().lower() in PLACEHOLDER_SECRETS:

@@ -12,8 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from service.api.limits import BodySizeLimit
+from service.api.limits import RETRY_AFTER_SECONDS, RequestLimits
 from service.api.router import api_router
 from service.config import get_settings
 from service.crud.users import ensure_admin
@@ -53,6 +55,18 @@ async def _service_error(_request: Request, err: Exception) -> JSONResponse:
     return JSONResponse({"detail": err.detail}, status_code=err.status_code)
 
 
+async def _database_busy(_request: Request, err: Exception) -> JSONResponse:
+    """503 with Retry-After, never a 500: no pooled connection came free within api_pool_timeout_seconds, or the
+    database refused or dropped the connection, or SQLite stayed locked. The driver's message names hosts and
+    files, so it goes to the log, not to the client (issue 19)."""
+    log.warning("database busy or unavailable: %s: %s", type(err).__name__, err)
+    return JSONResponse(
+        {"detail": "the database is busy or unavailable; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _validation_error(_request: Request, err: Exception) -> JSONResponse:
     """FastAPI's own 422 body, except that an error's echo of the offending `input` is left out where JSON cannot
     carry it (NaN, lone surrogates: what service/storable.py refuses); echoing it made the refusal itself a 500."""
@@ -72,7 +86,9 @@ def create_app() -> FastAPI:
     )
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(BodySizeLimit)
+    app.add_exception_handler(PoolTimeout, _database_busy)
+    app.add_exception_handler(OperationalError, _database_busy)
+    app.add_middleware(RequestLimits)
     app.include_router(api_router)
     mount_web_app(app)  # the browser app at /app (docs/web.md)
     return app
