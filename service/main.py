@@ -19,7 +19,7 @@ from service.api.limits import RETRY_AFTER_SECONDS, RequestLimits
 from service.api.router import api_router
 from service.config import get_settings
 from service.crud.users import ensure_admin
-from service.db.session import session_scope
+from service.db.session import get_engine, session_scope
 from service.errors import ServiceError
 from service.storable import problem
 from service.web import mount as mount_web_app
@@ -36,6 +36,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     to_thread.current_default_thread_limiter().total_tokens = settings.api_concurrency
     with session_scope() as session:
         ensure_admin(session=session, token=settings.admin_token)
+    get_engine().dispose()  # requests use the API's own pool; an idle start-up connection would exceed the setting
     # Take the start-up heap (≈ 150,000 objects: modules, classes, routes, never garbage) out of the cyclic garbage
     # collector. A full collection scans every tracked object with the GIL held: it stalled each API process for
     # 70–140 ms every few seconds under load, every request in flight with it; after the freeze the largest pause

@@ -43,6 +43,7 @@ def ensure_bootstrap_admin() -> None:
 
     with Session(get_engine()) as session:
         ensure_admin(session=session, token=get_settings().admin_token)
+    get_engine().dispose()  # no idle connection kept beside the API's pool (DEPTHAL_API_CONCURRENCY bounds them all)
 
 
 def run(args: argparse.Namespace) -> int:
