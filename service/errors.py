@@ -39,3 +39,9 @@ class Invalid(ServiceError):
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+class InsufficientStorage(ServiceError):
+    """The storage volume is full (ENOSPC, EDQUOT): nothing was stored; retry once an operator made room."""
+
+    status_code = 507

@@ -20,6 +20,11 @@ from service.errors import Forbidden, Invalid, NotFound
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _FORMATS = {"PNG": ".png", "JPEG": ".jpg"}
+# An upload is decoded in the request's thread only up to this many pixels (≈ 24 MB of RGB; a Cityscapes frame is
+# 2 M). Larger ones are checked in bounded memory instead: a PNG's chunks and CRCs are walked, a JPEG is decoded at
+# 1/8 scale (its DCT scaling: every entropy-coded byte read, 1/64 of the pixels kept); the `validate_images` job
+# decodes everything fully later. Before: a 64 M-pixel upload held ≈ 190 MB per request (issue 19).
+DECODE_IN_REQUEST_PIXELS = 8_000_000
 
 
 @dataclass
@@ -117,7 +122,10 @@ def inspect(path: Path, *, what: str, full_decode: bool) -> tuple[int, int, str,
                     f"{what} is {size[0]}x{size[1]}, {size[0] * size[1]:,} pixels; images may have at most "
                     f"{limit:,} (DEPTHAL_MAX_IMAGE_PIXELS)"
                 )
-            if full_decode:
+            if full_decode and size[0] * size[1] <= DECODE_IN_REQUEST_PIXELS:
+                img.load()
+            elif full_decode and img.format == "JPEG":
+                img.draft("RGB", (size[0] // 8, size[1] // 8))  # decode at 1/8 scale: bounded memory
                 img.load()
             else:
                 img.verify()  # PNG: walks every chunk and checks its CRC, without decoding pixels

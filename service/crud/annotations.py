@@ -8,6 +8,8 @@ version, insert, update, commit. On PostgreSQL the locking and comparing is one 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import threading
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 from service import masks, queue, storage
 from service.db.base import utcnow
 from service.db.tables import Annotation, Image, ImageState, LabelClass, Lease, LeaseStatus, Role, User
-from service.errors import Conflict, Forbidden, Gone, NotFound
+from service.errors import Conflict, Forbidden, Gone, InsufficientStorage, NotFound
 
 IMAGE = Image.__table__
 CLASS = LabelClass.__table__
@@ -243,11 +245,18 @@ def _write_durably(path: os.PathLike[str], payload: bytes) -> None:
     new_directory = not os.path.isdir(directory)
     os.makedirs(directory, exist_ok=True)
     tmp = f"{target}.tmp{os.getpid()}-{threading.get_ident()}"
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as err:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # no stray temporary file, whatever failed
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage("the server's storage is full; the mask was not stored, retry later") from err
+        raise
     _sync_directory(directory)
     if new_directory:
         _sync_directory(os.path.dirname(directory))
