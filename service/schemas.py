@@ -49,6 +49,10 @@ class UserPublic(_ORM):
     is_active: bool
 
 
+class UserActivation(UserPublic):
+    released_leases: int = Field(description="open leases released by this deactivation (their images re-queued)")
+
+
 class UserCreated(UserPublic):
     token: str = Field(description="The user's API token; shown only once")
 
