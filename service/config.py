@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret"}
+MIN_PRODUCTION_SECRET = 16  # characters of DEPTHAL_ADMIN_TOKEN and DEPTHAL_SECRET_KEY in production
 
 
 class Settings(BaseSettings):
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     # A request body (mask, image upload) must arrive within this many seconds, else 408: a client trickling
     # bytes cannot hold a connection and its buffer indefinitely.
     body_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Browser origins allowed to call the API cross-origin (CORS), e.g. ["https://label.example.org"]; empty: none
+    # (the web app at /app is same-origin and needs no entry). JSON list in the environment.
+    cors_origins: list[str] = Field(default_factory=list)
+    # The interactive API docs at /docs (served from this package, no CDN) and the schema at /openapi.json.
+    docs_enabled: bool = True
 
     @model_validator(mode="after")
     def _fill_defaults_and_check_secrets(self) -> Settings:
@@ -73,7 +79,20 @@ class Settings(BaseSettings):
                     raise ValueError(
                         f"DEPTHAL_{name.upper()} is a placeholder; set a real secret when DEPTHAL_ENV={self.env}"
                     )
+        if self.env == "production":
+            for name in ("secret_key", "admin_token"):
+                if len(getattr(self, name)) < MIN_PRODUCTION_SECRET:
+                    raise ValueError(
+                        f"DEPTHAL_{name.upper()} is shorter than {MIN_PRODUCTION_SECRET} characters; production needs "
+                        "a long random secret (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                    )
+        if "*" in self.cors_origins:
+            raise ValueError("DEPTHAL_CORS_ORIGINS lists '*'; name the origins that may call the API")
         return self
+
+    @property
+    def uses_placeholder_admin_token(self) -> bool:
+        return self.admin_token.strip().lower() in PLACEHOLDER_SECRETS
 
     @property
     def is_sqlite(self) -> bool:

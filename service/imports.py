@@ -43,16 +43,25 @@ class Candidate:
     suffixes: dict[str, str] = field(default_factory=dict)  # frame ("t", "prev", "next") → ".png" | ".jpg"
 
 
+def shown(path: Path, root: Path) -> str:
+    """How an error names a server path: relative to the import root, never the server's own layout (issue 19)."""
+    try:
+        return path.relative_to(root).as_posix() or "."
+    except ValueError:
+        return "<outside the import root>"
+
+
 def inside_root(path: Path, root: Path, *, what: str) -> Path:
-    """Resolve symlinks and refuse anything outside the import root."""
+    """Resolve symlinks and refuse anything outside the import root. The refusal names the path as given, relative
+    to the root: neither the root's place on the server nor a symlink's target."""
     resolved = path.resolve()
     if not resolved.is_relative_to(root.resolve()):
-        raise Forbidden(f"{what} {path} resolves to {resolved}, outside the import root {root}")
+        raise Forbidden(f"{what} leads outside the import root (a symlink or '..')")
     return resolved
 
 
 def resolve_import_dir(path: str, root: Path) -> Path:
-    folder = inside_root(root / path, root, what="import path")
+    folder = inside_root(root / path, root, what=f"import path {path!r}")
     if not folder.is_dir():
         raise NotFound(f"import path {path!r} is not a folder under the import root")
     return folder
@@ -64,14 +73,18 @@ def scan(
     """List the images of a folder; every file (and neighbour) must resolve inside the import root."""
     if layout == "auto":
         layout = "cityscapes" if (folder / "leftImg8bit").is_dir() else "plain"
-    found = _scan_cityscapes(folder, role, missing_camera) if layout == "cityscapes" else _scan_plain(folder, role)
+    where = shown(folder, root.resolve())
+    try:
+        found = _scan_cityscapes(folder, role, missing_camera) if layout == "cityscapes" else _scan_plain(folder, role)
+    except Invalid as err:
+        raise Invalid(err.detail.replace(str(folder), where)) from None
     for cand in found:
-        cand.source = inside_root(cand.source, root, what="file")
+        cand.source = inside_root(cand.source, root, what=f"file {shown(cand.source, root)!r}")
         for attr in ("prev", "next"):
             if (p := getattr(cand, attr)) is not None:
-                setattr(cand, attr, inside_root(p, root, what="file"))
+                setattr(cand, attr, inside_root(p, root, what=f"file {shown(p, root)!r}"))
     if not found:
-        raise Invalid(f"no {layout} images (.png, .jpg) found under {folder}")
+        raise Invalid(f"no {layout} images (.png, .jpg) found under {where!r}")
     return found
 
 

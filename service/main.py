@@ -11,6 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -80,18 +81,30 @@ async def _validation_error(_request: Request, err: Exception) -> JSONResponse:
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
     app = FastAPI(
         title="depthal",
         summary="Active-learning annotation service for semantic segmentation, driven by self-supervised depth",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's own pages load Swagger UI / ReDoc from a CDN; ours is served locally (web)
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PoolTimeout, _database_busy)
     app.add_exception_handler(OperationalError, _database_busy)
     app.add_middleware(RequestLimits)
+    if settings.cors_origins:  # an explicit allow-list; none by default (the web app is same-origin)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After", "X-Mask-Version", "X-Labeled-Images"],
+        )
     app.include_router(api_router)
-    mount_web_app(app)  # the browser app at /app (docs/web.md)
+    mount_web_app(app, docs=settings.docs_enabled)  # the browser app at /app (docs/web.md), the API docs at /docs
     return app
 
 

@@ -63,7 +63,8 @@ class UsersPublic(BaseModel):
 
 
 class TokenPublic(_ORM):
-    """An API token without its secret: `prefix` is its first 12 characters, enough to recognise it."""
+    """An API token without its secret: `prefix` is `dal_` and 4 characters of the secret, enough to recognise it
+    (service.security.shown_prefix)."""
 
     id: int
     user_id: int

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from service.db.base import utcnow
 from service.db.tables import ApiToken, Image, ImageState, Lease, LeaseStatus, Role, User
 from service.errors import Conflict, NotFound
-from service.security import hash_token, new_token
+from service.security import hash_token, new_token, shown_prefix
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def create_user(*, session: Session, name: str, role: Role, token: str | None = 
         raise Conflict(f"a user named {name!r} already exists")
     token = token or new_token()
     user = User(name=name, role=role.value, is_active=True)
-    user.tokens.append(ApiToken(token_hash=hash_token(token), prefix=token[:12]))
+    user.tokens.append(ApiToken(token_hash=hash_token(token), prefix=shown_prefix(token)))
     session.add(user)
     try:
         session.commit()
@@ -131,7 +131,7 @@ def issue_token(*, session: Session, user_id: int) -> tuple[ApiToken, str]:
     """A new token for an existing user (e.g. to replace a revoked one); returns the row and the plain token."""
     get_user(session=session, user_id=user_id)
     token = new_token()
-    api_token = ApiToken(user_id=user_id, token_hash=hash_token(token), prefix=token[:12])
+    api_token = ApiToken(user_id=user_id, token_hash=hash_token(token), prefix=shown_prefix(token))
     session.add(api_token)
     session.commit()
     return api_token, token
@@ -215,6 +215,6 @@ def ensure_admin(*, session: Session, token: str, name: str = "admin") -> User |
     if user is None:
         user, _ = create_user(session=session, name=name, role=Role.ADMIN, token=token)
         return user
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:12]))
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=shown_prefix(token)))
     session.commit()
     return user
