@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service import storage
 from service.crud.projects import default_classes
 from service.db.session import session_scope
-from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, Project, Role, Round
+from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, Membership, Project, Role, Round
 
 
 # ---------------------------------------------------------------------------------------------------- PNG bytes
@@ -142,11 +142,17 @@ def load_job(job_id: int) -> Job:
 
 
 def make_token(name: str, role: Role) -> str:
+    """A user and their token; a lead or annotator becomes a member of every existing project with that role (what
+    migration 0006 did for existing users)."""
     from service.crud.users import create_user
     from service.db.session import get_engine
 
     with Session(get_engine()) as session:  # create_user commits itself
-        _, token = create_user(session=session, name=name, role=role)
+        user, token = create_user(session=session, name=name, role=role)
+        if role != Role.ADMIN:
+            for project_id in session.scalars(select(Project.id)):
+                session.add(Membership(project_id=project_id, user_id=user.id, role=role.value))
+            session.commit()
     return token
 
 

@@ -80,10 +80,7 @@ class _Submission:
     ids: np.ndarray  # (H, W) train ids
     digest: str  # masks.checksum(ids)
     now: datetime
-
-    @property
-    def is_lead(self) -> bool:
-        return self.user.role in (Role.LEAD, Role.ADMIN)
+    is_lead: bool  # the project's lead (or an admin): needs no lease, and ends an annotator's open one
 
 
 def submit_mask(
@@ -94,9 +91,11 @@ def submit_mask(
     data: bytes,
     fmt: masks.MaskFormat | None,
     now: datetime | None = None,
+    as_lead: bool | None = None,
 ) -> tuple[Annotation, bool]:
     """Validate and store a mask; returns (annotation, created). An identical retry returns the newest version
-    unchanged with created=False. Annotators need their own open, unexpired lease; leads and admins do not."""
+    unchanged with created=False. Annotators need their own open, unexpired lease; the project's leads (`as_lead`;
+    default: the user's global role is lead or admin) do not."""
     conn = session.connection()
     rows = conn.execute(
         select(IMAGE.c.width, IMAGE.c.height, IMAGE.c.project_id, CLASS.c.train_id, CLASS.c.color)
@@ -112,7 +111,8 @@ def submit_mask(
     ids = masks.decode_mask(
         data, width=width, height=height, class_ids=[r[3] for r in rows], colors=[r[4] for r in rows], fmt=fmt
     )
-    mask = _Submission(project_id, image_id, user, data, fmt, ids, masks.checksum(ids), now or utcnow())
+    is_lead = as_lead if as_lead is not None else user.role in (Role.LEAD, Role.ADMIN)
+    mask = _Submission(project_id, image_id, user, data, fmt, ids, masks.checksum(ids), now or utcnow(), is_lead)
     if conn.dialect.name == "postgresql":
         stored = _submit_postgres(session, mask)
         if stored is not None:

@@ -4,8 +4,9 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from service import task_queue
-from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.api.deps import CurrentUser, ProjectDep, ProjectLead, SessionDep
 from service.api.params import RowId
+from service.crud import members
 from service.crud import rounds as crud
 from service.schemas import RoundCreate, RoundPublic, RoundsPublic
 
@@ -13,9 +14,7 @@ router = APIRouter(tags=["rounds"])
 
 
 @router.post("/projects/{project_id}/rounds", status_code=status.HTTP_202_ACCEPTED, response_model=RoundPublic)
-def start_round(
-    session: SessionDep, project: ProjectDep, _lead: LeadUser, body: RoundCreate
-) -> RoundPublic | JSONResponse:
+def start_round(session: SessionDep, project: ProjectLead, body: RoundCreate) -> RoundPublic | JSONResponse:
     """Start the next active-learning round: creates the round and its plan job, sends it to the worker, returns
     at once (202); the plan job creates the round's other stages. Refused while another round runs, or beyond the
     remaining label budget."""
@@ -39,12 +38,17 @@ def read_rounds(session: SessionDep, project: ProjectDep) -> RoundsPublic:
 
 
 @router.get("/rounds/{round_id}")
-def read_round(session: SessionDep, _user: CurrentUser, round_id: RowId) -> RoundPublic:
+def read_round(session: SessionDep, user: CurrentUser, round_id: RowId) -> RoundPublic:
     """One round."""
-    return RoundPublic.model_validate(crud.get_round(session=session, round_id=round_id))
+    round_ = crud.get_round(session=session, round_id=round_id)
+    members.check_project_of(session=session, project_id=round_.project_id, user=user, what=f"round {round_id}")
+    return RoundPublic.model_validate(round_)
 
 
 @router.post("/rounds/{round_id}/cancel")
-def cancel_round(session: SessionDep, _lead: LeadUser, round_id: RowId) -> RoundPublic:
-    """Cancel a pending or running round and its unfinished jobs."""
+def cancel_round(session: SessionDep, user: CurrentUser, round_id: RowId) -> RoundPublic:
+    """Cancel a pending or running round and its unfinished jobs (the project's leads)."""
+    project_id = crud.get_round(session=session, round_id=round_id).project_id
+    members.check_project_of(session=session, project_id=project_id, user=user, what=f"round {round_id}",
+                             roles=members.LEADS)  # fmt: skip
     return RoundPublic.model_validate(crud.cancel_round(session=session, round_id=round_id))
