@@ -38,7 +38,7 @@ def upgrade() -> None:
     with op.batch_alter_table("membership", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_membership_user_id"), ["user_id"], unique=False)
     op.execute(
-        'INSERT INTO membership (project_id, user_id, role, created_at) '
+        "INSERT INTO membership (project_id, user_id, role, created_at) "
         'SELECT p.id, u.id, u.role, CURRENT_TIMESTAMP FROM project p CROSS JOIN "user" u '
         "WHERE u.role IN ('lead', 'annotator')"
     )
