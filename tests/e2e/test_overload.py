@@ -52,6 +52,15 @@ def _sample_backends(url: str, stop: threading.Event, peak: list[int]) -> None:
         engine.dispose()
 
 
+def _in_own_thread(coroutine):  # type: ignore[no-untyped-def]
+    """asyncio.run in a thread of its own: the test process may have a loop running in this one (Playwright's)."""
+    out: list[object] = []
+    runner = threading.Thread(target=lambda: out.append(asyncio.run(coroutine)))
+    runner.start()
+    runner.join()
+    return out[0]
+
+
 async def _burst(base: str, path: str, tokens: list[str]) -> tuple[list[int | str], float]:
     limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=base, timeout=CLIENT_TIMEOUT, limits=limits) as http:
@@ -91,7 +100,7 @@ def test_a_burst_of_uncached_tokens_answers_200_or_503_and_recovers(
             get_engine().dispose()  # the test's own pool: every backend counted from here on is the server's
             sampler = threading.Thread(target=_sample_backends, args=(database.url, stop, peak), daemon=True)
             sampler.start()
-        codes, took = asyncio.run(_burst(server.base, f"/projects/{project_id}", tokens))
+        codes, took = _in_own_thread(_burst(server.base, f"/projects/{project_id}", tokens))
         stop.set()
         start = time.monotonic()
         after = httpx.get(f"{server.base}/projects/{project_id}", headers={"Authorization": f"Bearer {tokens[0]}"})
