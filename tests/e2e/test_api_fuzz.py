@@ -1,5 +1,6 @@
 """The API fuzzed from its own OpenAPI schema: schemathesis (its CLI, a fixed seed) sends every route what the schema
-admits and what it does not (boundary numbers, wrong types, odd strings: its examples, coverage and fuzzing phases)
+admits and what it does not (boundary numbers, wrong types, odd strings: its examples, coverage and fuzzing phases,
+and a stateful phase chaining calls along the links it infers from the schema)
 against a real `depthal serve` on SQLite and on PostgreSQL, and no request may get a server error.
 
 The first such run found 500s on both backends: ids and offsets past the database's integers, NUL characters, lone
@@ -68,7 +69,7 @@ def test_no_request_gets_a_server_error(database: Database, tmp_path: Path) -> N
     fuzz = [
         str(Path(sys.executable).parent / "schemathesis"), "run",
         "--header", f"Authorization: {ADMIN['Authorization']}",
-        "--checks", "not_a_server_error", "--exclude-method", "DELETE", "--phases", "examples,coverage,fuzzing",
+        "--checks", "not_a_server_error", "--exclude-method", "DELETE", "--phases", "examples,coverage,fuzzing,stateful",
         "--max-examples", "15", "--seed", "20261203", "--generation-deterministic", "--no-color",
         "--report", "junit", "--report-junit-path", str(junit),
     ]  # fmt: skip
