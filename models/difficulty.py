@@ -76,11 +76,11 @@ class StudentConfig:
 
     layers: int = 50
     weights: str | None = "imagenet"  # encoder init: None, "imagenet" or a file (decoder is always random)
-    dilate_last: bool = False
+    dilate_last: bool = True  # layer4 dilated, output stride 16, like the method's other encoders
     num_ch_dec: tuple[int, ...] = (64, 64, 128, 128, 256)  # dec9
     batch_norm: bool = True  # dec9: BN in every ConvBlock
     aspp: bool = True
-    iters: int = 4000  # the method's 4k/8k/12k/16k/20k for 25/50/100/200/372 labels
+    iters: int = 4000  # per selection step: step k trains k × iters (the method's 4k/8k/…/20k for 25/…/372 labels)
     lr: float = 1e-4
     batch_size: int = 2
     crop: tuple[int, int] | None = (512, 512)  # (h, w); None trains on whole images

@@ -47,8 +47,8 @@ def _student_preset(name: Preset) -> StudentConfig:
     if name == "method":
         return StudentConfig()  # ResNet-50 + dec9, ImageNet init, Adam 1e-4, crop 512² (method.md §4.2)
     if name == "tiny":
-        return StudentConfig(layers=18, weights=None, iters=2, crop=None, num_ch_dec=TINY_DECODER)
-    return StudentConfig(layers=18, weights=None, iters=150, crop=None)
+        return StudentConfig(layers=18, weights=None, dilate_last=False, iters=2, crop=None, num_ch_dec=TINY_DECODER)
+    return StudentConfig(layers=18, weights=None, dilate_last=False, iters=150, crop=None)
 
 
 @dataclass(frozen=True)

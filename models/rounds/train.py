@@ -101,12 +101,17 @@ def train_student(
     depth_checkpoint: Path,
     out: Path,
     *,
+    step: int,
     device: torch.device,
     progress: Progress = quiet,
 ) -> Path:
     """Train the difficulty student (method.md §4.2) on the labeled images' teacher disparity; saves it to `out`.
 
-    The teacher's disparities of the labeled set are computed once, in memory (the labeled set is the small one)."""
+    `step` is the selection step the student serves (1 for the first round with labels, i.e. the round's index): it
+    trains `step × cfg.student.iters` iterations, the method's 4k, 8k, 12k, … as its labeled set doubles. The
+    teacher's disparities of the labeled set are computed once, in memory (the labeled set is the small one)."""
+    if step < 1:
+        raise RoundInputError(f"the difficulty student serves selection step 1 or later, not {step}")
     if out.exists():
         return out  # a finished student from an earlier attempt
     teacher = load_depth_model(depth_checkpoint, device)[0]
@@ -117,7 +122,8 @@ def train_student(
             disps.append(normalize_disp(teacher.predict_disp(batch["image"].to(device))).half().cpu())
     del teacher
     data = _TeacherDisp(images, torch.cat(disps))
-    student, losses = train_difficulty_student(cfg.student, data, device=device, progress=progress)
-    save_checkpoint(out, {"model": student.state_dict(), "config": asdict(cfg.student), "kind": "difficulty_student",
+    student_cfg = replace(cfg.student, iters=step * cfg.student.iters)
+    student, losses = train_difficulty_student(student_cfg, data, device=device, progress=progress)
+    save_checkpoint(out, {"model": student.state_dict(), "config": asdict(student_cfg), "kind": "difficulty_student",
                           "final_loss": losses[-1] if losses else math.nan})  # fmt: skip
     return out

@@ -86,7 +86,7 @@ def _pool_batches(n=6, h=32, w=32, seed=0):
 def test_student_training():
     image, disp = _pool_batches()
     data = [{"image": image[i], "pseudo_disp": disp[i], "index": torch.tensor(i)} for i in range(4)]
-    cfg = StudentConfig(layers=18, weights=None, iters=8, lr=1e-3, crop=(32, 24), seed=3)
+    cfg = StudentConfig(layers=18, weights=None, dilate_last=False, iters=8, lr=1e-3, crop=(32, 24), seed=3)
     calls = []
     student, losses = train_difficulty_student(cfg, data, device="cpu", progress=lambda *a: calls.append(a))
     assert len(losses) == 8 and all(math.isfinite(x) for x in losses)
