@@ -93,14 +93,18 @@ def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device:
     """Train one (row, seed) and return its val mIoU."""
     from models.checkpoint import load_checkpoint
     from models.depth_model import load_depth_model
+    from models.encoder import imagenet_or_none
     from models.seg_data import seg_datasets
     from models.seg_net import config_from_depth
     from models.seg_train import SegTrainConfig, train_segmentation
 
     variant, mean_teacher, mix = ROWS[row]
     net = config_from_depth(load_checkpoint(depth)["config"], variant, 19)
+    # the method's supervised baseline starts from ImageNet: without the file here it starts from random weights,
+    # which inflates the transfer row (imagenet_or_none warns)
+    weights = imagenet_or_none(net.encoder_layers) if variant == "scratch" else None
     cfg = SegTrainConfig(net=net, iterations=setup.iterations, mean_teacher=mean_teacher, mix=mix, seed=seed,
-                         lr_step_at=setup.lr_step_at, checkpoint_every=0)  # fmt: skip
+                         lr_step_at=setup.lr_step_at, checkpoint_every=0, encoder_weights=weights)  # fmt: skip
     multitask = variant == "multitask"
     data = seg_datasets(world, setup.labels, seed=seed, mix=mix, with_sequences=multitask)
     depth_net = None
