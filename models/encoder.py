@@ -98,7 +98,7 @@ def imagenet_weights_file(layers: int) -> Path:
 
 
 def imagenet_or_none(layers: int) -> str | None:
-    """"imagenet" when torchvision's ImageNet file for ResNet-`layers` is on this machine, else None with a warning:
+    """ "imagenet" when torchvision's ImageNet file for ResNet-`layers` is on this machine, else None with a warning:
     for runs that should start from ImageNet where it exists (the supervised baseline, method.md §5) but must also
     run offline. Asking for `weights="imagenet"` directly downloads the file, and fails without a network."""
     path = imagenet_weights_file(layers)
