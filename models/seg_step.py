@@ -76,6 +76,20 @@ def mixing_disp(
     raise ValueError("depthmix needs pseudo_disp in the unlabeled batches, a depth network, or online_depth")
 
 
+def crop_boxes(t: Tensor, boxes: Tensor) -> Tensor:
+    """Each sample's window: t (B, ..., H, W), boxes (B, 4) rows (y1, x1, h, w), all of one h×w → (B, ..., h, w)."""
+    return torch.stack([t[i, ..., y : y + h, x : x + w] for i, (y, x, h, w) in enumerate(boxes.tolist())])
+
+
+def cut_crops(ubatch: UnlabeledBatch, disp: Tensor | None) -> tuple[UnlabeledBatch, Tensor | None]:
+    """The batch's training crops (`crop_box`, from `UnlabeledDataset` with `crop`) cut out of its whole images,
+    labels and disparity: DepthMix's disparity is inferred and normalised on the whole image first (method.md §3.1)."""
+    boxes = ubatch["crop_box"]
+    cut = {k: crop_boxes(v, boxes) for k, v in ubatch.items() if k in ("image", "label", "pseudo_disp")}
+    rest = {k: v for k, v in ubatch.items() if k not in cut and k != "crop_box"}
+    return UnlabeledBatch(**rest, **cut), None if disp is None else crop_boxes(disp, boxes)
+
+
 def consistency_loss(
     student: nn.Module,
     teacher: nn.Module,
@@ -88,13 +102,18 @@ def consistency_loss(
 ) -> tuple[Tensor, dict[str, float]]:
     """Steps 2–7 of method.md §3.3 on one unlabeled batch. Returns (L_u, {"confidence": w, "mixed": share pasted})."""
     autocast = autocast or nullcontext()
+    cropped_disp = None
+    if "crop_box" in ubatch:
+        # a frozen depth net or precomputed maps see the whole image; a student's own depth head sees the crop below
+        whole_disp = None if opts.online_depth else mixing_disp(ubatch, student, opts, depth_net)
+        ubatch, cropped_disp = cut_crops(ubatch, whole_disp)
     image = ubatch["image"]  # (B, 3, H, W)
     teacher.train(opts.teacher_train_mode)
     with torch.no_grad(), autocast:
         probs = torch.softmax(teacher(image)["seg"].float(), dim=1)  # (B, C, H, W)
     targets = soft_targets(probs, ubatch.get("label"), ubatch.get("is_labeled"))
     _, classes = hard_pseudo_labels(targets)  # (B, H, W), 255 where a GT ignore vector was put in
-    disp = mixing_disp(ubatch, student, opts, depth_net)
+    disp = cropped_disp if cropped_disp is not None else mixing_disp(ubatch, student, opts, depth_net)
     partner = partner_permutation(image.shape[0], generator=generator, device=image.device)
     keep = make_mix_mask(opts.mix, classes=classes, partner=partner, disp=disp, margin=opts.margin, generator=generator)
     mixed_image = mix(image, keep, partner)

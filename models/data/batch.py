@@ -52,3 +52,4 @@ class UnlabeledBatch(TypedDict, total=False):
     label: Tensor  # (B, H, W) ground truth where is_labeled, else all 255 (the method's mix_use_gt)
     is_labeled: Tensor  # (B,) bool
     pseudo_disp: Tensor  # (B, 1, H, W) precomputed disparity of the depth model, min-max normalised per image
+    crop_box: Tensor  # (B, 4) int64 (y1, x1, h, w): the training crop, cut out by the step (image etc. stay whole)

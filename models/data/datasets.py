@@ -229,6 +229,10 @@ class UnlabeledDataset(_Base):
     Options: `is_labeled` (one bool per record) adds `label` (ground truth where labeled, else all 255) and
     `is_labeled`, the method's `mix_use_gt`; `pseudo_disp` (one PNG path per record) adds the precomputed
     disparity, min-max normalised per image (§3.1).
+
+    With `crop`, the items stay whole (resized and flipped) and carry `crop_box`: the training step cuts the window
+    out after DepthMix's disparity was inferred and normalised on the whole image, as the method does
+    (`models.seg_step.consistency_loss`).
     """
 
     def __init__(self, records: Sequence[FrameRecord], *, is_labeled: Sequence[bool] | None = None,
@@ -244,11 +248,18 @@ class UnlabeledDataset(_Base):
         self.is_labeled = None if is_labeled is None else [bool(x) for x in is_labeled]
         self.pseudo_disp = None if pseudo_disp is None else [Path(p) for p in pseudo_disp]
 
+    def _apply(self, arr: np.ndarray, x1: int, y1: int, flip: bool) -> np.ndarray:
+        return arr[:, ::-1] if flip else arr  # the crop waits for the step (crop_box)
+
     def __getitem__(self, index: int) -> UnlabeledBatch:
         rec = self.records[index]
         size, _, x1, y1, flip = self._geometry(rec, self._generator(index))
         out = UnlabeledBatch(image=_to_tensor(self._apply(load_image(rec.image, size), x1, y1, flip)),
                              index=torch.tensor(index, dtype=torch.int64))  # fmt: skip
+        if self.crop is not None:
+            h, w = self.crop
+            left = size[1] - x1 - w if flip else x1  # the window drawn on the unflipped image, found in the flipped one
+            out["crop_box"] = torch.tensor([y1, left, h, w], dtype=torch.int64)
         if self.is_labeled is not None:
             labeled = self.is_labeled[index]
             h, w = out["image"].shape[1:]

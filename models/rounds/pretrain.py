@@ -24,6 +24,6 @@ def pretrain_depth(
     if len(triplets) < cfg.depth.batch_size:
         raise RoundInputError(f"depth pretraining needs at least {cfg.depth.batch_size} images with both neighbour "
                               f"frames (t-1, t+1); the pool has {len(triplets)}")  # fmt: skip
-    data = SequenceDataset(triplets, size=cfg.size, flip=True, seed=cfg.seed)
+    data = SequenceDataset(triplets, size=cfg.size, crop=cfg.crop, flip=True, seed=cfg.seed)
     train_depth(cfg.depth, data, device=device, progress=progress, checkpoint_path=out, resume=True)
     return out

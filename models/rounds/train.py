@@ -60,10 +60,11 @@ def train_segmentation_model(
     seg_cfg = replace(cfg.seg, net=config_from_depth(depth_cfg, cfg.seg_variant, cfg.num_classes))
     pool = [*labeled, *unlabeled]
     flags = [i < len(labeled) for i in range(len(pool))]
-    lab_ds = LabeledDataset(list(labeled), size=cfg.size, flip=True)
-    unl_ds = UnlabeledDataset(pool, is_labeled=flags if seg_cfg.mix == "depthmix" else None, size=cfg.size, flip=True)
+    aug = {"size": cfg.size, "crop": cfg.crop, "flip": True}
+    lab_ds = LabeledDataset(list(labeled), **aug)
+    unl_ds = UnlabeledDataset(pool, is_labeled=flags if seg_cfg.mix == "depthmix" else None, **aug)
     if seg_cfg.mix != "depthmix":
-        unl_ds = UnlabeledDataset(list(unlabeled) or list(labeled), size=cfg.size, flip=True)
+        unl_ds = UnlabeledDataset(list(unlabeled) or list(labeled), **aug)
     val_records = [r for r in val if r.label is not None]
     val_ds = LabeledDataset(val_records, size=cfg.size) if val_records else None
     depth_net = None
@@ -72,7 +73,7 @@ def train_segmentation_model(
     sequence_ds = None
     if cfg.seg_variant == "multitask":
         triplets = [r for r in pool if r.prev is not None and r.next is not None]
-        sequence_ds = SequenceDataset(triplets, size=cfg.size, flip=True) if triplets else None
+        sequence_ds = SequenceDataset(triplets, **aug) if triplets else None
     init = None if cfg.seg_variant == "scratch" else depth_checkpoint
     result = train_segmentation(
         seg_cfg, lab_ds, unl_ds if seg_cfg.mean_teacher else None, device=device, init=init, progress=progress,

@@ -155,3 +155,16 @@ def test_the_method_student_is_a_dilated_resnet50() -> None:
     assert cfg.layers == 50 and cfg.dilate_last and cfg.iters == 4000
     feats = DepthStudent(replace(cfg, weights=None)).encoder(torch.rand(1, 3, 64, 64))
     assert feats[-1].shape[-2:] == (4, 4)  # 64 / 16
+
+
+def test_rounds_train_on_the_methods_square_crops() -> None:
+    """The method trains depth, segmentation and the student on 512×512 random crops of 1024×512 images: a square as
+    tall as the image, scaled down with the image; scoring and prediction keep whole images."""
+    from models.rounds.config import method_crop
+
+    assert method_crop((512, 1024)) == (512, 512) and method_crop((48, 96)) == (48, 48)
+    assert method_crop(None) is None and method_crop((64, 64)) is None
+    cfg = RoundConfig.from_settings({"preset": "method"}, size=(512, 1024))
+    assert cfg.crop == (512, 512) and cfg.student.crop == (512, 512)
+    assert RoundConfig.from_settings({"preset": "tiny"}, size=(48, 96)).student.crop == (48, 48)
+    assert RoundConfig.from_settings({"preset": "tiny", "student": {"crop": None}}, size=(48, 96)).student.crop is None
