@@ -92,3 +92,15 @@ def test_student_training():
     assert len(losses) == 8 and all(math.isfinite(x) for x in losses)
     assert sum(losses[-2:]) < sum(losses[:2])  # it learns
     assert not student.training and calls[-1][:2] == ("difficulty_student", 1.0)
+
+
+def test_student_crops_a_window_per_sample():
+    """The method's loader crops each sample on its own (one window per image, not one per batch)."""
+    from models.difficulty import _crop_and_flip
+
+    cfg = StudentConfig(crop=(8, 8), flip=False)
+    cols = torch.arange(64.0).expand(16, 1, 16, 64)  # each pixel holds its column
+    image, disp = _crop_and_flip(cols.expand(16, 3, 16, 64), cols, cfg, torch.Generator().manual_seed(0))
+    assert image.shape == (16, 3, 8, 8) and disp.shape == (16, 1, 8, 8)
+    assert torch.equal(image[:, :1], disp)  # the same window for image and disparity
+    assert len(set(disp[:, 0, 0, 0].tolist())) > 4  # left edges differ between samples
