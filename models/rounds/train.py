@@ -59,19 +59,23 @@ def train_segmentation_model(
     depth_cfg = load_checkpoint(depth_checkpoint)["config"]
     seg_cfg = replace(cfg.seg, net=config_from_depth(depth_cfg, cfg.seg_variant, cfg.num_classes))
     pool = [*labeled, *unlabeled]
-    flags = [i < len(labeled) for i in range(len(pool))]
+    multitask = cfg.seg_variant == "multitask"
+    # the multi-task depth loss goes on the labeled and unlabeled batches (the method) when every image has both
+    # neighbour frames, else on a separate batch of the triplets there are
+    in_batches = multitask and all(r.prev is not None and r.next is not None for r in pool)
     aug = {"size": cfg.size, "crop": cfg.crop, "flip": True}
-    lab_ds = LabeledDataset(list(labeled), **aug)
-    unl_ds = UnlabeledDataset(pool, is_labeled=flags if seg_cfg.mix == "depthmix" else None, **aug)
+    lab_ds = LabeledDataset(list(labeled), neighbours=in_batches, **aug)
+    is_labeled = [i < len(labeled) for i in range(len(pool))] if seg_cfg.mix == "depthmix" else None
+    unl_ds = UnlabeledDataset(pool, is_labeled=is_labeled, neighbours=in_batches, **aug)
     if seg_cfg.mix != "depthmix":
-        unl_ds = UnlabeledDataset(list(unlabeled) or list(labeled), **aug)
+        unl_ds = UnlabeledDataset(list(unlabeled) or list(labeled), neighbours=in_batches, **aug)
     val_records = [r for r in val if r.label is not None]
     val_ds = LabeledDataset(val_records, size=cfg.size) if val_records else None
     depth_net = None
     if seg_cfg.mean_teacher and seg_cfg.mix == "depthmix" and cfg.seg_variant != "multitask":
         depth_net = load_depth_model(depth_checkpoint, device)[0].requires_grad_(False)
     sequence_ds = None
-    if cfg.seg_variant == "multitask":
+    if multitask and not in_batches:
         triplets = [r for r in pool if r.prev is not None and r.next is not None]
         sequence_ds = SequenceDataset(triplets, **aug) if triplets else None
     init = None if cfg.seg_variant == "scratch" else depth_checkpoint
