@@ -8,8 +8,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.crud.annotations import newest_versions
-from service.db.tables import Annotation, Image, ImageRole, ImageState, Job, Lease, LeaseStatus, Project, Round, User
-from service.schemas import AnnotatorProgress, ProgressPublic, RoundProgress, StageProgress
+from service.db.tables import (
+    Annotation,
+    FrameSequence,
+    Image,
+    ImageRole,
+    ImageState,
+    Job,
+    Lease,
+    LeaseStatus,
+    Project,
+    Round,
+    User,
+)
+from service.schemas import AnnotatorProgress, ProgressPublic, RoundProgress, SequencePublic, StageProgress
 
 # Pool images in these states have been chosen for labeling and count against the budget.
 SPENT_STATES = (ImageState.QUEUED, ImageState.LEASED, ImageState.LABELED)
@@ -104,7 +116,12 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
         )
         for uid in sorted(user_ids)
     ]
+    sequences = session.scalars(select(FrameSequence).where(FrameSequence.project_id == project.id)
+                                .order_by(FrameSequence.id)).all()  # fmt: skip
     return ProgressPublic(
+        sequences=len(sequences),
+        frames=sum(s.frame_count for s in sequences),
+        imports=[SequencePublic.model_validate(s) for s in sequences],
         budget_total=project.label_budget,
         labeled=pool(ImageState.LABELED),
         queued=pool(ImageState.QUEUED),

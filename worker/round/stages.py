@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from sqlalchemy import select
 
+from contracts.camera import FX_PER_WIDTH  # the default focal length per width of an image without intrinsics
 from contracts.cityscapes import DataError, FrameRecord
 from contracts.settings import ProjectSettings
 from models.device import resolve_device
@@ -37,8 +38,6 @@ from service.db.session import session_scope
 from service.db.tables import Image, Job, JobKind, LabelClass, ModelKind, ModelVersion, Project, Round, Score
 from worker.round.plan import PoolSnapshot, latest_model
 from worker.runner import JobContext, PipelineError
-
-FX_PER_WIDTH = 2262.52 / 2048  # default focal length per image width when an image has no intrinsics (Cityscapes')
 
 
 @dataclass

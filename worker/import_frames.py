@@ -1,0 +1,156 @@
+"""`import_frames`: decode each video of an import once, streaming; store every `frame_stride`-th frame as a JPEG
+(depth-training material, models/data/frame_store.py); add one pool image per `pool_every` source frames with its
+t-1 / t+1 neighbours; record a `frame_sequence` row per video. Torch-free (PyAV, numpy, Pillow).
+
+All or nothing: rows are written in the job's final commit only, and a failure of any video removes every frame
+this job wrote and the uploaded files, so a failed import leaves the job's error and nothing else. Duplicates
+(a video already imported, by sha256) are refused by the API and checked again in that final commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from contracts import camera
+from contracts.cityscapes import DataError
+from models.data import video
+from models.data.frame_store import StoredSequence, frame_name, pool_positions, store_frames
+from service import storage
+from service.db.tables import FrameSequence, Image, ImageState, SequenceSource
+from worker.runner import JobContext, PipelineError
+
+ENCODE_THREADS = 2  # JPEG encoding beside FFmpeg's decoding threads; Pillow releases the GIL while it encodes
+PROGRESS_EVERY = 16  # frames between progress calls (each reads the job row: also how a cancel stops the import)
+MIN_FRAMES = 3  # t-1, t, t+1
+
+
+@dataclass
+class _Imported:
+    """One source, stored and sampled, waiting for the final commit."""
+
+    source: dict[str, Any]
+    stored: StoredSequence
+    relative: Path  # the frames folder, relative to storage
+    pool: list[int]  # stored positions of the pool images
+    checksums: list[str]  # sha256 of each pool image's file
+    intrinsics: dict[str, float]
+    intrinsics_source: str
+    warning: str | None
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except (DataError, ValueError) as err:
+        raise PipelineError(str(err)) from None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _source_path(src: dict[str, Any]) -> Path:
+    return storage.absolute(src["path"]) if src.get("uploaded") else Path(src["path"])
+
+
+def _import_video(ctx: JobContext, k: int, src: dict[str, Any], options: dict[str, Any], n: int) -> _Imported:
+    path, stride = _source_path(src), int(options["frame_stride"])
+    info = video.probe(path)
+    expected = max(info.frames // stride, 1) if info.frames else 0
+    relative = storage.sequence_frames_dir(ctx.project_id, ctx.job_id, k)
+
+    def tick(stored: int) -> None:
+        if stored % PROGRESS_EVERY == 0:
+            done = min(stored / expected, 0.99) if expected else stored / (stored + 300.0)
+            ctx.progress("decoding", (k + done) / n, f"{src['name']} ({k + 1}/{n}): {stored} frames stored")
+
+    frames = ((f.index, f.time, f.rgb) for f in video.decode(path, stride=stride, max_width=options.get("max_width")))
+    stored = store_frames(frames, storage.absolute(relative), stride=stride, threads=ENCODE_THREADS, progress=tick)
+    if stored.count < MIN_FRAMES:
+        raise PipelineError(f"{src['name']} has {stored.count} frame(s) to store (frame_stride {stride}); at least "
+                            f"{MIN_FRAMES} are needed (t-1, t, t+1)")  # fmt: skip
+    # focal_px is in pixels of the video as decoded and displayed: K there, then scaled to the stored size
+    K, origin, warning = camera.choose_intrinsics(info.width, info.height, focal_px=options.get("focal_px"),
+                                                  hfov_deg=options.get("hfov_deg"))  # fmt: skip
+    K = camera.scale(K, (info.height, info.width), (stored.height, stored.width))
+    pool = pool_positions(stored.count, stride, int(options["pool_every"]))
+    checksums = [_sha256(stored.folder / frame_name(i)) for i in pool]
+    ctx.progress("decoding", (k + 1) / n, f"{src['name']}: {stored.count} frames, {len(pool)} pool images")
+    return _Imported(src, stored, relative, pool, checksums, K, origin, warning)
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    """Import the job's sources (`params["sources"]`, options in `params["options"]`): see the module docstring."""
+    sources, options = ctx.params["sources"], ctx.params["options"]
+    out = storage.absolute(storage.import_frames_dir(ctx.project_id, ctx.job_id))
+    shutil.rmtree(out, ignore_errors=True)  # a redelivered job starts again from nothing
+    try:
+        with _user_errors():
+            done = [_import_video(ctx, k, src, options, len(sources)) for k, src in enumerate(sources)]
+        return _commit(ctx, done, options)
+    except Exception:
+        shutil.rmtree(out, ignore_errors=True)
+        for src in sources:
+            if src.get("uploaded"):
+                shutil.rmtree(_source_path(src).parent, ignore_errors=True)
+        raise
+
+
+def _commit(ctx: JobContext, done: list[_Imported], options: dict[str, Any]) -> dict[str, Any]:
+    """The sequences and their pool images, and the job's success, in one transaction."""
+    with ctx.finishing() as session:
+        checksums = [d.source["checksum"] for d in done]
+        for seq in session.scalars(select(FrameSequence).where(
+                FrameSequence.project_id == ctx.project_id, FrameSequence.checksum.in_(checksums))):  # fmt: skip
+            raise PipelineError(f"{seq.name} was imported already as sequence {seq.id} (job {seq.job_id})")
+        pool_sums = [c for d in done for c in d.checksums]
+        taken = set(session.scalars(select(Image.checksum).where(
+            Image.project_id == ctx.project_id, Image.checksum.in_(pool_sums))))  # fmt: skip
+        sequences, images, duplicates = [], 0, 0
+        for d in done:
+            seq = FrameSequence(
+                project_id=ctx.project_id, job_id=ctx.job_id, source=SequenceSource.VIDEO, name=d.source["name"][:255],
+                checksum=d.source["checksum"], frames_dir=d.relative.as_posix(), frame_count=d.stored.count,
+                frame_stride=int(options["frame_stride"]), pool_every=int(options["pool_every"]), pool_images=0,
+                width=d.stored.width, height=d.stored.height, intrinsics=d.intrinsics,
+                intrinsics_source=d.intrinsics_source, warning=d.warning,
+            )  # fmt: skip
+            session.add(seq)
+            session.flush()
+            for position, checksum in zip(d.pool, d.checksums, strict=True):
+                if checksum in taken:  # a frame identical to one already in the project (a still scene): training only
+                    duplicates += 1
+                    continue
+                taken.add(checksum)
+                session.add(_pool_image(ctx.project_id, seq, d, position, checksum, options["role"]))
+                seq.pool_images += 1
+            images += seq.pool_images
+            sequences.append(seq.id)
+        warnings = sorted({d.warning for d in done if d.warning})
+        ctx.result = {"sequences": sequences, "frames": sum(d.stored.count for d in done), "pool_images": images,
+                      "duplicate_frames_skipped": duplicates, "warnings": warnings}  # fmt: skip
+    return ctx.result
+
+
+def _pool_image(project_id: int, seq: FrameSequence, d: _Imported, position: int, checksum: str, role: str) -> Image:
+    """A pool image is a stored frame: its file and its neighbours are the sequence's own files (no copies)."""
+
+    def at(i: int) -> str:
+        return (d.relative / frame_name(i)).as_posix()
+
+    name = f"{d.source['name'][:240]}@{d.stored.source_index[position]:06d}"  # the source frame number
+    return Image(
+        project_id=project_id, role=role, name=name, path=at(position), prev_path=at(position - 1),
+        next_path=at(position + 1),
+        width=d.stored.width, height=d.stored.height, intrinsics=d.intrinsics, checksum=checksum,
+        state=ImageState.UNLABELED, sequence_id=seq.id,
+    )  # fmt: skip
