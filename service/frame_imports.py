@@ -15,11 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contracts.camera import DEFAULT_WARNING
-from service import storage, task_queue
+from contracts.cityscapes import DataError
+from contracts.frame_folders import FRAME_SUFFIXES, check_folder, read_calibration, sequence_folders
+from service import storable, storage, task_queue
 from service.crud import rounds as jobs_crud
 from service.db.tables import FrameSequence, Job, JobKind, JobStatus, Project
 from service.errors import Conflict, Invalid, NotFound
-from service.imports import inside_root
+from service.imports import inside_root, resolve_import_dir
 from service.schemas import FrameOptions
 
 CONTAINERS = "MP4/MOV, AVI, Matroska/WebM, MPEG-TS/PS, FLV, Ogg"
@@ -100,6 +102,8 @@ def refuse_duplicates(*, session: Session, project_id: int, sources: list[dict[s
     of an import still queued or running, or another source of the same request."""
     seen: dict[str, str] = {}
     for src in sources:
+        if src["checksum"] is None:  # a frame folder: its job checksums the frames as it reads them
+            continue
         if src["checksum"] in seen:
             raise Conflict(f"{src['name']} duplicates {seen[src['checksum']]} in the same request")
         seen[src["checksum"]] = src["name"]
@@ -134,8 +138,9 @@ def start_import(
     return job, None
 
 
-def intrinsics_warning(options: FrameOptions) -> list[str]:
-    return [] if options.hfov_deg or options.focal_px else [DEFAULT_WARNING]
+def intrinsics_warning(options: FrameOptions, sources: list[dict[str, Any]] | None = None) -> list[str]:
+    calibrated = bool(sources) and all(s.get("calibration") for s in sources or [])
+    return [] if options.hfov_deg or options.focal_px or calibrated else [DEFAULT_WARNING]
 
 
 def discard(relative: Path) -> None:
@@ -147,7 +152,7 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mts"
                   ".ogv"}  # fmt: skip
 
 
-def server_sources(path: str, root: Path) -> list[dict[str, Any]]:
+def video_sources(path: str, root: Path) -> list[dict[str, Any]]:
     """The `video` layout: a video file under the import root, or every video file (by suffix, recursive, sorted)
     in a folder under it; each is checked to be a video container and checksummed. Paths resolving outside the
     root are refused (403), like every folder import."""
@@ -167,4 +172,29 @@ def server_sources(path: str, root: Path) -> list[dict[str, Any]]:
         check_video_file(file, name)
         sources.append({"kind": "video", "name": name, "checksum": sha256_of(file), "path": str(file),
                         "uploaded": False})  # fmt: skip
+    return sources
+
+
+def sequence_sources(path: str, root: Path) -> list[dict[str, Any]]:
+    """The `sequence` layout: the folder itself when it holds frames, else each sub-folder that does, one sequence
+    each (contracts/frame_folders.py: natural order, at least 3 frames, no gap in the numbering, an optional
+    intrinsics.json). Checked from names and the calibration only; the job reads the pixels and checksums them."""
+    folder = resolve_import_dir(path, root)
+    folders = sequence_folders(folder)
+    if not folders:
+        raise Invalid(f"no frames ({', '.join(sorted(FRAME_SUFFIXES))}) in {folder} or its sub-folders")
+    sources = []
+    for seq in folders:
+        name = folder.name if seq == folder else seq.relative_to(folder).as_posix()
+        if why := storable.text_problem(name):
+            raise Invalid(f"folder name {name!r} {why}")
+        try:
+            files = check_folder(seq, name)
+            calibration = read_calibration(seq, root)
+        except DataError as err:
+            raise Invalid(str(err)) from None
+        for file in files:
+            inside_root(file, root, what="file")
+        sources.append({"kind": "frames", "name": name, "checksum": None, "path": str(inside_root(seq, root,
+                        what="folder")), "uploaded": False, "calibration": calibration})  # fmt: skip
     return sources

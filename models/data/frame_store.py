@@ -13,12 +13,14 @@ Layout of a sequence folder:
 
 from __future__ import annotations
 
+import io
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -83,6 +85,40 @@ def store_frames(
     index = {"source_index": sources, "time": times, "width": size[1], "height": size[0], "stride": stride}
     (folder / INDEX_FILE).write_text(json.dumps(index))
     return StoredSequence(folder, len(sources), size[1], size[0], sources)
+
+
+def read_frame_files(
+    files: list[Path], *, stride: int, max_width: int | None = None, digest: Any = None
+) -> Iterator[tuple[int, None, np.ndarray]]:
+    """`(index, None, rgb (H, W, 3) uint8)` for every `stride`-th file of a frame folder, downscaled (area filter) to
+    at most `max_width` wide. Every file's bytes, the skipped ones too, go into `digest` (a hashlib object): the
+    folder's identity. A file that does not decode, or has another size than the first, is a DataError naming it."""
+    first: tuple[str, tuple[int, int]] | None = None
+    for index, path in enumerate(files):
+        data = path.read_bytes()
+        if digest is not None:
+            digest.update(data)
+        if index % stride:
+            continue
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                rgb = img.convert("RGB")
+        except Exception as err:
+            raise DataError(f"{path.name} is not a readable PNG/JPEG image (truncated or corrupt): {err}") from None
+        if first is None:
+            first = (path.name, rgb.size)
+        elif rgb.size != first[1]:
+            raise DataError(f"{path.name} is {rgb.width}x{rgb.height} but {first[0]} is {first[1][0]}x{first[1][1]}; "
+                            "a sequence's frames must all have one size")  # fmt: skip
+        if max_width and rgb.width > max_width:
+            rgb = rgb.resize((max_width, max(2, round(rgb.height * max_width / rgb.width))), Image.Resampling.BOX)
+        yield index, None, np.asarray(rgb)
+
+
+def first_frame_size(files: list[Path]) -> tuple[int, int]:
+    """(width, height) of a folder's first frame, from its header."""
+    with Image.open(files[0]) as img:
+        return img.size
 
 
 def pool_positions(count: int, stride: int, pool_every: int) -> list[int]:

@@ -10,28 +10,20 @@ import pytest
 
 from cli.commands.imports import create_project, register_path, run, start_round, upload_video, wait
 from cli.main import CLIError, build_parser
-from service import task_queue
 from service.config import get_settings
 from tests.factories import encode_video, synth_frames
 from tests.service.conftest import Api
 
 
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    jobs: list[int] = []
-    monkeypatch.setattr(task_queue, "enqueue", lambda kind, job_id: jobs.append(job_id) or "task-id")
-    return jobs
-
-
-def _run_sent(jobs: list[int]) -> None:
+def _run_sent(jobs: list[tuple[str, int]]) -> None:
     from worker import import_frames
     from worker.runner import run_job
 
     while jobs:
-        run_job(jobs.pop(0), import_frames.run)
+        run_job(jobs.pop(0)[1], import_frames.run)
 
 
-def test_new_project_upload_wait_and_round(api: Api, sent: list[int], tmp_path: Path) -> None:
+def test_new_project_upload_wait_and_round(api: Api, sent: list, tmp_path: Path) -> None:
     video = encode_video(tmp_path / "drive.mp4", synth_frames(10))
     api.client.headers.update(api.lead)
     printed: list[str] = []
@@ -50,7 +42,7 @@ def test_new_project_upload_wait_and_round(api: Api, sent: list[int], tmp_path: 
         upload_video(api.client, pid, video, {}, echo=printed.append)
 
 
-def test_server_path_and_a_failing_job_exit_1(api: Api, sent: list[int]) -> None:
+def test_server_path_and_a_failing_job_exit_1(api: Api, sent: list) -> None:
     root = get_settings().import_root
     assert root is not None
     encode_video(root / "two.mp4", synth_frames(2))

@@ -14,7 +14,6 @@ import pytest
 from PIL import Image as PILImage
 
 from contracts.camera import DEFAULT_WARNING, FX_PER_WIDTH
-from service import task_queue
 from service.config import get_settings
 from service.db.session import session_scope
 from service.db.tables import FrameSequence, Image, JobStatus
@@ -28,14 +27,6 @@ SIZE = (48, 96)  # H, W
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
     return synth_frames(N_FRAMES, SIZE)
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Tasks the API sent (the broker replaced by a recorder; the job then runs here with `run_import`)."""
-    calls: list[tuple[str, int]] = []
-    monkeypatch.setattr(task_queue, "enqueue", lambda kind, job_id: calls.append((str(kind), job_id)) or "task-id")
-    return calls
 
 
 def run_import(job_id: int) -> Any:

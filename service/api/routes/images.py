@@ -32,18 +32,19 @@ def import_folder(
     response: Response,
 ) -> ImportResult | JSONResponse:
     """Register a server folder under the import root: plain images, or Cityscapes layout (leftImg8bit with
-    leftImg8bit_sequence neighbours and camera intrinsics). All or nothing. Layout `video` (a video file, or a
-    folder of them) starts an `import_frames` job instead: 202 with the job."""
+    leftImg8bit_sequence neighbours and camera intrinsics). All or nothing. Layouts `video` (a video file, or a
+    folder of them) and `sequence` (folders of numbered frames) start an `import_frames` job instead: 202."""
     assert settings.import_root is not None
-    if body.layout == "video":
-        sources = frame_imports.server_sources(body.path, settings.import_root)
+    if body.layout in ("video", "sequence"):
+        find = frame_imports.video_sources if body.layout == "video" else frame_imports.sequence_sources
+        sources = find(body.path, settings.import_root)
         job, failure = frame_imports.start_import(session=session, project=project, sources=sources,
                                                   options=body.frames)  # fmt: skip
         if failure is not None:
             return JSONResponse({"detail": failure}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
         response.status_code = status.HTTP_202_ACCEPTED
         return ImportResult(imported=0, skipped_duplicates=0, images=[], job=JobPublic.model_validate(job),
-                            warnings=frame_imports.intrinsics_warning(body.frames))  # fmt: skip
+                            warnings=frame_imports.intrinsics_warning(body.frames, sources))  # fmt: skip
     folder = imports.resolve_import_dir(body.path, settings.import_root)
     found = imports.scan(
         folder, settings.import_root, layout=body.layout, role=body.role, missing_camera=body.missing_camera

@@ -1,0 +1,90 @@
+"""Folders of numbered frames (the `sequence` layout): which files are frames, in which order, whether the numbering
+has gaps, and the optional calibration beside them. Torch-free and read-only: the API checks a folder with it before
+it starts an import job (a 4xx), and the job lists the same files with it.
+
+A sequence folder holds its frames directly (`.png`, `.jpg`, `.jpeg`, any mix), sorted in natural order
+(`frame2.png` before `frame10.png`). When the names carry frame numbers (the last run of digits in the name), they
+must step evenly: a jump larger than the folder's usual step is a gap, and the folder is refused naming where
+(a depth triplet across a gap would pair frames that are not neighbours; split the folder there, or fill the gap).
+An `intrinsics.json` in the folder, or in the folder above it for all its sequences, gives `{fx, fy, u0, v0}` in
+pixels of the frames as stored in the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+from contracts.cityscapes import DataError
+
+FRAME_SUFFIXES = {".png", ".jpg", ".jpeg"}
+CALIBRATION_FILE = "intrinsics.json"
+MIN_FRAMES = 3  # t-1, t, t+1
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> list[int | str]:
+    """Sort key that orders the digit runs of a name as numbers: frame2 < frame10."""
+    return [int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(name)]
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The frames directly in `folder`, in natural order."""
+    files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and p.is_file()]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def sequence_folders(root: Path) -> list[Path]:
+    """`root` itself when it holds frames, else each sub-folder (recursive, natural order) that holds frames."""
+    if frame_files(root):
+        return [root]
+    found = [p for p in root.rglob("*") if p.is_dir() and frame_files(p)]
+    return sorted(found, key=lambda p: natural_key(p.relative_to(root).as_posix()))
+
+
+def check_numbering(files: list[Path], where: str) -> None:
+    """DataError naming the first gap when the frame numbers do not step evenly (names without digits: no check)."""
+    numbers = []
+    for path in files:
+        digits = _DIGITS.findall(path.stem)
+        if not digits:
+            return
+        numbers.append(int(digits[-1]))
+    steps = [b - a for a, b in zip(numbers, numbers[1:], strict=False)]
+    if not steps:
+        return
+    usual = Counter(steps).most_common(1)[0][0]
+    for k, step in enumerate(steps):
+        if step != usual:
+            raise DataError(f"{where}: frame numbers jump from {files[k].name} to {files[k + 1].name} (the folder "
+                            f"steps by {usual}); a gap would pair frames that are not neighbours: split the folder "
+                            "there or fill the gap")  # fmt: skip
+
+
+def check_folder(folder: Path, where: str) -> list[Path]:
+    """The frames of one sequence folder, refused (DataError) with fewer than 3 or a gap in their numbering."""
+    files = frame_files(folder)
+    if len(files) < MIN_FRAMES:
+        raise DataError(f"{where} has {len(files)} frame(s); a sequence needs at least {MIN_FRAMES} (t-1, t, t+1)")
+    check_numbering(files, where)
+    return files
+
+
+def read_calibration(folder: Path, root: Path) -> dict[str, float] | None:
+    """`intrinsics.json` of the folder, else of its parent (when that is still under `root`); None without one.
+    A file that does not parse, lacks a key or holds a non-finite or non-positive focal length is a DataError."""
+    for candidate in (folder / CALIBRATION_FILE, folder.parent / CALIBRATION_FILE):
+        if candidate.is_file() and candidate.resolve().is_relative_to(root.resolve()):
+            try:
+                raw = json.loads(candidate.read_text())
+                values = {k: float(raw[k]) for k in ("fx", "fy", "u0", "v0")}
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+                raise DataError(f"{candidate.name} in {candidate.parent.name}/ does not parse: it must be JSON with "
+                                f"numbers fx, fy, u0, v0 ({type(err).__name__}: {err})") from None  # fmt: skip
+            if not all(math.isfinite(v) for v in values.values()) or values["fx"] <= 0 or values["fy"] <= 0:
+                raise DataError(f"{candidate}: intrinsics must be finite, focal lengths positive: {values}")
+            return values
+    return None

@@ -1,0 +1,126 @@
+"""The `sequence` layout over HTTP on SQLite and PostgreSQL: folders of numbered PNG/JPEG frames of the synthetic
+world under the import root, one sequence per folder, imported by the `import_frames` job (run in-process); natural
+order, calibration files, and every bad folder refused with nothing stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from contracts.frame_folders import natural_key
+from service.config import get_settings
+from service.db.tables import JobStatus
+from tests.factories import synth_frames
+from tests.service.conftest import Api
+from tests.service.test_videos import _nearest, _pixels, nothing_stored, run_import
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return synth_frames(12)
+
+
+def write_folder(folder: Path, frames: list[np.ndarray], names: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for rgb, name in zip(frames, names, strict=True):
+        PILImage.fromarray(rgb).save(folder / name, quality=95)
+    return folder
+
+
+def import_root() -> Path:
+    root = get_settings().import_root
+    assert root is not None
+    return root
+
+
+def start(api: Api, pid: int, path: str, **frames: object) -> object:
+    return api.client.post(f"/projects/{pid}/images/import", json={"path": path, "layout": "sequence",
+                           "frames": frames}, headers=api.lead)  # fmt: skip
+
+
+def test_natural_order() -> None:
+    names = ["frame10.png", "frame9.png", "Frame1.png", "frame100.png"]
+    assert sorted(names, key=natural_key) == ["Frame1.png", "frame9.png", "frame10.png", "frame100.png"]
+
+
+def test_each_folder_is_a_sequence_in_natural_order_with_its_calibration(
+    api: Api, sent: list, frames: list[np.ndarray]
+) -> None:
+    root = import_root()
+    write_folder(root / "drives" / "d1", frames, [f"frame{i}.png" for i in range(12)])  # frame10 after frame9
+    d2 = write_folder(root / "drives" / "d2", frames[:8], [f"{i * 5:06d}.jpg" for i in range(8)])  # every 5th frame
+    (d2 / "intrinsics.json").write_text('{"fx": 80, "fy": 81, "u0": 47, "v0": 23}')
+    pid = api.project()["id"]
+    res = start(api, pid, "drives", pool_every=4, max_width=48)
+    assert res.status_code == 202, res.text
+    assert res.json()["warnings"]  # d1 has no calibration
+    job = run_import(res.json()["job"]["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    seqs = api.client.get(f"/projects/{pid}/sequences", headers=api.lead).json()["data"]
+    assert [(s["name"], s["source"], s["frame_count"]) for s in seqs] == [("d1", "frames", 12), ("d2", "frames", 8)]
+    assert seqs[0]["intrinsics_source"] == "default" and seqs[0]["warning"]
+    # the calibration is in pixels of the folder's 96-px frames; stored at 48 px, K halves (pixel centres kept)
+    assert seqs[1]["intrinsics_source"] == "calibration" and seqs[1]["warning"] is None
+    assert seqs[1]["intrinsics"] == pytest.approx({"fx": 40, "fy": 40.5, "u0": 23.25, "v0": 11.25})
+    small = [np.asarray(PILImage.fromarray(f).resize((48, 24), PILImage.BOX), dtype=np.float64) for f in frames]
+    images = api.client.get(f"/projects/{pid}/images", headers=api.lead).json()["data"]
+    assert [i["name"] for i in images] == ["d1@000002", "d1@000006", "d1@000010", "d2@000002", "d2@000006"]
+    for image in images:
+        t = int(image["name"].rsplit("@", 1)[1])
+        assert _nearest(_pixels(api, f"/images/{image['id']}/file"), small) == t
+        assert _nearest(_pixels(api, f"/images/{image['id']}/neighbours/prev"), small) == t - 1
+        assert _nearest(_pixels(api, f"/images/{image['id']}/neighbours/next"), small) == t + 1
+    res = start(api, pid, "drives/d1")  # the same frames again
+    job = run_import(res.json()["job"]["id"])
+    assert job.status == JobStatus.FAILED and "d1 duplicates 'd1', already imported as sequence" in job.error
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "needle"),
+    [
+        ("gap", 422, "frame numbers jump from 000004.png to 000006.png (the folder steps by 1)"),
+        ("two_frames", 422, "has 2 frame(s); a sequence needs at least 3"),
+        ("bad_calibration", 422, "intrinsics.json in seq/ does not parse"),
+        ("no_frames", 422, "no frames (.jpeg, .jpg, .png)"),
+        ("outside", 403, "outside the import root"),
+        ("sizes", 202, "000003.png is 48x24 but 000000.png is 96x48; a sequence's frames must all have one size"),
+        ("truncated", 202, "000005.png is not a readable PNG/JPEG image (truncated or corrupt)"),
+    ],
+)
+def test_bad_folders_are_refused_with_nothing_stored(
+    api: Api, sent: list, frames: list[np.ndarray], tmp_path: Path, case: str, status: int, needle: str
+) -> None:
+    folder, names = import_root() / "seq", [f"{i:06d}.png" for i in range(8)]
+    path = "seq"
+    if case == "gap":
+        write_folder(folder, frames[:8], names[:5] + [f"{i:06d}.png" for i in (6, 7, 8)])
+    elif case == "two_frames":
+        write_folder(folder, frames[:2], names[:2])
+    elif case == "bad_calibration":
+        write_folder(folder, frames[:8], names)
+        (folder / "intrinsics.json").write_text('{"fx": 1, "fy": "wide"')
+    elif case == "no_frames":
+        folder.mkdir()
+        (folder / "notes.txt").write_text("nothing here")
+    elif case == "outside":
+        write_folder(tmp_path / "elsewhere", frames[:8], names)
+        path = str(tmp_path / "elsewhere")
+    elif case == "sizes":
+        write_folder(folder, frames[:8], names)
+        PILImage.fromarray(frames[3]).resize((48, 24)).save(folder / names[3])
+    elif case == "truncated":
+        write_folder(folder, frames[:8], names)
+        data = (folder / names[5]).read_bytes()
+        (folder / names[5]).write_bytes(data[: len(data) // 2])
+    pid = api.project()["id"]
+    res = start(api, pid, path)
+    assert res.status_code == status, res.text
+    if status == 202:
+        job = run_import(res.json()["job"]["id"])
+        assert job.status == JobStatus.FAILED and needle in job.error, job.error
+    else:
+        assert needle in res.json()["detail"] and sent == []
+    nothing_stored(pid)
