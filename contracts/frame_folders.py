@@ -88,3 +88,49 @@ def read_calibration(folder: Path, root: Path) -> dict[str, float] | None:
                 raise DataError(f"{candidate}: intrinsics must be finite, focal lengths positive: {values}")
             return values
     return None
+
+
+# ---------------------------------------------------------------------------------------------------- KITTI raw
+KITTI_CAMERA = "image_02"  # the left colour camera
+KITTI_CALIBRATION = "calib_cam_to_cam.txt"
+
+
+def kitti_drives(root: Path) -> list[Path]:
+    """KITTI raw's frame folders under `root` (a dataset root, a date or a drive folder):
+    `<date>/<drive>/image_02/data/`, in natural order."""
+    found = [p for p in root.rglob("data") if p.is_dir() and p.parent.name == KITTI_CAMERA]
+    if root.name == "data" and root.parent.name == KITTI_CAMERA:
+        found.append(root)
+    return sorted(set(found), key=lambda p: natural_key(p.as_posix()))
+
+
+def read_kitti_calibration(data_dir: Path, root: Path) -> dict[str, float] | None:
+    """The left colour camera's rectified intrinsics (`P_rect_02`, pixels of the rectified frames) from the
+    `calib_cam_to_cam.txt` of the drive's date folder (found upwards, within `root`); None without the file.
+    A file without a parseable `P_rect_02` (12 numbers) is a DataError naming it."""
+    folder = data_dir
+    while folder.resolve().is_relative_to(root.resolve()):
+        candidate = folder / KITTI_CALIBRATION
+        if candidate.is_file():
+            return _parse_p_rect(candidate)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return None
+
+
+def _parse_p_rect(path: Path) -> dict[str, float]:
+    key = f"P_rect_{KITTI_CAMERA[-2:]}:"
+    try:
+        line = next(line for line in path.read_text().splitlines() if line.startswith(key))
+        P = [float(v) for v in line[len(key) :].split()]
+        if len(P) != 12:
+            raise ValueError(f"{len(P)} numbers, 12 expected")
+    except (StopIteration, ValueError, UnicodeDecodeError) as err:
+        why = f"no {key[:-1]} line" if isinstance(err, StopIteration) else f"{type(err).__name__}: {err}"
+        raise DataError(f"{path.parent.name}/{path.name} does not parse ({why}); KITTI's calib_cam_to_cam.txt "
+                        "gives the camera's 3x4 rectified projection as P_rect_02: 12 numbers") from None  # fmt: skip
+    values = {"fx": P[0], "fy": P[5], "u0": P[2], "v0": P[6]}  # P = K [I | t]: row-major 3x4
+    if not all(math.isfinite(v) for v in values.values()) or values["fx"] <= 0 or values["fy"] <= 0:
+        raise DataError(f"{path}: P_rect_02 must be finite with positive focal lengths: {values}")
+    return values

@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from contracts.camera import DEFAULT_WARNING
 from contracts.cityscapes import DataError
-from contracts.frame_folders import FRAME_SUFFIXES, check_folder, read_calibration, sequence_folders
+from contracts.frame_folders import (
+    FRAME_SUFFIXES,
+    KITTI_CAMERA,
+    check_folder,
+    kitti_drives,
+    read_calibration,
+    read_kitti_calibration,
+    sequence_folders,
+)
 from service import storable, storage, task_queue
 from service.crud import rounds as jobs_crud
 from service.db.tables import FrameSequence, Job, JobKind, JobStatus, Project
@@ -175,26 +183,31 @@ def video_sources(path: str, root: Path) -> list[dict[str, Any]]:
     return sources
 
 
-def sequence_sources(path: str, root: Path) -> list[dict[str, Any]]:
+def sequence_sources(path: str, root: Path, *, kitti: bool = False) -> list[dict[str, Any]]:
     """The `sequence` layout: the folder itself when it holds frames, else each sub-folder that does, one sequence
     each (contracts/frame_folders.py: natural order, at least 3 frames, no gap in the numbering, an optional
-    intrinsics.json). Checked from names and the calibration only; the job reads the pixels and checksums them."""
+    intrinsics.json). `kitti`: KITTI raw's `<date>/<drive>/image_02/data/` folders, with the date's
+    calib_cam_to_cam.txt. Checked from names and calibrations only; the job reads the pixels and checksums them."""
     folder = resolve_import_dir(path, root)
-    folders = sequence_folders(folder)
+    folders = kitti_drives(folder) if kitti else sequence_folders(folder)
     if not folders:
-        raise Invalid(f"no frames ({', '.join(sorted(FRAME_SUFFIXES))}) in {folder} or its sub-folders")
+        what = f"KITTI raw drives (<date>/<drive>/{KITTI_CAMERA}/data/)" if kitti else "frames"
+        raise Invalid(f"no {what} ({', '.join(sorted(FRAME_SUFFIXES))}) in {folder} or its sub-folders")
     sources = []
     for seq in folders:
         name = folder.name if seq == folder else seq.relative_to(folder).as_posix()
+        if kitti:  # <date>/<drive>, the way KITTI names a drive
+            name = "/".join(seq.parts[-4:-2])
         if why := storable.text_problem(name):
             raise Invalid(f"folder name {name!r} {why}")
         try:
             files = check_folder(seq, name)
-            calibration = read_calibration(seq, root)
+            calibration = read_kitti_calibration(seq, root) if kitti else read_calibration(seq, root)
         except DataError as err:
             raise Invalid(str(err)) from None
         for file in files:
             inside_root(file, root, what="file")
-        sources.append({"kind": "frames", "name": name, "checksum": None, "path": str(inside_root(seq, root,
-                        what="folder")), "uploaded": False, "calibration": calibration})  # fmt: skip
+        kind, where = "kitti_raw" if kitti else "frames", str(inside_root(seq, root, what="folder"))
+        sources.append({"kind": kind, "name": name, "checksum": None, "path": where, "uploaded": False,
+                        "calibration": calibration})  # fmt: skip
     return sources

@@ -190,10 +190,11 @@ class FrameOptions(_RequestBody):
 class ImageImport(_RequestBody):
     path: str = Field(description="folder under the server's import root (relative, or absolute inside it); for "
                       "the video layout also a single video file")  # fmt: skip
-    layout: Literal["auto", "plain", "cityscapes", "video", "sequence"] = Field(default="auto", description="video: "
-                    "every video file is one sequence; sequence: every folder of numbered frames is one; both are "
+    layout: Literal["auto", "plain", "cityscapes", "video", "sequence", "kitti_raw"] = Field(default="auto",
+                    description="video: every video file is one sequence; sequence: every folder of numbered frames "
+                    "is one; kitti_raw: every <date>/<drive>/image_02/data/ with calib_cam_to_cam.txt; these are "
                     "imported by a job (202 with the job)")  # fmt: skip
-    frames: FrameOptions = Field(default_factory=FrameOptions, description="video and sequence layouts only")
+    frames: FrameOptions = Field(default_factory=FrameOptions, description="video, sequence, kitti_raw layouts")
     role: ImageRole | None = Field(default=None, description="default: pool; Cityscapes val split → val")
     queue: bool = Field(default=False, description="queue the pool images at once, in name order (no model)")
     skip_duplicates: bool = Field(default=False, description="skip images already in the project instead of refusing")

@@ -39,7 +39,7 @@ from worker.runner import JobContext, PipelineError
 
 ENCODE_THREADS = 2  # JPEG encoding beside FFmpeg's decoding threads; Pillow releases the GIL while it encodes
 PROGRESS_EVERY = 16  # frames between progress calls (each reads the job row: also how a cancel stops the import)
-_SOURCES = {"video": SequenceSource.VIDEO, "frames": SequenceSource.FRAMES}
+_SOURCES = {"video": SequenceSource.VIDEO, "frames": SequenceSource.FRAMES, "kitti_raw": SequenceSource.KITTI_RAW}
 
 
 @dataclass

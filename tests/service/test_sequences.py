@@ -124,3 +124,42 @@ def test_bad_folders_are_refused_with_nothing_stored(
     else:
         assert needle in res.json()["detail"] and sent == []
     nothing_stored(pid)
+
+
+KITTI_CALIB = """calib_time: 09-Jan-2012 13:57:47
+corner_dist: 9.950000e-02
+S_rect_02: 9.600000e+01 4.800000e+01
+P_rect_02: 7.0e+01 0.0e+00 4.6e+01 4.5e+01 0.0e+00 7.1e+01 2.2e+01 -1.0e-01 0.0e+00 0.0e+00 1.0e+00 2.7e-03
+"""
+
+
+@pytest.mark.parametrize("calibration", ["good", "broken"])
+def test_kitti_raw_drives_take_their_intrinsics_from_the_date_calibration(
+    api: Api, sent: list, frames: list[np.ndarray], calibration: str
+) -> None:
+    date = import_root() / "raw" / "2011_09_26"
+    drive = date / "2011_09_26_drive_0001_sync" / "image_02" / "data"
+    write_folder(drive, frames[:10], [f"{i:010d}.png" for i in range(10)])
+    write_folder(date / "2011_09_26_drive_0001_sync" / "image_03" / "data", frames[:3], ["a.png", "b.png", "c.png"])
+    text = KITTI_CALIB if calibration == "good" else KITTI_CALIB.replace(" 2.7e-03", "")
+    (date / "calib_cam_to_cam.txt").write_text(text)
+    pid = api.project()["id"]
+    res = api.client.post(f"/projects/{pid}/images/import", json={"path": "raw", "layout": "kitti_raw",
+                          "frames": {"pool_every": 5}}, headers=api.lead)  # fmt: skip
+    if calibration == "broken":
+        assert res.status_code == 422 and "2011_09_26/calib_cam_to_cam.txt does not parse" in res.json()["detail"]
+        nothing_stored(pid)
+        return
+    assert res.status_code == 202 and res.json()["warnings"] == [], res.text
+    job = run_import(res.json()["job"]["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    (seq,) = api.client.get(f"/projects/{pid}/sequences", headers=api.lead).json()["data"]  # image_03 is not read
+    assert (seq["name"], seq["source"], seq["frame_count"]) == (
+        "2011_09_26/2011_09_26_drive_0001_sync",
+        "kitti_raw",
+        10,
+    )
+    assert seq["intrinsics_source"] == "calibration"
+    assert seq["intrinsics"] == pytest.approx({"fx": 70, "fy": 71, "u0": 46, "v0": 22})
+    images = api.client.get(f"/projects/{pid}/images", headers=api.lead).json()["data"]
+    assert [i["name"] for i in images] == [f"{name}@000002", f"{name}@000007"]
