@@ -154,11 +154,8 @@ def test_kitti_raw_drives_take_their_intrinsics_from_the_date_calibration(
     job = run_import(res.json()["job"]["id"])
     assert job.status == JobStatus.SUCCEEDED, job.error
     (seq,) = api.client.get(f"/projects/{pid}/sequences", headers=api.lead).json()["data"]  # image_03 is not read
-    assert (seq["name"], seq["source"], seq["frame_count"]) == (
-        "2011_09_26/2011_09_26_drive_0001_sync",
-        "kitti_raw",
-        10,
-    )
+    name = "2011_09_26/2011_09_26_drive_0001_sync"
+    assert (seq["name"], seq["source"], seq["frame_count"]) == (name, "kitti_raw", 10)
     assert seq["intrinsics_source"] == "calibration"
     assert seq["intrinsics"] == pytest.approx({"fx": 70, "fy": 71, "u0": 46, "v0": 22})
     images = api.client.get(f"/projects/{pid}/images", headers=api.lead).json()["data"]
