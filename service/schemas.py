@@ -195,6 +195,12 @@ class ImageImport(_RequestBody):
                     "is one; kitti_raw: every <date>/<drive>/image_02/data/ with calib_cam_to_cam.txt; these are "
                     "imported by a job (202 with the job)")  # fmt: skip
     frames: FrameOptions = Field(default_factory=FrameOptions, description="video, sequence, kitti_raw layouts")
+
+    @model_validator(mode="after")
+    def _frames_only_for_sequences(self) -> ImageImport:
+        if self.layout in ("auto", "plain", "cityscapes") and self.frames != FrameOptions():
+            raise ValueError(f"frames options apply to the video, sequence and kitti_raw layouts, not {self.layout}")
+        return self
     role: ImageRole | None = Field(default=None, description="default: pool; Cityscapes val split → val")
     queue: bool = Field(default=False, description="queue the pool images at once, in name order (no model)")
     skip_duplicates: bool = Field(default=False, description="skip images already in the project instead of refusing")

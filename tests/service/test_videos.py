@@ -271,3 +271,10 @@ def test_video_uploads_have_their_own_size_limit(api: Api, sent: list, monkeypat
     assert res.status_code == 413
     assert sent == []
     nothing_stored(pid)
+
+
+def test_frame_options_are_refused_for_image_layouts(api: Api, sent: list) -> None:
+    pid = api.project()["id"]
+    body = {"path": "x", "layout": "plain", "frames": {"pool_every": 5}}
+    res = api.client.post(f"/projects/{pid}/images/import", json=body, headers=api.lead)
+    assert res.status_code == 422 and "frames options apply to the video, sequence and kitti_raw" in res.text
