@@ -142,6 +142,7 @@ def start_import(
         jobs_crud.record_enqueued(session=session, job=job, task_id=task_queue.enqueue(job.kind, job.id))
     except Exception as err:
         jobs_crud.record_enqueue_failure(session=session, job=job, error=f"{type(err).__name__}: {err}")
+        discard_uploads(job.params)
         return job, f"job {job.id} created but the broker is unreachable; job marked failed ({err})"
     return job, None
 
@@ -154,6 +155,14 @@ def intrinsics_warning(options: FrameOptions, sources: list[dict[str, Any]] | No
 def discard(relative: Path) -> None:
     """Remove an upload that will not be imported (and its folder)."""
     shutil.rmtree(storage.absolute(relative).parent, ignore_errors=True)
+
+
+def discard_uploads(params: dict[str, Any]) -> None:
+    """The uploads of an import job that will never run (cancelled while queued, or never sent): a job that runs
+    removes them itself when it fails."""
+    for src in params.get("sources", []):
+        if src.get("uploaded"):
+            discard(Path(src["path"]))
 
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv",

@@ -201,6 +201,7 @@ class ImageImport(_RequestBody):
         if self.layout in ("auto", "plain", "cityscapes") and self.frames != FrameOptions():
             raise ValueError(f"frames options apply to the video, sequence and kitti_raw layouts, not {self.layout}")
         return self
+
     role: ImageRole | None = Field(default=None, description="default: pool; Cityscapes val split → val")
     queue: bool = Field(default=False, description="queue the pool images at once, in name order (no model)")
     skip_duplicates: bool = Field(default=False, description="skip images already in the project instead of refusing")

@@ -278,3 +278,33 @@ def test_frame_options_are_refused_for_image_layouts(api: Api, sent: list) -> No
     body = {"path": "x", "layout": "plain", "frames": {"pool_every": 5}}
     res = api.client.post(f"/projects/{pid}/images/import", json=body, headers=api.lead)
     assert res.status_code == 422 and "frames options apply to the video, sequence and kitti_raw" in res.text
+
+
+def test_cancelled_imports_leave_nothing(
+    api: Api, sent: list, frames: list[np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while queued (the API removes the upload) and while decoding (the job removes its frames too)."""
+    from worker import import_frames
+
+    pid = api.project()["id"]
+    data = encode_video(tmp_path / "a.mp4", frames).read_bytes()
+    queued = upload(api, pid, "a.mp4", data).json()["job"]["id"]
+    assert api.client.post(f"/jobs/{queued}/cancel", headers=api.lead).json()["status"] == "cancelled"
+    assert run_import(queued).status == JobStatus.CANCELLED
+    nothing_stored(pid)
+
+    running = upload(api, pid, "a.mp4", data).json()["job"]["id"]  # no longer a duplicate: nothing was imported
+    real_store = import_frames.store_frames
+
+    def cancel_midway(frames_in, folder, **kw):  # the lead cancels while the frames are being written
+        def cancelling():
+            for n, frame in enumerate(frames_in):
+                if n == 5:
+                    api.client.post(f"/jobs/{running}/cancel", headers=api.lead)
+                yield frame
+
+        return real_store(cancelling(), folder, **kw)
+
+    monkeypatch.setattr(import_frames, "store_frames", cancel_midway)
+    assert run_import(running).status == JobStatus.CANCELLED
+    nothing_stored(pid)
