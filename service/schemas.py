@@ -437,6 +437,7 @@ class ProgressPublic(BaseModel):
     sequences: int = Field(default=0, description="imported videos and frame folders")
     frames: int = Field(default=0, description="stored frames of those sequences: depth-training material")
     imports: list[SequencePublic] = Field(default_factory=list, description="each sequence, oldest first")
+    importing: list[StageProgress] = Field(default_factory=list, description="import jobs queued or running")
 
 
 class HealthPublic(BaseModel):

@@ -71,6 +71,10 @@ def test_upload_stores_every_frame_and_samples_the_pool_with_neighbours(
     body = res.json()
     assert body["warnings"] == [DEFAULT_WARNING] and body["job"]["kind"] == "import_frames"
     assert sent == [("import_frames", body["job"]["id"])]
+    importing = api.client.get(f"/projects/{pid}/progress", headers=api.lead).json()["importing"]
+    assert [(j["job_id"], j["kind"], j["status"]) for j in importing] == [
+        (body["job"]["id"], "import_frames", "queued")
+    ]
     job = run_import(body["job"]["id"])
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.result["frames"] == N_FRAMES and job.result["pool_images"] == 3 and job.result["warnings"]
@@ -97,6 +101,11 @@ def test_upload_stores_every_frame_and_samples_the_pool_with_neighbours(
     progress = api.client.get(f"/projects/{pid}/progress", headers=api.lead).json()
     assert (progress["sequences"], progress["frames"], progress["unlabeled"]) == (1, N_FRAMES, 3)
     assert progress["imports"][0]["pool_images"] == 3 and progress["imports"][0]["warning"] == DEFAULT_WARNING
+    assert progress["importing"] == []
+    from cli.commands.progress import render
+
+    text = render(api.client.get(f"/projects/{pid}", headers=api.lead).json(), progress)
+    assert f"video   1 sequences, {N_FRAMES} frames for depth, 3 pool images" in text
 
 
 def test_rotation_metadata_fov_stride_and_resize(

@@ -115,6 +115,10 @@ export function mount(view, ctx) {
 
   function renderImports(progress) {
     clear(imports);
+    for (const j of progress.importing) {
+      imports.append(h("div", { testid: `importing-${j.job_id}` }, `import job ${j.job_id} ${j.status} `,
+        h("progress", { max: "1", value: String(j.progress) }), ` ${(100 * j.progress).toFixed(0)}% ${j.message || ""}`));
+    }
     if (!progress.imports.length) return imports.append(h("p", {}, "No video or frame folder imported yet (depthal import, docs/data.md)."));
     imports.append(h("p", {}, `${progress.sequences} sequences, ${progress.frames} frames for depth training`),
       h("table", {}, h("tr", {}, ["sequence", "source", "frames", "stride", "pool images", "intrinsics"].map((t) => h("th", {}, t))),
@@ -152,7 +156,7 @@ export function mount(view, ctx) {
     let active = false;
     try {
       const progress = await request("GET", `/projects/${st.projectId}/progress`);
-      active = progress.rounds.some((r) => ACTIVE.has(r.status));
+      active = progress.rounds.some((r) => ACTIVE.has(r.status)) || progress.importing.length > 0;
       clear(budget).append(budgetBar(progress));
       clear(chart).append(miouChart(progress.rounds));
       renderRounds(progress.rounds);
