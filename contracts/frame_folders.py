@@ -64,9 +64,12 @@ def check_numbering(files: list[Path], where: str) -> None:
                             "there or fill the gap")  # fmt: skip
 
 
-def check_folder(folder: Path, where: str) -> list[Path]:
-    """The frames of one sequence folder, refused (DataError) with fewer than 3 or a gap in their numbering."""
+def check_folder(folder: Path, where: str, prefix: str | None = None) -> list[Path]:
+    """The frames of one sequence folder (those whose name starts with `prefix`, when given: a Cityscapes snippet),
+    refused (DataError) with fewer than 3 or a gap in their numbering."""
     files = frame_files(folder)
+    if prefix is not None:
+        files = [f for f in files if f.name.startswith(prefix)]
     if len(files) < MIN_FRAMES:
         raise DataError(f"{where} has {len(files)} frame(s); a sequence needs at least {MIN_FRAMES} (t-1, t, t+1)")
     check_numbering(files, where)
@@ -134,3 +137,26 @@ def _parse_p_rect(path: Path) -> dict[str, float]:
     if not all(math.isfinite(v) for v in values.values()) or values["fx"] <= 0 or values["fy"] <= 0:
         raise DataError(f"{path}: P_rect_02 must be finite with positive focal lengths: {values}")
     return values
+
+
+# ---------------------------------------------------------------------------------------------------- Cityscapes
+def cityscapes_snippets(root: Path) -> list[tuple[str, Path, str]]:
+    """Every snippet of `root/leftImg8bit_sequence/<split>/<city>/` (`<city>_<seq>_<frame>_leftImg8bit.png`, 30
+    frames each in Cityscapes): (name "<split>/<city>_<seq>", city folder, file prefix "<city>_<seq>_")."""
+    base = root / "leftImg8bit_sequence"
+    if not base.is_dir():
+        raise DataError(
+            f"layout 'cityscapes_sequence' needs a leftImg8bit_sequence/ folder under {root}; none is there"
+        )
+    found = []
+    for city in sorted((p for p in base.glob("*/*") if p.is_dir()), key=lambda p: natural_key(p.as_posix())):
+        snippets = {f.name.rsplit("_", 2)[0] for f in frame_files(city) if f.stem.endswith("_leftImg8bit")}
+        found += [(f"{city.parent.name}/{s}", city, f"{s}_") for s in sorted(snippets, key=natural_key)]
+    return found
+
+
+def cityscapes_camera(root: Path, split: str, snippet: str) -> Path | None:
+    """The camera json of a snippet's annotated frame (`camera/<split>/<city>/<city>_<seq>_*_camera.json`)."""
+    city = snippet.rsplit("_", 1)[0]
+    found = sorted((root / "camera" / split / city).glob(f"{snippet}_*_camera.json"))
+    return found[0] if found else None

@@ -11,15 +11,18 @@ import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contracts.camera import DEFAULT_WARNING
-from contracts.cityscapes import DataError
+from contracts.cityscapes import DataError, read_intrinsics
 from contracts.frame_folders import (
     FRAME_SUFFIXES,
     KITTI_CAMERA,
     check_folder,
+    cityscapes_camera,
+    cityscapes_snippets,
     kitti_drives,
     read_calibration,
     read_kitti_calibration,
@@ -192,31 +195,62 @@ def video_sources(path: str, root: Path) -> list[dict[str, Any]]:
     return sources
 
 
-def sequence_sources(path: str, root: Path, *, kitti: bool = False) -> list[dict[str, Any]]:
-    """The `sequence` layout: the folder itself when it holds frames, else each sub-folder that does, one sequence
-    each (contracts/frame_folders.py: natural order, at least 3 frames, no gap in the numbering, an optional
-    intrinsics.json). `kitti`: KITTI raw's `<date>/<drive>/image_02/data/` folders, with the date's
-    calib_cam_to_cam.txt. Checked from names and calibrations only; the job reads the pixels and checksums them."""
+def sequence_sources(path: str, root: Path, *, layout: str = "sequence") -> list[dict[str, Any]]:
+    """Frame folders under the import root, one sequence each, checked from names and calibrations only (the job
+    reads the pixels and checksums them; contracts/frame_folders.py: natural order, at least 3 frames, no gap):
+    - `sequence`: the folder itself when it holds frames, else each sub-folder that does, with an optional
+      intrinsics.json;
+    - `kitti_raw`: KITTI raw's `<date>/<drive>/image_02/data/`, with the date's calib_cam_to_cam.txt;
+    - `cityscapes_sequence`: every snippet of `leftImg8bit_sequence/`, with its camera json; depth-training
+      material only (no pool images: the annotated frames come from the `cityscapes` layout)."""
     folder = resolve_import_dir(path, root)
-    folders = kitti_drives(folder) if kitti else sequence_folders(folder)
-    if not folders:
-        what = f"KITTI raw drives (<date>/<drive>/{KITTI_CAMERA}/data/)" if kitti else "frames"
+    try:
+        if layout == "cityscapes_sequence":
+            found = [(name, city, prefix) for name, city, prefix in cityscapes_snippets(folder)]
+        else:
+            folders = kitti_drives(folder) if layout == "kitti_raw" else sequence_folders(folder)
+            found = [(_folder_name(seq, folder, layout), seq, None) for seq in folders]
+    except DataError as err:
+        raise Invalid(str(err)) from None
+    if not found:
+        what = f"KITTI raw drives (<date>/<drive>/{KITTI_CAMERA}/data/)" if layout == "kitti_raw" else "frames"
         raise Invalid(f"no {what} ({', '.join(sorted(FRAME_SUFFIXES))}) in {folder} or its sub-folders")
     sources = []
-    for seq in folders:
-        name = folder.name if seq == folder else seq.relative_to(folder).as_posix()
-        if kitti:  # <date>/<drive>, the way KITTI names a drive
-            name = "/".join(seq.parts[-4:-2])
+    for name, seq, prefix in found:
         if why := storable.text_problem(name):
             raise Invalid(f"folder name {name!r} {why}")
         try:
-            files = check_folder(seq, name)
-            calibration = read_kitti_calibration(seq, root) if kitti else read_calibration(seq, root)
+            files = check_folder(seq, name, prefix)
+            calibration = _calibration(layout, folder, seq, name, files, root)
         except DataError as err:
             raise Invalid(str(err)) from None
         for file in files:
             inside_root(file, root, what="file")
-        kind, where = "kitti_raw" if kitti else "frames", str(inside_root(seq, root, what="folder"))
-        sources.append({"kind": kind, "name": name, "checksum": None, "path": where, "uploaded": False,
-                        "calibration": calibration})  # fmt: skip
+        sources.append({"kind": _KINDS[layout], "name": name, "checksum": None, "uploaded": False,
+                        "path": str(inside_root(seq, root, what="folder")), "prefix": prefix,
+                        "calibration": calibration, "pool": layout != "cityscapes_sequence"})  # fmt: skip
     return sources
+
+
+_KINDS = {"sequence": "frames", "kitti_raw": "kitti_raw", "cityscapes_sequence": "cityscapes"}
+
+
+def _folder_name(seq: Path, folder: Path, layout: str) -> str:
+    if layout == "kitti_raw":  # <date>/<drive>, the way KITTI names a drive
+        return "/".join(seq.parts[-4:-2])
+    return folder.name if seq == folder else seq.relative_to(folder).as_posix()
+
+
+def _calibration(
+    layout: str, folder: Path, seq: Path, name: str, files: list[Path], root: Path
+) -> dict[str, float] | None:
+    if layout == "kitti_raw":
+        return read_kitti_calibration(seq, root)
+    if layout == "sequence":
+        return read_calibration(seq, root)
+    camera = cityscapes_camera(folder, name.split("/")[0], name.split("/")[1])
+    if camera is None:
+        return None
+    with PILImage.open(files[0]) as img:  # the json's values are scaled to the frames' own size
+        K = read_intrinsics(camera, image_size=(img.height, img.width))
+    return {"fx": float(K[0, 0]), "fy": float(K[1, 1]), "u0": float(K[0, 2]), "v0": float(K[1, 2])}

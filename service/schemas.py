@@ -190,16 +190,18 @@ class FrameOptions(_RequestBody):
 class ImageImport(_RequestBody):
     path: str = Field(description="folder under the server's import root (relative, or absolute inside it); for "
                       "the video layout also a single video file")  # fmt: skip
-    layout: Literal["auto", "plain", "cityscapes", "video", "sequence", "kitti_raw"] = Field(default="auto",
-                    description="video: every video file is one sequence; sequence: every folder of numbered frames "
-                    "is one; kitti_raw: every <date>/<drive>/image_02/data/ with calib_cam_to_cam.txt; these are "
-                    "imported by a job (202 with the job)")  # fmt: skip
-    frames: FrameOptions = Field(default_factory=FrameOptions, description="video, sequence, kitti_raw layouts")
+    layout: Literal["auto", "plain", "cityscapes", "video", "sequence", "kitti_raw", "cityscapes_sequence"] = Field(
+        default="auto", description="video: every video file is one sequence; sequence: every folder of numbered "
+        "frames is one; kitti_raw: every <date>/<drive>/image_02/data/ with calib_cam_to_cam.txt; "
+        "cityscapes_sequence: every snippet of leftImg8bit_sequence/ (depth-training frames only, no pool images); "
+        "these are imported by a job (202 with the job)")  # fmt: skip
+    frames: FrameOptions = Field(default_factory=FrameOptions, description="the layouts a job imports")
 
     @model_validator(mode="after")
     def _frames_only_for_sequences(self) -> ImageImport:
         if self.layout in ("auto", "plain", "cityscapes") and self.frames != FrameOptions():
-            raise ValueError(f"frames options apply to the video, sequence and kitti_raw layouts, not {self.layout}")
+            raise ValueError(f"frames options apply to the video, sequence, kitti_raw and cityscapes_sequence "
+                             f"layouts, not {self.layout}")  # fmt: skip
         return self
 
     role: ImageRole | None = Field(default=None, description="default: pool; Cityscapes val split → val")

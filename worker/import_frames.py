@@ -39,7 +39,8 @@ from worker.runner import JobContext, PipelineError
 
 ENCODE_THREADS = 2  # JPEG encoding beside FFmpeg's decoding threads; Pillow releases the GIL while it encodes
 PROGRESS_EVERY = 16  # frames between progress calls (each reads the job row: also how a cancel stops the import)
-_SOURCES = {"video": SequenceSource.VIDEO, "frames": SequenceSource.FRAMES, "kitti_raw": SequenceSource.KITTI_RAW}
+_SOURCES = {"video": SequenceSource.VIDEO, "frames": SequenceSource.FRAMES, "kitti_raw": SequenceSource.KITTI_RAW,
+            "cityscapes": SequenceSource.CITYSCAPES}  # fmt: skip
 
 
 @dataclass
@@ -80,7 +81,7 @@ def _frames_of(src: dict[str, Any], options: dict[str, Any]) -> tuple[Iterator, 
         info = video.probe(path)
         frames = ((f.index, f.time, f.rgb) for f in video.decode(path, stride=stride, max_width=max_width))
         return frames, (info.width, info.height), max(info.frames // stride, 1) if info.frames else 0, None
-    files = check_folder(Path(src["path"]), src["name"])  # listed again: the folder may have changed since
+    files = check_folder(Path(src["path"]), src["name"], src.get("prefix"))  # listed again: it may have changed
     digest = hashlib.sha256()
     frames = read_frame_files(files, stride=stride, max_width=max_width, digest=digest)
     return frames, first_frame_size(files), len(range(0, len(files), stride)), digest
@@ -108,7 +109,7 @@ def _import_source(ctx: JobContext, k: int, src: dict[str, Any], options: dict[s
                                                   focal_px=options.get("focal_px"),
                                                   hfov_deg=options.get("hfov_deg"))  # fmt: skip
     K = camera.scale(K, (height, width), (stored.height, stored.width))
-    pool = pool_positions(stored.count, stride, int(options["pool_every"]))
+    pool = pool_positions(stored.count, stride, int(options["pool_every"])) if src.get("pool", True) else []
     checksums = [_sha256(stored.folder / frame_name(i)) for i in pool]
     ctx.progress("decoding", (k + 1) / n, f"{src['name']}: {stored.count} frames, {len(pool)} pool images")
     return _Imported(src, stored, relative, pool, checksums, K, origin, warning)

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=int, default=100, help="label budget of --new-project (default 100)")
     p.add_argument("--batch", type=int, default=10, help="images per round of --new-project (default 10)")
     p.add_argument("--server", metavar="PATH", help="instead of uploading: a path under the server's import root")
-    layouts = ("video", "sequence", "kitti_raw", "auto", "plain", "cityscapes")
+    layouts = ("video", "sequence", "kitti_raw", "cityscapes_sequence", "auto", "plain", "cityscapes")
     p.add_argument("--layout", default="video", choices=layouts, help="layout of --server PATH (default video)")
     p.add_argument("--frame-stride", type=int, help="store every k-th frame (default 1: every frame)")
     p.add_argument("--pool-every", type=int, help="one pool image per N source frames (default 30)")

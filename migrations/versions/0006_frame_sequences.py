@@ -47,7 +47,9 @@ def upgrade() -> None:
         sa.Column("intrinsics_source", sa.String(length=16), nullable=False),
         sa.Column("warning", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("source IN ('video', 'frames', 'kitti_raw')", name=op.f("ck_frame_sequence_source_valid")),
+        sa.CheckConstraint(
+            "source IN ('video', 'frames', 'kitti_raw', 'cityscapes')", name=op.f("ck_frame_sequence_source_valid")
+        ),
         sa.ForeignKeyConstraint(["job_id"], ["job.id"], name=op.f("fk_frame_sequence_job_id_job"), ondelete="SET NULL"),
         sa.ForeignKeyConstraint(
             ["project_id"], ["project.id"], name=op.f("fk_frame_sequence_project_id_project"), ondelete="CASCADE"

@@ -92,6 +92,7 @@ class SequenceSource(StrEnum):
     VIDEO = "video"
     FRAMES = "frames"  # a folder of numbered frames (`sequence` layout)
     KITTI_RAW = "kitti_raw"
+    CITYSCAPES = "cityscapes"  # a snippet of leftImg8bit_sequence/: depth-training frames, no pool images
 
 
 class ModelKind(StrEnum):

@@ -160,3 +160,25 @@ def test_kitti_raw_drives_take_their_intrinsics_from_the_date_calibration(
     assert seq["intrinsics"] == pytest.approx({"fx": 70, "fy": 71, "u0": 46, "v0": 22})
     images = api.client.get(f"/projects/{pid}/images", headers=api.lead).json()["data"]
     assert [i["name"] for i in images] == [f"{name}@000002", f"{name}@000007"]
+
+
+def test_cityscapes_sequence_snippets_are_depth_material_without_pool_images(api: Api, sent: list) -> None:
+    from models.data.synth.world import generate_world
+
+    world = generate_world(import_root() / "world", sequences=2, size=(32, 64), seed=1, val_fraction=0.5, frames=5)
+    pid = api.project()["id"]
+    res = api.client.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes_sequence"},
+                          headers=api.lead)  # fmt: skip
+    assert res.status_code == 202 and res.json()["warnings"] == [], res.text  # every snippet has its camera json
+    job = run_import(res.json()["job"]["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["frames"] == 10 and job.result["pool_images"] == 0
+    seqs = api.client.get(f"/projects/{pid}/sequences", headers=api.lead).json()["data"]
+    names = sorted(f"{p.parent.parent.name}/{p.name.rsplit('_', 2)[0]}" for p in
+                   (world.out / "leftImg8bit").glob("*/*/*.png"))  # fmt: skip
+    assert sorted(s["name"] for s in seqs) == names and {s["source"] for s in seqs} == {"cityscapes"}
+    assert all(s["frame_count"] == 5 and s["intrinsics_source"] == "calibration" for s in seqs)
+    assert seqs[0]["intrinsics"]["fx"] == pytest.approx(2262.52 / 2048 * 64)  # the world's K at its own size
+    res = api.client.post(f"/projects/{pid}/images/import", json={"path": "x", "layout": "cityscapes_sequence"},
+                          headers=api.lead)  # fmt: skip
+    assert res.status_code == 404

@@ -286,7 +286,7 @@ def test_frame_options_are_refused_for_image_layouts(api: Api, sent: list) -> No
     pid = api.project()["id"]
     body = {"path": "x", "layout": "plain", "frames": {"pool_every": 5}}
     res = api.client.post(f"/projects/{pid}/images/import", json=body, headers=api.lead)
-    assert res.status_code == 422 and "frames options apply to the video, sequence and kitti_raw" in res.text
+    assert res.status_code == 422 and "frames options apply to the video, sequence, kitti_raw" in res.text
 
 
 def test_cancelled_imports_leave_nothing(

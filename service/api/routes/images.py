@@ -35,11 +35,11 @@ def import_folder(
     leftImg8bit_sequence neighbours and camera intrinsics). All or nothing. Layouts `video` (a video file, or a
     folder of them) and `sequence` (folders of numbered frames) start an `import_frames` job instead: 202."""
     assert settings.import_root is not None
-    if body.layout in ("video", "sequence", "kitti_raw"):
+    if body.layout in ("video", "sequence", "kitti_raw", "cityscapes_sequence"):
         if body.layout == "video":
             sources = frame_imports.video_sources(body.path, settings.import_root)
         else:
-            sources = frame_imports.sequence_sources(body.path, settings.import_root, kitti=body.layout == "kitti_raw")
+            sources = frame_imports.sequence_sources(body.path, settings.import_root, layout=body.layout)
         job, failure = frame_imports.start_import(session=session, project=project, sources=sources,
                                                   options=body.frames)  # fmt: skip
         if failure is not None:
