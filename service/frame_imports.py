@@ -104,8 +104,11 @@ def sha256_of(path: Path) -> str:
 
 
 def upload_target(project_id: int, name: str) -> Path:
-    """Where an uploaded video is kept (relative to storage): its own name under a fresh folder."""
-    return storage.project_dir(project_id) / "videos" / uuid.uuid4().hex[:16] / Path(name).name
+    """Where an uploaded video is kept (relative to storage): a fresh folder holding `video<suffix>`. The client's
+    file name is only shown, never used as a path (".." or "" would name a folder)."""
+    suffix = Path(name).suffix.lower()
+    suffix = suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
+    return storage.project_dir(project_id) / "videos" / uuid.uuid4().hex[:16] / f"video{suffix}"
 
 
 def refuse_duplicates(*, session: Session, project_id: int, sources: list[dict[str, Any]]) -> None:
@@ -156,8 +159,8 @@ def intrinsics_warning(options: FrameOptions, sources: list[dict[str, Any]] | No
 
 
 def discard(relative: Path) -> None:
-    """Remove an upload that will not be imported (and its folder)."""
-    shutil.rmtree(storage.absolute(relative).parent, ignore_errors=True)
+    """Remove an upload that will not be imported (and its own folder, `upload_target`'s)."""
+    shutil.rmtree(storage.absolute(Path(relative).parent), ignore_errors=True)
 
 
 def discard_uploads(params: dict[str, Any]) -> None:

@@ -127,8 +127,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     except Exception:
         shutil.rmtree(out, ignore_errors=True)
         for src in sources:
-            if src.get("uploaded"):
-                shutil.rmtree(_source_path(src).parent, ignore_errors=True)
+            if src.get("uploaded"):  # its own folder (service.frame_imports.upload_target), resolved from storage
+                shutil.rmtree(storage.absolute(Path(src["path"]).parent), ignore_errors=True)
         raise
 
 

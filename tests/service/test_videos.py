@@ -227,6 +227,8 @@ def test_bad_videos_fail_their_job_and_leave_nothing(
         ("clip.mp4", b"....ftyp", {"hfov_deg": 60, "focal_px": 500}, 422, "not both"),
         ("clip.mp4", b"....ftyp", {"frame_stride": 0}, 422, "frame_stride"),
         ("clip.mp4", b"....ftyp", {"pool_every": "x"}, 422, "pool_every"),
+        ("..", b"hello", {}, 422, ".. is a text file"),  # a name is shown, never used as a path
+        ("", b"hello", {}, 422, "Expected UploadFile"),  # no file name: a form field, not a file
     ],
 )
 def test_bad_uploads_are_refused_at_the_door(
@@ -317,3 +319,14 @@ def test_cancelled_imports_leave_nothing(
     monkeypatch.setattr(import_frames, "store_frames", cancel_midway)
     assert run_import(running).status == JobStatus.CANCELLED
     nothing_stored(pid)
+
+
+def test_a_file_name_is_never_a_path(api: Api, sent: list, frames: list[np.ndarray], tmp_path: Path) -> None:
+    pid = api.project()["id"]
+    data = encode_video(tmp_path / "a.mp4", frames).read_bytes()
+    job = run_import(upload(api, pid, "..", data).json()["job"]["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    seq = api.client.get(f"/projects/{pid}/sequences", headers=api.lead).json()["data"][0]
+    assert seq["name"] == ".."
+    videos = get_settings().storage_dir / "projects" / str(pid) / "videos"  # type: ignore[operator]
+    assert [p.name for p in videos.rglob("*") if p.is_file()] == ["video"]
