@@ -34,7 +34,8 @@ from models.data.frame_store import (
     store_frames,
 )
 from service import storage
-from service.db.tables import FrameSequence, Image, ImageState, SequenceSource
+from service.db.session import session_scope
+from service.db.tables import FrameSequence, Image, ImageState, Job, SequenceSource
 from worker.runner import JobContext, PipelineError
 
 ENCODE_THREADS = 2  # JPEG encoding beside FFmpeg's decoding threads; Pillow releases the GIL while it encodes
@@ -125,11 +126,18 @@ def run(ctx: JobContext) -> dict[str, Any]:
             done = [_import_source(ctx, k, src, options, len(sources)) for k, src in enumerate(sources)]
         return _commit(ctx, done, options)
     except Exception:
+        if not _still_ours(ctx):  # taken for dead and started again: the files belong to the newer attempt
+            raise
         shutil.rmtree(out, ignore_errors=True)
         for src in sources:
             if src.get("uploaded"):  # its own folder (service.frame_imports.upload_target), resolved from storage
                 shutil.rmtree(storage.absolute(Path(src["path"]).parent), ignore_errors=True)
         raise
+
+
+def _still_ours(ctx: JobContext) -> bool:
+    with session_scope() as session:
+        return session.scalar(select(Job.attempt).where(Job.id == ctx.job_id)) == ctx.attempt
 
 
 def _commit(ctx: JobContext, done: list[_Imported], options: dict[str, Any]) -> dict[str, Any]:

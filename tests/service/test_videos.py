@@ -330,3 +330,28 @@ def test_a_file_name_is_never_a_path(api: Api, sent: list, frames: list[np.ndarr
     assert seq["name"] == ".."
     videos = get_settings().storage_dir / "projects" / str(pid) / "videos"  # type: ignore[operator]
     assert [p.name for p in videos.rglob("*") if p.is_file()] == ["video"]
+
+
+def test_an_attempt_taken_for_dead_leaves_the_files_to_the_newer_one(
+    api: Api, sent: list, frames: list[np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import update
+
+    from service.db.tables import Job
+    from worker import import_frames
+    from worker.runner import SUPERSEDED, run_job
+
+    pid = api.project()["id"]
+    job_id = upload(api, pid, "a.mp4", encode_video(tmp_path / "a.mp4", frames).read_bytes()).json()["job"]["id"]
+    real_store = import_frames.store_frames
+
+    def superseded_midway(frames_in, folder, **kw):  # another worker starts attempt 2 meanwhile
+        with session_scope() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(attempt=Job.attempt + 1))
+        return real_store(frames_in, folder, **kw)
+
+    monkeypatch.setattr(import_frames, "store_frames", superseded_midway)
+    assert run_job(job_id, import_frames.run) == SUPERSEDED
+    project = get_settings().storage_dir / "projects" / str(pid)  # type: ignore[operator]
+    assert len(list((project / "videos").rglob("video.mp4"))) == 1  # the upload, still there for attempt 2
+    assert len(list((project / "frames").rglob("*.jpg"))) == N_FRAMES
