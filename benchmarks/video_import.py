@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -69,6 +71,26 @@ def import_clip(path: Path, out: Path) -> dict[str, float]:
             "clip_kib": path.stat().st_size / stored.count / 1024}  # fmt: skip
 
 
+def _peak_rss_child(clip: str, out: str, queue: Any) -> None:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import_clip(Path(clip), Path(out))
+    queue.put((before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))  # KiB on Linux
+
+
+def peak_memory(clip: Path, out: Path) -> tuple[float, float]:
+    """(peak RSS before, after) an import in a fresh process, MiB: bounded memory means the second does not grow
+    with the clip's length."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_peak_rss_child, args=(str(clip), str(out), queue))
+    child.start()
+    before, after = queue.get()
+    child.join()
+    return before / 1024, after / 1024
+
+
 def loader_rate(folder: Path, count: int, items: int, size: tuple[int, int]) -> float:
     """Triplets/s of SequenceDataset over the stored frames of `folder` (one process, resized to `size`)."""
     from contracts.cityscapes import FrameRecord
@@ -115,6 +137,15 @@ def main() -> None:
         for label, r in rows:
             print(f"| {label} | {r['frames']} | {r['fps']:.1f} | {r['cpu_fps']:.1f} | {r['realtime']:.2f} | "
                   f"{r['jpeg_kib']:.0f} | {r['clip_kib']:.0f} |")  # fmt: skip
+        memory = []
+        for repeat in (1, 3):  # the same 1080p clip, and one 3× as long: peak memory must not follow the length
+            clip = Path(tmp) / f"long{repeat}.mp4"
+            write_clip(clip, frames * repeat, "h264", CLIPS["1080p H.264 (.mp4)"][1])
+            memory.append((len(frames) * repeat, *peak_memory(clip, Path(tmp) / f"mem{repeat}")))
+        print("\n| 1080p H.264 import in a fresh process | peak RSS before import (MiB) | peak RSS after (MiB) |")
+        print("|---|---|---|")
+        for frames_n, before, after in memory:
+            print(f"| {frames_n} frames | {before:.0f} | {after:.0f} |")
         folder, count = stored_1080
         png = as_png(folder, count, Path(tmp) / "png")
         png_kib = sum(p.stat().st_size for p in png.iterdir()) / count / 1024
