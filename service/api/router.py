@@ -2,8 +2,20 @@
 
 from fastapi import APIRouter
 
-from service.api.routes import export, health, images, jobs, masks, projects, queue, rounds, strategies, users
+from service.api.routes import (
+    export,
+    health,
+    images,
+    jobs,
+    labelstudio,
+    masks,
+    projects,
+    queue,
+    rounds,
+    strategies,
+    users,
+)
 
 api_router = APIRouter()
-for module in (health, users, projects, images, queue, masks, rounds, strategies, jobs, export):
+for module in (health, users, projects, images, queue, masks, rounds, strategies, jobs, export, labelstudio):
     api_router.include_router(module.router)
