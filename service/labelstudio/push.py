@@ -94,7 +94,7 @@ def push(
     if not images:
         return
     classes = {c.train_id: c.name for c in project.classes}
-    rounds = dict(session.execute(select(Round.id, Round.index).where(Round.project_id == project.id)))
+    rounds = dict(session.execute(select(Round.id, Round.index).where(Round.project_id == project.id)).all())
     for start in range(0, len(images), BATCH):
         batch = images[start : start + BATCH]
         tasks = [

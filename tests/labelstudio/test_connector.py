@@ -283,3 +283,31 @@ def test_sync_after_label_studio_was_down_repairs_the_state(depthal: Depthal, la
     second = depthal.sync(pid).json()  # nothing left to repair: nothing duplicated
     assert second["pushed"] == [] and second["removed"] == [] and second["labeled"] == []
     assert [v for v, _ in versions(picks[1])] == [1]
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def test_cli_link_and_sync(
+    depthal: Depthal,
+    label_studio: LabelStudioServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from cli.main import main
+    from tests.factories import queue_all
+
+    pid = make_project(2)
+    queue_all(pid)
+    link = ["labelstudio", "link", "--project", str(pid), "--url", label_studio.url, "--public-url", depthal.url]
+    assert main(link) == 2 and "DEPTHAL_LABELSTUDIO_TOKEN" in capsys.readouterr().err
+    monkeypatch.setenv("DEPTHAL_LABELSTUDIO_TOKEN", "f" * 40)
+    assert main(link) == 2 and "refused the token" in capsys.readouterr().err
+    monkeypatch.setenv("DEPTHAL_LABELSTUDIO_TOKEN", label_studio.token)
+    assert main(link) == 0
+    linked = json.loads(capsys.readouterr().out)
+    assert linked["webhook"] is not None and label_studio.token not in json.dumps(linked)
+    assert main(["labelstudio", "sync", "--project", str(pid)]) == 0
+    synced = json.loads(capsys.readouterr().out)
+    assert len(synced["pushed"]) == 2
+    assert [t["data"]["depthal_image"] for t in tasks_of(label_studio, linked["project"])] == synced["pushed"]
