@@ -56,8 +56,9 @@ def labelstudio_webhook(
     responses={401: {"description": "wrong or missing signature"}},
 )
 def labelstudio_image(session: SessionDep, image_id: RowId, sig: Annotated[str | None, Query()] = None) -> FileResponse:
-    """An image file for Label Studio's editor, by the signed URL in the task's data (no depthal token needed)."""
+    """An image file for Label Studio's editor, by the signed URL in the task's data (no depthal token needed). Any
+    origin may read it (CORS): the editor loads images with a cross-origin request, and the signature is the key."""
     if not signing.matches(sig, signing.image_signature(image_id)):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong or missing image signature")
     image = get_image(session=session, image_id=image_id)
-    return FileResponse(storage.absolute(image.path))
+    return FileResponse(storage.absolute(image.path), headers={"Access-Control-Allow-Origin": "*"})
