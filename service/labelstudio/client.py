@@ -5,7 +5,8 @@ server or an outage is `Unavailable` (503: a sync reports it and the next one re
 (422 at link time), anything else Label Studio refuses `Invalid` with its own message.
 
 Tokens: a legacy API token is sent as `Authorization: Token <t>`; a personal access token (a JWT, Label Studio's
-default since 1.18) is exchanged at `/api/token/refresh` for a short-lived access token sent as `Bearer`.
+default since 1.18) is exchanged at `/api/token/refresh/` for a short-lived access token sent as `Bearer`, again
+when it expires.
 """
 
 from __future__ import annotations
@@ -47,18 +48,24 @@ class LabelStudioClient:
     def _authorization(self) -> str:
         if self._auth is None:
             if self._token.count(".") == 2:  # a JWT: a personal access token (refresh token)
-                data = self._send("POST", "/api/token/refresh", json={"refresh": self._token}, auth=False)
+                data = self._send("POST", "/api/token/refresh/", json={"refresh": self._token}, auth=False)
                 self._auth = f"Bearer {data['access']}"
             else:
                 self._auth = f"Token {self._token}"
         return self._auth
 
-    def _send(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, *, auth: bool, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": self._authorization()} if auth else {}
         try:
-            res = self._http.request(method, path, headers=headers, **kwargs)
+            return self._http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as err:
             raise Unavailable(f"Label Studio at {self.url} cannot be reached: {type(err).__name__}: {err}") from None
+
+    def _send(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
+        res = self._request(method, path, auth=auth, **kwargs)
+        if res.status_code == 401 and auth and self._auth is not None and self._auth.startswith("Bearer "):
+            self._auth = None  # the short-lived access token expired during a long sync: exchange the PAT again
+            res = self._request(method, path, auth=auth, **kwargs)
         if res.status_code in (401, 403):
             raise Invalid(f"Label Studio at {self.url} refused the token ({res.status_code}): {_detail(res)}")
         if res.status_code >= 500:

@@ -311,3 +311,22 @@ def test_cli_link_and_sync(
     synced = json.loads(capsys.readouterr().out)
     assert len(synced["pushed"]) == 2
     assert [t["data"]["depthal_image"] for t in tasks_of(label_studio, linked["project"])] == synced["pushed"]
+
+
+def test_personal_access_token_links_and_syncs(depthal: Depthal, label_studio: LabelStudioServer) -> None:
+    """Label Studio's default token kind: a JWT refresh token that depthal exchanges for access tokens."""
+    from tests.factories import queue_all
+
+    with label_studio.api() as api:
+        created = api.post("/api/token/")
+        assert created.status_code == 201, created.text
+        pat = created.json()["token"]
+    assert pat.count(".") == 2
+    pid = make_project(1)
+    queue_all(pid)
+    linked = depthal.link(pid, label_studio, token=pat)
+    assert linked.status_code == 201, linked.text
+    synced = depthal.sync(pid)
+    assert synced.status_code == 200 and len(synced.json()["pushed"]) == 1
+    forged = depthal.link(make_project(1, name="q"), label_studio, token=pat[:-4] + "AAAA")
+    assert forged.status_code == 422 and "refused the token" in forged.json()["detail"]
