@@ -16,16 +16,10 @@ from typing import Any
 
 import httpx
 
-from service.errors import Invalid, ServiceError
+from service.errors import Invalid, Unavailable
 
 TIMEOUT_S = 30.0
 PAGE_SIZE = 100
-
-
-class Unavailable(ServiceError):
-    """Label Studio cannot be reached or answered 5xx: nothing was changed on depthal's side."""
-
-    status_code = 503
 
 
 class LabelStudioClient:

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from contracts.settings import LabelStudioLink, ProjectSettings
 from service.db.tables import Project
-from service.errors import Invalid
-from service.labelstudio.client import LabelStudioClient, Unavailable
+from service.errors import Invalid, Unavailable
+from service.labelstudio.client import LabelStudioClient
 from service.labelstudio.config import check, labelling_config
 from service.labelstudio.schemas import LinkCreate, LinkPublic
 from service.labelstudio.signing import WEBHOOK_HEADER, webhook_secret
