@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="an existing Label Studio project (its labels must be the classes); default: create one",
     )
     link.add_argument("--no-webhook", action="store_true", help="no webhook: labels come back by `sync` only")
+    link.add_argument(
+        "--ml-backend",
+        action="store_true",
+        help="register depthal as the project's ML backend (newest pre-labels, Start training)",
+    )
     link.set_defaults(func=run_link)
     sync = actions.add_parser("sync", help="take labels back, reconcile tasks with depthal's queue, push the queue")
     sync.add_argument("--project", type=int, required=True, help="depthal project id")

@@ -8,6 +8,7 @@ from service.api.routes import (
     images,
     jobs,
     labelstudio,
+    labelstudio_ml,
     masks,
     projects,
     queue,
@@ -17,5 +18,18 @@ from service.api.routes import (
 )
 
 api_router = APIRouter()
-for module in (health, users, projects, images, queue, masks, rounds, strategies, jobs, export, labelstudio):
+for module in (
+    health,
+    users,
+    projects,
+    images,
+    queue,
+    masks,
+    rounds,
+    strategies,
+    jobs,
+    export,
+    labelstudio,
+    labelstudio_ml,
+):
     api_router.include_router(module.router)

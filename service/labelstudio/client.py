@@ -134,6 +134,19 @@ class LabelStudioClient:
         }
         return int(self._send("POST", "/api/webhooks/", json=body)["id"])
 
+    def create_ml_backend(self, project_id: int, url: str, user: str, password: str) -> int:
+        """Label Studio checks `/health` and calls `/setup` before it answers."""
+        body = {
+            "project": project_id,
+            "url": url,
+            "title": "depthal",
+            "auth_method": "BASIC_AUTH",
+            "basic_auth_user": user,
+            "basic_auth_pass": password,
+            "is_interactive": False,
+        }
+        return int(self._send("POST", "/api/ml/", json=body)["id"])
+
 
 def _detail(res: httpx.Response) -> str:
     try:

@@ -11,7 +11,7 @@ from service.errors import Invalid, Unavailable
 from service.labelstudio.client import LabelStudioClient
 from service.labelstudio.config import check, labelling_config
 from service.labelstudio.schemas import LinkCreate, LinkPublic
-from service.labelstudio.signing import WEBHOOK_HEADER, webhook_secret
+from service.labelstudio.signing import ML_USER, WEBHOOK_HEADER, ml_password, webhook_secret
 
 
 def link(*, session: Session, project: Project, link_in: LinkCreate) -> LinkPublic:
@@ -42,11 +42,26 @@ def link(*, session: Session, project: Project, link_in: LinkCreate) -> LinkPubl
                 webhook = client.create_webhook(ls_project, hook_url, {WEBHOOK_HEADER: webhook_secret(project.id)})
             except (Invalid, Unavailable) as err:  # e.g. a private address Label Studio blocks: sync polls instead
                 webhook_error = err.detail
+        ml_backend, ml_backend_error = None, None
+        if link_in.ml_backend:
+            ml_url = f"{public_url}/labelstudio/ml/{project.id}"
+            try:
+                ml_backend = client.create_ml_backend(ls_project, ml_url, ML_USER, ml_password(project.id))
+            except (Invalid, Unavailable) as err:  # optional: the link stands without it
+                ml_backend_error = err.detail
     stored = LabelStudioLink(url=url, project=ls_project, token=link_in.token, public_url=public_url, webhook=webhook)
     settings = ProjectSettings.model_validate(project.settings or {})
     project.settings = settings.model_copy(update={"labelstudio": stored}).stored()
     session.commit()
-    return LinkPublic(url=url, project=ls_project, public_url=public_url, webhook=webhook, webhook_error=webhook_error)
+    return LinkPublic(
+        url=url,
+        project=ls_project,
+        public_url=public_url,
+        webhook=webhook,
+        webhook_error=webhook_error,
+        ml_backend=ml_backend,
+        ml_backend_error=ml_backend_error,
+    )
 
 
 def linked(project: Project) -> LabelStudioLink:

@@ -25,6 +25,9 @@ class LinkCreate(BaseModel):
         default=None, description="an existing Label Studio project whose labels are the classes; default: create one"
     )
     webhook: bool = Field(default=True, description="register a webhook so annotations arrive without a sync")
+    ml_backend: bool = Field(
+        default=False, description="register depthal as the project's ML backend (newest pre-labels, Start training)"
+    )
 
 
 class LinkPublic(BaseModel):
@@ -33,6 +36,8 @@ class LinkPublic(BaseModel):
     public_url: str
     webhook: int | None = Field(description="the webhook's id in Label Studio; null: labels come back by sync")
     webhook_error: str | None = Field(default=None, description="why Label Studio refused the webhook, if it did")
+    ml_backend: int | None = Field(default=None, description="the ML backend's id in Label Studio, when registered")
+    ml_backend_error: str | None = Field(default=None, description="why Label Studio refused the ML backend")
 
 
 class Refusal(BaseModel):

@@ -25,3 +25,10 @@ def image_signature(image_id: int) -> str:
 
 def matches(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+ML_USER = "depthal"  # the ML backend's basic-auth user name; the password is `ml_password`
+
+
+def ml_password(project_id: int) -> str:
+    return _mac(f"labelstudio-ml-backend:{project_id}")

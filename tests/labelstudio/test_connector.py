@@ -330,3 +330,45 @@ def test_personal_access_token_links_and_syncs(depthal: Depthal, label_studio: L
     assert synced.status_code == 200 and len(synced.json()["pushed"]) == 1
     forged = depthal.link(make_project(1, name="q"), label_studio, token=pat[:-4] + "AAAA")
     assert forged.status_code == 422 and "refused the token" in forged.json()["detail"]
+
+
+# ---------------------------------------------------------------------------------------------------- ML backend
+def test_ml_backend_serves_newest_prelabels_and_start_training_starts_a_round(
+    depthal: Depthal, label_studio: LabelStudioServer
+) -> None:
+    from service import storage
+    from tests.factories import encode_png
+
+    pid, _, picks = pushed_round(depthal, label_studio, [0, 1], ml_backend=True)
+    ls_project = ls_project_of(depthal, pid)
+    with label_studio.api() as api:
+        (backend,) = api.get("/api/ml/", params={"project": ls_project}).json()  # Label Studio checked health, setup
+    assert backend["url"] == f"{depthal.url}/labelstudio/ml/{pid}"
+    assert httpx.get(f"{backend['url']}/health").status_code == 401  # basic auth: Label Studio's credentials only
+    newer = np.full((H, W), CAR, np.uint8)  # what round 1 predicted for picks[0]
+    round_1, _ = make_round(pid, 2)
+    with session_scope() as session:
+        finished = session.get(Round, round_1)
+        assert finished is not None
+        finished.status = "succeeded"
+        image = session.get(Image, picks[0])
+        assert image is not None
+        relative = storage.prelabel_file(pid, picks[0], 1)
+        storage.absolute(relative).parent.mkdir(parents=True, exist_ok=True)
+        storage.absolute(relative).write_bytes(encode_png(newer))
+        image.prelabel_path = str(relative)
+    with label_studio.api() as api:  # "Retrieve Predictions": Label Studio asks /setup (round-1), then /predict
+        res = api.post("/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": ls_project},
+                       json={"selectedItems": {"all": True, "excluded": []}})  # fmt: skip
+        assert res.status_code == 200, res.text
+    task = task_of(label_studio, ls_project, picks[0])
+    assert [p["model_version"] for p in task["predictions"]] == ["round-0", "round-1"]  # the push's, the backend's
+    (region_,) = task["predictions"][-1]["result"]
+    assert region_["value"]["brushlabels"] == ["car"]
+    assert rle.decode(region_["value"]["rle"], width=W, height=H).all()
+
+    with label_studio.api() as api:  # "Start training" posts START_TRAINING to depthal's /webhook
+        trained = api.post(f"/api/ml/{backend['id']}/train")
+        assert trained.status_code == 200, trained.text
+    rounds = depthal.http.get(f"/projects/{pid}/rounds", headers=depthal.lead).json()["data"]
+    assert [r["index"] for r in rounds] == [0, 1, 2] and rounds[2]["status"] == "pending"
