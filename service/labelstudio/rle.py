@@ -38,6 +38,18 @@ class _Bits:
         self.pos = end
         return value
 
+    def words(self, count: int, size: int) -> np.ndarray:
+        """`count` consecutive `size`-bit fields at once (numpy): (count,) int64."""
+        end = self.pos + count * size
+        if end > self.total:
+            raise Invalid("brush RLE ends in the middle of a run: it is truncated")
+        first, last = self.pos // 8, (end + 7) // 8
+        bits = np.unpackbits(np.frombuffer(self.data, dtype=np.uint8, count=last - first, offset=first))
+        offset = self.pos - first * 8
+        fields = bits[offset : offset + count * size].reshape(count, size).astype(np.int64)  # (count, size) MSB first
+        self.pos = end
+        return fields @ (1 << np.arange(size - 1, -1, -1, dtype=np.int64))
+
 
 def decode(rle: list[int], *, width: int, height: int) -> np.ndarray:
     """A BrushLabels `rle` → (H, W) bool region; Invalid when it is malformed or not width × height."""
@@ -60,8 +72,8 @@ def decode(rle: list[int], *, width: int, height: int) -> np.ndarray:
         j = min(count, i + 1 + bits.read(sizes[bits.read(2)]))
         if repeat:
             out[i:j] = bits.read(word)
-        else:
-            out[i:j] = [bits.read(word) for _ in range(j - i)]
+        else:  # literal words: the editor's strokes (RGBA of the label colour) are mostly these
+            out[i:j] = bits.words(j - i, word)
         i = j
     alpha = out.reshape(height, width, 4)[..., 3]  # (H, W)
     return alpha >= (ALPHA_ON if word <= 8 else ALPHA_ON << (word - 8))

@@ -103,3 +103,20 @@ def test_codec_agrees_with_label_studios_own() -> None:
     theirs = json.loads(out.stdout)
     assert (np.array(theirs["decoded"]) == mask).all()
     assert (rle.decode(theirs["rle"], width=53, height=37) == mask).all()
+
+
+def test_literal_chunks_decode_like_the_editors_strokes() -> None:
+    """The editor packs a stroke's RGBA pixels (the label colour, alpha 255) as literal words, not runs."""
+    h, w = 3, 5
+    region = np.zeros((h, w), bool)
+    region[1, 1:4] = True
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[region] = (128, 64, 128, 255)
+    values = rgba.ravel()
+    stream = f"{values.size:032b}" + f"{7:05b}" + "".join(f"{b - 1:04b}" for b in (3, 4, 8, 16))
+    for start in range(0, values.size, 8):  # literal chunks of 8 words: flag 0, size index 0 (3 bits), count - 1
+        chunk = values[start : start + 8]
+        stream += "0" + "00" + f"{len(chunk) - 1:03b}" + "".join(f"{v:08b}" for v in chunk)
+    stream += "0" * (-len(stream) % 8)
+    data = [int(stream[k : k + 8], 2) for k in range(0, len(stream), 8)]
+    assert (rle.decode(data, width=w, height=h) == region).all()
