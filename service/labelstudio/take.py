@@ -58,12 +58,14 @@ def take(
         row.annotation_key = key
         session.commit()
         return
-    image = session.get(Image, row.image_id)
-    assert image is not None
-    classes = {c.name: c.train_id for c in project.classes}
+    session.commit()  # no transaction (on SQLite: no write lock) while Label Studio is asked who annotated
     try:
+        email = annotator_email(annotation, email_of)
+        image = session.get(Image, row.image_id)
+        assert image is not None
+        classes = {c.name: c.train_id for c in project.classes}
         ids = merge_regions(annotation.get("result") or [], classes=classes, width=image.width, height=image.height)
-        user = annotator(session, email_of(int(annotation["completed_by"])))
+        user = annotator(session, email)
         session.commit()  # the annotator's row, before submit_mask's own transactions
         _, created = submit_mask(
             session=session,
@@ -87,6 +89,16 @@ def take(
         result.labeled.append(row.image_id)
     else:
         result.unchanged += 1
+
+
+def annotator_email(annotation: Mapping[str, Any], email_of: EmailOf) -> str:
+    """The annotator's e-mail: `completed_by` is a user id (Label Studio 1.x), or an object carrying the e-mail."""
+    who = annotation.get("completed_by")
+    if isinstance(who, dict) and isinstance(who.get("email"), str):
+        return who["email"]
+    if isinstance(who, int) or (isinstance(who, dict) and isinstance(who.get("id"), int)):
+        return email_of(who if isinstance(who, int) else who["id"])
+    raise Invalid(f"the annotation names no annotator (completed_by = {who!r})")
 
 
 def annotator(session: Session, email: str) -> User:
