@@ -47,8 +47,12 @@ class Depthal:
 
 
 @pytest.fixture
-def depthal(postgres_database: Database) -> Iterator[Depthal]:
+def depthal(request: pytest.FixtureRequest) -> Iterator[Depthal]:
+    """PostgreSQL by default; `@pytest.mark.parametrize("depthal", ["sqlite", "postgres"], indirect=True)` for both."""
     from service.main import create_app
+
+    database: Database = request.getfixturevalue(f"{getattr(request, 'param', 'postgres')}_database")
+    assert database.backend in ("sqlite", "postgres")
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))

@@ -165,6 +165,7 @@ def test_round_pushes_queue_in_rank_order_with_prelabels_and_reasons(
 
 
 # ---------------------------------------------------------------------------------------------------- labels back
+@pytest.mark.parametrize("depthal", ["sqlite", "postgres"], indirect=True)
 def test_annotation_arrives_as_exact_mask_update_is_new_version_duplicate_stores_nothing(
     depthal: Depthal, label_studio: LabelStudioServer
 ) -> None:
@@ -226,6 +227,7 @@ def test_unknown_label_or_wrong_size_is_refused_and_reported(depthal: Depthal, l
     assert image_state(picks[0]) == image_state(picks[1]) == "leased"  # still Label Studio's to fix
 
 
+@pytest.mark.parametrize("depthal", ["sqlite", "postgres"], indirect=True)
 def test_skipped_task_frees_the_image(depthal: Depthal, label_studio: LabelStudioServer) -> None:
     pid, _, picks = pushed_round(depthal, label_studio, [0, 1])
     task = task_of(label_studio, ls_project_of(depthal, pid), picks[0])
