@@ -22,6 +22,8 @@ COMMAND_MODULES: list[str] = [
     "cli.commands.users",
     "cli.commands.members",
     "cli.commands.progress",
+    "cli.commands.imports",
+    "cli.commands.labelstudio",
     "cli.commands.demo",
     "cli.commands.synth",
     "cli.commands.pretrain_depth",

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     import_root: Path | None = None  # server folders that may be registered; default: data_dir / "import"
     lease_ttl_seconds: int = Field(default=900, gt=0)
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # A video upload (`POST /projects/{id}/videos`) is streamed to disk, not buffered, so it has its own, larger limit.
+    max_video_bytes: int = Field(default=4 * 1024**3, gt=0)
     # Pixels an image may have (width × height), checked from its header before a pixel is decoded: a 25 MiB PNG
     # of one colour can declare billions. 64 M is an 8K frame eight times over; Pillow itself refuses to decode
     # beyond 178,956,970 (its decompression-bomb limit), so the setting cannot go past that.
@@ -60,6 +62,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     # The interactive API docs at /docs (served from this package, no CDN) and the schema at /openapi.json.
     docs_enabled: bool = True
+    # Label Studio (docs/labelstudio.md): how long an image pushed as a task stays leased to Label Studio without a
+    # sync renewing the hold; then it returns to depthal's own queue.
+    labelstudio_hold_seconds: int = Field(default=7 * 24 * 3600, gt=0)
 
     @model_validator(mode="after")
     def _fill_defaults_and_check_secrets(self) -> Settings:

@@ -67,6 +67,49 @@ def declared_png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
 
 
+# ---------------------------------------------------------------------------------------------------- videos
+def synth_frames(n: int, size: tuple[int, int] = (48, 96), seed: int = 0, archetype: str = "street") -> list:
+    """`n` consecutive frames (H, W, 3) uint8 of one synthetic street scene, the camera driving forward."""
+    from models.data.synth import build_scene, intrinsics, render
+
+    scene = build_scene(seed, 0, archetype, frames=n if n % 2 else n + 1)
+    K = intrinsics(size)
+    return [render(scene, offset, K, size).rgb for offset in range(-(n // 2), -(n // 2) + n)]
+
+
+def encode_video(
+    path: Any, frames: list[np.ndarray], *, codec: str = "h264", rotation: int = 0, frame_ms: list[int] | None = None
+) -> Any:
+    """Encode RGB frames with PyAV: `h264` (.mp4, .mkv) or `mjpeg` (.avi). `rotation` (counter-clockwise degrees, a
+    multiple of 90) is written as display metadata, with the frames stored turned the other way, so a player that
+    honours it shows `frames`; `frame_ms` gives each frame's duration (a variable frame rate)."""
+    import fractions
+
+    import av
+
+    stored = [np.ascontiguousarray(np.rot90(f, k=-(rotation // 90))) for f in frames]
+    h, w = stored[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=30)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if codec != "mjpeg":
+            stream.options = {"crf": "18"}
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if frame_ms is not None:
+            stream.time_base = stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        pts = 0
+        for k, rgb in enumerate(stored):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if frame_ms is not None:
+                frame.pts, frame.time_base = pts, fractions.Fraction(1, 1000)
+                pts += frame_ms[k]
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
 # ---------------------------------------------------------------------------------------------------- rows
 def _write(relative: Any, data: bytes) -> str:
     path = storage.absolute(relative)
@@ -143,7 +186,7 @@ def load_job(job_id: int) -> Job:
 
 def make_token(name: str, role: Role) -> str:
     """A user and their token; a lead or annotator becomes a member of every existing project with that role (what
-    migration 0006 did for existing users)."""
+    migration 0008 did for existing users)."""
     from service.crud.users import create_user
     from service.db.session import get_engine
 
@@ -166,3 +209,22 @@ def queue_all(project_id: int) -> int:
                 .values(state=ImageState.QUEUED, queue_rank=Image.id)
             ).rowcount
         )
+
+
+def queue_round(round_id: int, chosen: list[int], prelabels: dict[int, np.ndarray]) -> list[int]:
+    """What a round's predict and queue stages leave (no torch): a `score` row per chosen image in pick order,
+    train-id pre-label PNGs in storage, then the queue stage's own `queue_images`. Returns the ids queued."""
+    from service.db.tables import Score
+    from worker.round.queue import queue_images
+
+    with session_scope() as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        paths = {}
+        for rank, image_id in enumerate(chosen):
+            session.add(Score(round_id=round_id, image_id=image_id, diversity=1.0 / (rank + 1), rank=rank))
+            if image_id in prelabels:
+                relative = storage.prelabel_file(round_.project_id, image_id, round_.index)
+                paths[image_id] = _write(relative, encode_png(prelabels[image_id].astype(np.uint8)))
+        session.flush()
+        return queue_images(session, round_id, chosen, 0, paths, {})

@@ -6,12 +6,18 @@ a valid token, a size limit and a deadline (issue 19, items 1 and 3).
   instead of queueing until clients time out. `GET /health` (liveness) is never refused.
 - Bodies (POST, PUT, PATCH): the token is checked before a byte of the body is read (401 costs the server no
   buffer); the body is buffered up to `max_upload_bytes` (413 as soon as it grows past it, announced or chunked) and
-  must arrive within `body_read_timeout_seconds` (408). Every route that takes a body needs a token.
+  must arrive within `body_read_timeout_seconds` (408). Every route that takes a body needs a token, but Label
+  Studio's webhook and ML-backend calls, whose routes check their own credentials.
+- A video upload (`POST /projects/{id}/videos`) is not buffered: after the token check it streams through to the
+  route (which writes it to disk in chunks) under its own limit, `max_video_bytes`, and is cut off with the same 413
+  once it passes it. It has no overall deadline (gigabytes take minutes); the per-client cap bounds how many
+  uploads one address holds open.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import anyio
@@ -23,7 +29,15 @@ from service.config import get_settings
 from service.db.session import api_session
 
 _WITH_BODY = {"POST", "PUT", "PATCH"}
+_STREAMED = re.compile(r"^/projects/[^/]+/videos/?$")  # POST only: the video upload
+# Label Studio's calls carry their own credentials (the webhook's secret header, the ML backend's basic auth), which
+# their routes check; they get the size limit and the deadline but no bearer-token check here.
+_OWN_CREDENTIALS = re.compile(r"^/labelstudio/(webhook/[^/]+|ml/[^/]+/[^/]+)/?$")
 RETRY_AFTER_SECONDS = 1
+
+
+class _TooLarge(Exception):
+    """Raised into the application when a streamed body passes its limit."""
 
 
 class RequestLimits:
@@ -62,18 +76,23 @@ class RequestLimits:
     async def _with_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = get_settings()
         headers = dict(scope["headers"])
-        try:
-            token = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
-            with api_session() as session:
-                user = await authenticate(session, token)
-        except HTTPException as err:
-            await _answer(send, err.status_code, str(err.detail), headers=err.headers)
-            return
-        scope.setdefault("state", {})["user"] = user  # read by service/api/deps.py:get_current_user
-        limit = settings.max_upload_bytes
+        if not _OWN_CREDENTIALS.match(scope["path"]):
+            try:
+                token = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
+                with api_session() as session:
+                    user = await authenticate(session, token)
+            except HTTPException as err:
+                await _answer(send, err.status_code, str(err.detail), headers=err.headers)
+                return
+            scope.setdefault("state", {})["user"] = user  # read by service/api/deps.py:get_current_user
+        streamed = scope["method"] == "POST" and _STREAMED.match(scope["path"]) is not None
+        limit = settings.max_video_bytes if streamed else settings.max_upload_bytes
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await _answer(send, 413, f"request body exceeds the upload limit of {limit} bytes")
+            await _answer(send, 413, _too_large(limit))
+            return
+        if streamed:
+            await _stream(self.app, scope, receive, send, limit)
             return
         chunks: list[bytes] = []
         total = 0
@@ -85,7 +104,7 @@ class RequestLimits:
                 body = message.get("body", b"")
                 total += len(body)
                 if total > limit:
-                    await _answer(send, 413, f"request body exceeds the upload limit of {limit} bytes")
+                    await _answer(send, 413, _too_large(limit))
                     return
                 chunks.append(body)
                 if not message.get("more_body", False):
@@ -104,6 +123,41 @@ class RequestLimits:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"request body exceeds the upload limit of {limit} bytes"
+
+
+async def _stream(app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    """Pass the body through while counting it; past the limit the application's read fails and whatever it answers
+    is replaced by the 413."""
+    total, over, started = 0, False, False
+
+    async def counted() -> Message:
+        nonlocal total, over
+        message = await receive()
+        if message["type"] == "http.request":
+            total += len(message.get("body", b""))
+            if total > limit:
+                over = True
+                raise _TooLarge
+        return message
+
+    async def guarded(message: Message) -> None:
+        nonlocal started
+        if over:
+            return
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, counted, guarded)
+    except Exception:
+        if not over:  # _TooLarge itself, or what the application made of it
+            raise
+    if over and not started:
+        await _answer(send, 413, _too_large(limit))
 
 
 async def _answer(

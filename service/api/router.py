@@ -7,6 +7,8 @@ from service.api.routes import (
     health,
     images,
     jobs,
+    labelstudio,
+    labelstudio_ml,
     masks,
     members,
     projects,
@@ -14,8 +16,24 @@ from service.api.routes import (
     rounds,
     strategies,
     users,
+    videos,
 )
 
 api_router = APIRouter()
-for module in (health, users, projects, members, images, queue, masks, rounds, strategies, jobs, export):
+for module in (
+    health,
+    users,
+    projects,
+    members,
+    images,
+    queue,
+    masks,
+    rounds,
+    strategies,
+    jobs,
+    export,
+    videos,
+    labelstudio,
+    labelstudio_ml,
+):
     api_router.include_router(module.router)

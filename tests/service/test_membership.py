@@ -1,6 +1,6 @@
 """Issue 19, item 4: per-project membership. A non-member is told a project (and its images, rounds, jobs) does not
 exist, listing shows only your projects, a role in one project is no role in another, admins manage members (API
-and CLI), and migration 0006 makes existing users members of existing projects with their role."""
+and CLI), and migration 0008 makes existing users members of existing projects with their role."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from service import task_queue
+from service import frame_imports, task_queue
 from service.api.deps import CurrentUser, ProjectDep, ProjectLead, SessionDep
 from service.api.params import Limit, Offset, RowId
 from service.crud import members
@@ -48,4 +48,7 @@ def cancel_job(session: SessionDep, user: CurrentUser, job_id: RowId) -> JobPubl
     project_id = crud.get_job(session=session, job_id=job_id).project_id
     members.check_project_of(session=session, project_id=project_id, user=user, what=f"job {job_id}",
                              roles=members.LEADS)  # fmt: skip
-    return JobPublic.model_validate(crud.cancel_job(session=session, job_id=job_id))
+    job = crud.cancel_job(session=session, job_id=job_id)
+    if job.kind == JobKind.IMPORT_FRAMES and job.started_at is None:  # never ran: nothing else removes its upload
+        frame_imports.discard_uploads(job.params)
+    return JobPublic.model_validate(job)
