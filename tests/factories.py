@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from service import storage
 from service.crud.projects import default_classes
 from service.db.session import session_scope
-from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, Membership, Project, Role, Round
+from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, Membership, Project, Role, Round, User
 
 
 # ---------------------------------------------------------------------------------------------------- PNG bytes
@@ -144,11 +144,15 @@ def add_images(
 
 
 def make_project(n_images: int = 6, *, name: str = "p", neighbours: bool = False, **settings: Any) -> int:
+    """A project with `n_images` stored pool images; every existing lead and annotator becomes a member with that
+    role (what migration 0008 did for existing users; users made later join through `make_token`)."""
     with session_scope() as session:
         project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings=settings)
         project.classes = default_classes()
         session.add(project)
         session.flush()
+        users = session.execute(select(User.id, User.role).where(User.role != Role.ADMIN.value)).all()
+        session.add_all(Membership(project_id=project.id, user_id=uid, role=role) for uid, role in users)
         add_images(session, project, n_images, neighbours=neighbours)
         return project.id
 
