@@ -238,6 +238,9 @@ def test_skipped_task_frees_the_image(depthal: Depthal, label_studio: LabelStudi
     res = depthal.http.post("/users", json={"name": "ann", "role": "annotator"},
                             headers={"Authorization": "Bearer test-admin-token"})  # fmt: skip
     annotator = {"Authorization": f"Bearer {res.json()['token']}"}
+    member = depthal.http.put(f"/projects/{pid}/members/{res.json()['id']}", json={"role": "annotator"},
+                              headers={"Authorization": "Bearer test-admin-token"})  # fmt: skip
+    assert member.status_code == 200, member.text  # one of the project's annotators (docs/security.md)
     lease = depthal.http.post(f"/projects/{pid}/queue/next", headers=annotator)
     assert lease.status_code == 200 and lease.json()["image"]["id"] == picks[0]  # a depthal annotator gets it
     assert depthal.sync(pid).json()["pushed"] == []  # and no sync pushes it to Label Studio again
