@@ -142,6 +142,8 @@ def start_import(
     `sources`: [{"kind": "video", "name", "checksum", "path", "uploaded"}], `path` relative to storage for an
     upload (the job deletes it if the import fails), absolute under the import root otherwise."""
     refuse_duplicates(session=session, project_id=project.id, sources=sources)
+    if options.pool_per_minute is not None and any(s["kind"] != "video" for s in sources):
+        raise Invalid("pool_per_minute needs a frame rate, which frame folders do not have: give pool_every")
     params = {"sources": sources, "options": options.model_dump(mode="json")}
     job = jobs_crud.create_job(session=session, project=project, kind=JobKind.IMPORT_FRAMES, params=params)
     try:

@@ -18,7 +18,7 @@ from cli.commands.progress import bar, fetch
 from cli.main import CLIError
 
 FINISHED = ("succeeded", "failed", "cancelled")
-OPTION_FIELDS = ("frame_stride", "pool_every", "hfov_deg", "focal_px", "max_width", "role")
+OPTION_FIELDS = ("frame_stride", "pool_every", "pool_per_minute", "hfov_deg", "focal_px", "max_width", "role")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     layouts = ("video", "sequence", "kitti_raw", "cityscapes_sequence", "auto", "plain", "cityscapes")
     p.add_argument("--layout", default="video", choices=layouts, help="layout of --server PATH (default video)")
     p.add_argument("--frame-stride", type=int, help="store every k-th frame (default 1: every frame)")
-    p.add_argument("--pool-every", type=int, help="one pool image per N source frames (default 30)")
+    pool = p.add_mutually_exclusive_group()
+    pool.add_argument("--pool-every", type=int, help="one pool image per N source frames (default 30)")
+    pool.add_argument("--pool-per-minute", type=float, help="instead: N pool images per minute of video")
     focal = p.add_mutually_exclusive_group()
     focal.add_argument("--hfov", dest="hfov_deg", type=float, help="horizontal field of view, degrees")
     focal.add_argument("--focal-px", type=float, help="focal length in pixels of the video")

@@ -41,6 +41,7 @@ def upload_video(
     file: Annotated[UploadFile, File(description="a video file: MP4/MOV, AVI, MKV/WebM, MPEG-TS/PS, FLV, Ogg")],
     frame_stride: Annotated[int | None, Form()] = None,
     pool_every: Annotated[int | None, Form()] = None,
+    pool_per_minute: Annotated[float | None, Form()] = None,
     hfov_deg: Annotated[float | None, Form()] = None,
     focal_px: Annotated[float | None, Form()] = None,
     max_width: Annotated[int | None, Form()] = None,
@@ -48,8 +49,8 @@ def upload_video(
 ) -> ImportResult | JSONResponse:
     """Upload one video; an `import_frames` job decodes it (202 with the job; follow it at GET /jobs/{id}). Options
     as in `FrameOptions`; a duplicate of an earlier import (same sha256) is refused (409) naming it."""
-    options = frame_options(frame_stride=frame_stride, pool_every=pool_every, hfov_deg=hfov_deg, focal_px=focal_px,
-                            max_width=max_width, role=role)  # fmt: skip
+    options = frame_options(frame_stride=frame_stride, pool_every=pool_every, pool_per_minute=pool_per_minute,
+                            hfov_deg=hfov_deg, focal_px=focal_px, max_width=max_width, role=role)  # fmt: skip
     name = Path(file.filename or "upload.mp4").name
     if why := storable.text_problem(name):
         raise Invalid(f"video name {name!r} {why}")
