@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from service import frame_imports, storable, storage
+from service import frame_imports, frame_sources, storable, storage
 from service.api.deps import LeadUser, ProjectDep, SessionDep
 from service.api.params import Limit, Offset
 from service.db.tables import FrameSequence, ImageRole
@@ -57,7 +57,7 @@ def upload_video(
     relative = frame_imports.upload_target(project.id, name)
     try:
         checksum = frame_imports.save_upload(file.file, storage.absolute(relative))
-        frame_imports.check_video_file(storage.absolute(relative), name)
+        frame_sources.check_video_file(storage.absolute(relative), name)
         source = {"kind": "video", "name": name, "checksum": checksum, "path": relative.as_posix(), "uploaded": True}
         job, failure = frame_imports.start_import(session=session, project=project, sources=[source], options=options)
     except BaseException:
