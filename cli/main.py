@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "cli.commands.users",
     "cli.commands.progress",
     "cli.commands.imports",
+    "cli.commands.labelstudio",
     "cli.commands.demo",
     "cli.commands.synth",
     "cli.commands.pretrain_depth",

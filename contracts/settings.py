@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_serializer,
+)
 
 from contracts.strategies import DEFAULT_STRATEGY, StrategyName
 
@@ -134,6 +143,28 @@ class StudentOverrides(Overrides):
     seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
 
 
+REVEAL_SECRETS = {"reveal_secrets": True}  # serialisation context of `stored()`: the database keeps the token
+
+
+class LabelStudioLink(BaseModel):
+    """The Label Studio project a depthal project is linked to (docs/labelstudio.md). Set only by the link
+    (`POST /projects/{id}/labelstudio/link`, `depthal labelstudio link`), which checks it against the server first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(description="Label Studio's base URL, as depthal's API and worker reach it")
+    project: Annotated[int, Field(ge=1, le=SEED_MAX)] = Field(description="the Label Studio project's id")
+    token: SecretStr = Field(description="Label Studio API token (legacy or personal access token); never shown")
+    public_url: str = Field(description="depthal's base URL as annotators' browsers and Label Studio reach it")
+    webhook: Annotated[int, Field(ge=1, le=SEED_MAX)] | None = Field(
+        default=None, description="id of the webhook depthal registered in Label Studio, if any"
+    )
+
+    @field_serializer("token")
+    def _token(self, token: SecretStr, info: SerializationInfo) -> str:
+        return token.get_secret_value() if info.context == REVEAL_SECRETS else "**********"
+
+
 class ProjectSettings(BaseModel):
     """How a project's rounds select and train. Every key is optional in a request; its default is shown here."""
 
@@ -157,10 +188,13 @@ class ProjectSettings(BaseModel):
         default=DIFFICULTY_WEIGHT,
         description="λ of diversity+difficulty: score = feature distance + λ·difficulty (docs/selection.md)",
     )
+    labelstudio: LabelStudioLink | None = Field(
+        default=None, description="the linked Label Studio project (set by the link route, token never shown)"
+    )
 
     def stored(self) -> dict[str, Any]:
         """What the database keeps: the keys the lead set, so a preset or default changed later still applies."""
-        return self.model_dump(mode="json", exclude_unset=True)
+        return self.model_dump(mode="json", exclude_unset=True, context=REVEAL_SECRETS)
 
 
 def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

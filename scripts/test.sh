@@ -13,5 +13,6 @@ if [ "${1:-}" = "--fast" ]; then
     shift
     exec .venv/bin/python -m pytest --fast "$@"
 fi
+source scripts/setup_labelstudio.sh  # tests/labelstudio/ start a real Label Studio from .venv-labelstudio
 scripts/services_up.sh
 .venv/bin/python -m pytest "$@"

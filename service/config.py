@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # connections its pool keeps open, one per such request, so a burst of annotators reuses connections instead
     # of opening and closing one per request. PostgreSQL's max_connections must cover API processes × this.
     api_concurrency: int = Field(default=20, gt=0)
+    # Label Studio (docs/labelstudio.md): how long an image pushed as a task stays leased to Label Studio without a
+    # sync renewing the hold; then it returns to depthal's own queue.
+    labelstudio_hold_seconds: int = Field(default=7 * 24 * 3600, gt=0)
 
     @model_validator(mode="after")
     def _fill_defaults_and_check_secrets(self) -> Settings:

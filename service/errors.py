@@ -39,3 +39,9 @@ class Invalid(ServiceError):
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+class Unavailable(ServiceError):
+    """Something depthal depends on cannot be reached (the broker, a linked Label Studio): try again later."""
+
+    status_code = 503

@@ -203,3 +203,22 @@ def queue_all(project_id: int) -> int:
                 .values(state=ImageState.QUEUED, queue_rank=Image.id)
             ).rowcount
         )
+
+
+def queue_round(round_id: int, chosen: list[int], prelabels: dict[int, np.ndarray]) -> list[int]:
+    """What a round's predict and queue stages leave (no torch): a `score` row per chosen image in pick order,
+    train-id pre-label PNGs in storage, then the queue stage's own `queue_images`. Returns the ids queued."""
+    from service.db.tables import Score
+    from worker.round.queue import queue_images
+
+    with session_scope() as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        paths = {}
+        for rank, image_id in enumerate(chosen):
+            session.add(Score(round_id=round_id, image_id=image_id, diversity=1.0 / (rank + 1), rank=rank))
+            if image_id in prelabels:
+                relative = storage.prelabel_file(round_.project_id, image_id, round_.index)
+                paths[image_id] = _write(relative, encode_png(prelabels[image_id].astype(np.uint8)))
+        session.flush()
+        return queue_images(session, round_id, chosen, 0, paths, {})

@@ -26,6 +26,6 @@ def pretrain_depth(
         raise RoundInputError(f"depth pretraining needs at least {cfg.depth.batch_size} images with both neighbour "
                               f"frames (t-1, t+1); the project has {len(triplets)} (sequence frames and pool "
                               "images with neighbours)")  # fmt: skip
-    data = SequenceDataset(triplets, size=cfg.size, flip=True, seed=cfg.seed)
+    data = SequenceDataset(triplets, size=cfg.size, crop=cfg.crop, flip=True, seed=cfg.seed)
     train_depth(cfg.depth, data, device=device, progress=progress, checkpoint_path=out, resume=True)
     return out

@@ -2,8 +2,36 @@
 
 from fastapi import APIRouter
 
-from service.api.routes import export, health, images, jobs, masks, projects, queue, rounds, strategies, users, videos
+from service.api.routes import (
+    export,
+    health,
+    images,
+    jobs,
+    labelstudio,
+    labelstudio_ml,
+    masks,
+    projects,
+    queue,
+    rounds,
+    strategies,
+    users,
+    videos,
+)
 
 api_router = APIRouter()
-for module in (health, users, projects, images, queue, masks, rounds, strategies, jobs, export, videos):
+for module in (
+    health,
+    users,
+    projects,
+    images,
+    queue,
+    masks,
+    rounds,
+    strategies,
+    jobs,
+    export,
+    videos,
+    labelstudio,
+    labelstudio_ml,
+):
     api_router.include_router(module.router)

@@ -78,10 +78,11 @@ class _Submission:
     ids: np.ndarray  # (H, W) train ids
     digest: str  # masks.checksum(ids)
     now: datetime
+    without_lease: bool = False  # a connector's submission (Label Studio): accepted like a lead's
 
     @property
     def is_lead(self) -> bool:
-        return self.user.role in (Role.LEAD, Role.ADMIN)
+        return self.without_lease or self.user.role in (Role.LEAD, Role.ADMIN)
 
 
 def submit_mask(
@@ -92,9 +93,11 @@ def submit_mask(
     data: bytes,
     fmt: masks.MaskFormat | None,
     now: datetime | None = None,
+    without_lease: bool = False,
 ) -> tuple[Annotation, bool]:
     """Validate and store a mask; returns (annotation, created). An identical retry returns the newest version
-    unchanged with created=False. Annotators need their own open, unexpired lease; leads and admins do not."""
+    unchanged with created=False. Annotators need their own open, unexpired lease; leads and admins do not, nor a
+    connector that submits for an annotator of another front end (`without_lease`, service/labelstudio/)."""
     conn = session.connection()
     rows = conn.execute(
         select(IMAGE.c.width, IMAGE.c.height, IMAGE.c.project_id, CLASS.c.train_id, CLASS.c.color)
@@ -110,7 +113,7 @@ def submit_mask(
     ids = masks.decode_mask(
         data, width=width, height=height, class_ids=[r[3] for r in rows], colors=[r[4] for r in rows], fmt=fmt
     )
-    mask = _Submission(project_id, image_id, user, data, fmt, ids, masks.checksum(ids), now or utcnow())
+    mask = _Submission(project_id, image_id, user, data, fmt, ids, masks.checksum(ids), now or utcnow(), without_lease)
     if conn.dialect.name == "postgresql":
         stored = _submit_postgres(session, mask)
         if stored is not None:

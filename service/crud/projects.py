@@ -15,6 +15,13 @@ from service.db.tables import LabelClass, Project
 from service.errors import Conflict, Invalid, NotFound
 from service.schemas import ProjectCreate, ProjectUpdate
 
+# The link is checked against the Label Studio server before it is stored (service/labelstudio/link.py); a PATCH
+# may remove it (`"labelstudio": null`) but not set it.
+LINK_ONLY = (
+    "settings.labelstudio is set by linking (POST /projects/{id}/labelstudio/link or "
+    "`depthal labelstudio link`), which checks the URL, the token and the labels first"
+)
+
 
 def default_classes() -> list[LabelClass]:
     """Cityscapes' 19 train classes with their official colours (train id = position)."""
@@ -24,6 +31,8 @@ def default_classes() -> list[LabelClass]:
 def create_project(*, session: Session, project_in: ProjectCreate) -> Project:
     if session.scalar(select(Project.id).where(Project.name == project_in.name)) is not None:
         raise Conflict(f"a project named {project_in.name!r} already exists")
+    if project_in.settings.labelstudio is not None:
+        raise Invalid(LINK_ONLY)
     if project_in.classes is None:
         classes = default_classes()
     else:
@@ -53,6 +62,8 @@ def update_project(*, session: Session, project: Project, update: ProjectUpdate)
     if (running := active_round(session=session, project_id=project.id)) is not None:
         raise Conflict(f"round {running.index} is {running.status}; change the project after it ends or cancel it")
     if update.settings is not None:
+        if update.settings.get("labelstudio") is not None:
+            raise Invalid(LINK_ONLY)
         patched = merge_patch(project.settings or {}, update.settings)
         try:
             project.settings = ProjectSettings.model_validate(patched).stored()

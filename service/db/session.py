@@ -83,3 +83,13 @@ def session_scope() -> Iterator[Session]:
     assert url is not None
     with _session_factory(url)() as session, session.begin():
         yield session
+
+
+@contextmanager
+def stepwise_session() -> Iterator[Session]:
+    """For the worker and the CLI, for work that commits step by step itself (the Label Studio sync); whatever the
+    last step left uncommitted is rolled back on close."""
+    url = get_settings().database_url
+    assert url is not None
+    with _session_factory(url)() as session:
+        yield session

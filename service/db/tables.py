@@ -359,3 +359,31 @@ class Score(Base):
     entropy: Mapped[float | None] = mapped_column(Float)
     combined: Mapped[float | None] = mapped_column(Float)
     rank: Mapped[int | None] = mapped_column(Integer)  # pick order; None when not picked
+
+
+class LabelStudioTaskStatus(StrEnum):
+    OPEN = "open"  # the task is in Label Studio and its image is held (leased) for it in depthal
+    LABELED = "labeled"  # an annotation came back and was stored; later updates store new versions
+    RELEASED = "released"  # skipped or cancelled in Label Studio: the image went back to depthal's queue
+    REMOVED = "removed"  # a sync deleted the task: depthal no longer queues its image
+
+
+class LabelStudioTask(CreatedMixin, Base):
+    """A depthal image pushed to the linked Label Studio project as a task (docs/labelstudio.md)."""
+
+    __tablename__ = "labelstudio_task"
+    __table_args__ = (
+        UniqueConstraint("project_id", "task_id"),
+        _check_in("status", LabelStudioTaskStatus),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), unique=True)
+    task_id: Mapped[int] = mapped_column(Integer)  # Label Studio's task id
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL"))
+    lease_id: Mapped[int | None] = mapped_column(ForeignKey("lease.id", ondelete="SET NULL"))  # the hold
+    status: Mapped[str] = mapped_column(String(12), default=LabelStudioTaskStatus.OPEN)
+    # "<annotation id>@<updated_at>" of the last annotation taken: a webhook delivered twice, or polled after its
+    # webhook arrived, is recognised without decoding it again
+    annotation_key: Mapped[str | None] = mapped_column(String(80))

@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db.base import utcnow
-from service.db.session import session_scope
+from service.db.session import session_scope, stepwise_session
 from service.db.tables import Image, ImageState, Job, JobKind, Round, RoundStatus
+from service.labelstudio.sync import after_round
 from worker.runner import JobContext, PipelineError
 
 
@@ -38,7 +39,21 @@ def run(ctx: JobContext) -> dict[str, Any]:
         queued = queue_images(session, ctx.round_id, chosen, pool_unlabeled, prelabels, segments)
         ctx.result = {"queued": queued, "prelabels": len(set(queued) & set(prelabels)),
                       "left_the_pool": len(chosen) - len(queued)}  # fmt: skip
+    push_to_labelstudio(ctx.project_id, ctx.round_id)
     return ctx.result
+
+
+def push_to_labelstudio(project_id: int, round_id: int) -> None:
+    """After the round is committed: a project linked to Label Studio gets the new batch as tasks, in rank order
+    (service/labelstudio/sync.py). Label Studio being down does not fail the round; its metrics say so and the next
+    sync pushes."""
+    with stepwise_session() as session:
+        outcome = after_round(session, project_id=project_id)
+        if outcome is not None:
+            round_ = session.get(Round, round_id)
+            assert round_ is not None
+            round_.metrics = {**(round_.metrics or {}), "labelstudio": outcome}
+            session.commit()
 
 
 def stage_results(round_id: int) -> dict[JobKind, dict[str, Any]]:

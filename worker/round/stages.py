@@ -208,7 +208,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
                                            progress=ctx.progress)  # fmt: skip
         student = st.student_checkpoint()
         if student is not None:
-            train_student(st.cfg, labeled, depth, student, device=st.device, progress=ctx.progress)
+            train_student(st.cfg, labeled, depth, student, step=st.round_index, device=st.device, progress=ctx.progress)
     miou = outcome.miou if np.isfinite(outcome.miou) else None
     metrics = {"miou": miou, "per_class_iou": [x if np.isfinite(x) else None for x in outcome.per_class],
                "labels_used": len(labeled), "val_images": len(st.snap.val)}  # fmt: skip

@@ -1,34 +1,23 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from fastapi.responses import JSONResponse
 
-from service import task_queue
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
 from service.api.params import RowId
 from service.crud import rounds as crud
 from service.schemas import RoundCreate, RoundPublic, RoundsPublic
+from service.start_round import start_and_send
 
 router = APIRouter(tags=["rounds"])
 
 
-@router.post("/projects/{project_id}/rounds", status_code=status.HTTP_202_ACCEPTED, response_model=RoundPublic)
-def start_round(
-    session: SessionDep, project: ProjectDep, _lead: LeadUser, body: RoundCreate
-) -> RoundPublic | JSONResponse:
+@router.post("/projects/{project_id}/rounds", status_code=status.HTTP_202_ACCEPTED)
+def start_round(session: SessionDep, project: ProjectDep, _lead: LeadUser, body: RoundCreate) -> RoundPublic:
     """Start the next active-learning round: creates the round and its plan job, sends it to the worker, returns
     at once (202); the plan job creates the round's other stages. Refused while another round runs, or beyond the
-    remaining label budget."""
-    round_ = crud.start_round(session=session, project=project, batch_size=body.batch_size, strategy=body.strategy)
-    job = round_.jobs[0]
-    try:
-        task_id = task_queue.enqueue(job.kind, job.id)
-        crud.record_enqueued(session=session, job=job, task_id=task_id)
-    except Exception as err:  # broker down: fail the round now rather than leave it pending forever
-        crud.record_enqueue_failure(session=session, job=job, error=f"{type(err).__name__}: {err}")
-        detail = f"round {round_.index} created but the broker is unreachable; round marked failed ({err})"
-        return JSONResponse({"detail": detail}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-    return RoundPublic.model_validate(crud.get_round(session=session, round_id=round_.id))
+    remaining label budget; 503 when the broker is unreachable (the round is then marked failed)."""
+    round_ = start_and_send(session=session, project=project, batch_size=body.batch_size, strategy=body.strategy)
+    return RoundPublic.model_validate(round_)
 
 
 @router.get("/projects/{project_id}/rounds")
