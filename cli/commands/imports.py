@@ -120,8 +120,10 @@ def upload_video(
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
     with open(path, "rb") as fh:
+        # the server copies and hashes the whole file before it answers: allow minutes for a large one
         response = _post(client, f"/projects/{project_id}/videos", files={"file": (path.name, fh)},
-                         data={k: str(v) for k, v in options.items()})  # fmt: skip
+                         data={k: str(v) for k, v in options.items()},
+                         timeout=httpx.Timeout(30, read=600, write=None))  # fmt: skip
     if response.status_code != 202:
         raise _refused(response, f"upload of {path.name}")
     return _started(response.json(), path.name, echo)
