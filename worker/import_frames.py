@@ -39,6 +39,7 @@ from service.db.tables import FrameSequence, Image, ImageState, Job, SequenceSou
 from worker.runner import JobContext, PipelineError
 
 ENCODE_THREADS = 2  # JPEG encoding beside FFmpeg's decoding threads; Pillow releases the GIL while it encodes
+IN_CHUNK = 1000  # values per IN (...) list: SQLite allows 32766 parameters a statement
 PROGRESS_EVERY = 16  # frames between progress calls (each reads the job row: also how a cancel stops the import)
 _SOURCES = {"video": SequenceSource.VIDEO, "frames": SequenceSource.FRAMES, "kitti_raw": SequenceSource.KITTI_RAW,
             "cityscapes": SequenceSource.CITYSCAPES}  # fmt: skip
@@ -172,8 +173,10 @@ def _commit(ctx: JobContext, done: list[_Imported], options: dict[str, Any]) -> 
                 f"{name} duplicates {seq.name!r}, already imported as sequence {seq.id} (job {seq.job_id})"
             )
         pool_sums = [c for d in done for c in d.checksums]
-        taken = set(session.scalars(select(Image.checksum).where(
-            Image.project_id == ctx.project_id, Image.checksum.in_(pool_sums))))  # fmt: skip
+        taken: set[str] = set()
+        for k in range(0, len(pool_sums), IN_CHUNK):  # hours of video: tens of thousands of pool images
+            taken.update(session.scalars(select(Image.checksum).where(
+                Image.project_id == ctx.project_id, Image.checksum.in_(pool_sums[k : k + IN_CHUNK]))))  # fmt: skip
         sequences, images, duplicates = [], 0, 0
         for d in done:
             seq = FrameSequence(
