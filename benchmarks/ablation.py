@@ -6,7 +6,7 @@ same number of iterations:
   2. + transfer from depth     encoder and decoder initialised from the self-supervised depth model
   3. + mean teacher, ClassMix  EMA teacher pseudo-labels on unlabeled images mixed with ClassMix
   4. + DepthMix                mix masks from the depth model's disparity instead of classes
-  5. + multi-task              PAD multi-task net, online depth for DepthMix, depth loss on sequences
+  5. + multi-task              PAD multi-task net, online depth for DepthMix, depth loss on both batches
 
 Steps: generate the synthetic world (`models.data.synth`) and train one depth model on its train sequences
 (`models.depth_train`), both cached under --work; then every (row, seed) run, cached in results.json so an
@@ -93,22 +93,26 @@ def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device:
     """Train one (row, seed) and return its val mIoU."""
     from models.checkpoint import load_checkpoint
     from models.depth_model import load_depth_model
+    from models.encoder import imagenet_or_none
     from models.seg_data import seg_datasets
     from models.seg_net import config_from_depth
     from models.seg_train import SegTrainConfig, train_segmentation
 
     variant, mean_teacher, mix = ROWS[row]
     net = config_from_depth(load_checkpoint(depth)["config"], variant, 19)
+    # the method's supervised baseline starts from ImageNet: without the file here it starts from random weights,
+    # which inflates the transfer row (imagenet_or_none warns)
+    weights = imagenet_or_none(net.encoder_layers) if variant == "scratch" else None
     cfg = SegTrainConfig(net=net, iterations=setup.iterations, mean_teacher=mean_teacher, mix=mix, seed=seed,
-                         lr_step_at=setup.lr_step_at, checkpoint_every=0)  # fmt: skip
+                         lr_step_at=setup.lr_step_at, checkpoint_every=0, encoder_weights=weights)  # fmt: skip
     multitask = variant == "multitask"
-    data = seg_datasets(world, setup.labels, seed=seed, mix=mix, with_sequences=multitask)
+    data = seg_datasets(world, setup.labels, seed=seed, mix=mix, neighbours=multitask)
     depth_net = None
     if mean_teacher and mix == "depthmix" and not multitask:
         depth_net = load_depth_model(depth, device)[0].requires_grad_(False)
     result = train_segmentation(
         cfg, data.labeled, data.unlabeled if mean_teacher else None, device=device,
-        init=None if variant == "scratch" else depth, val_ds=data.val, sequence_ds=data.sequences,
+        init=None if variant == "scratch" else depth, val_ds=data.val,
         depth_net=depth_net, log_every=max(1, setup.iterations // 5),
     )  # fmt: skip
     return result.miou

@@ -105,7 +105,7 @@ def select_with_schedule(
 
     labeled: list[int] = []
     steps: list[dict] = []
-    for size in sizes:
+    for step, size in enumerate(sizes):  # step 0 starts from nothing labeled
         n_lab = len(labeled)
         order = labeled + [i for i in range(len(pool)) if i not in set(labeled)]
         records = [pool[i] for i in order]
@@ -114,7 +114,7 @@ def select_with_schedule(
             # students differ by depth model and iterations, picks by λ: a retrained depth.pt must not reuse them
             tag = f"l{rc.difficulty_weight:g}_it{rc.student.iters}_d{depth_key(depth)}"
             work = out / "coverage" / tag / f"s{seed}" / f"{strategy.replace('+', '_')}_{n_lab}"
-            student = train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
+            student = train_student(rc, records[:n_lab], depth, work / "student.pt", step=step, device=device)
             raw = work / "features.raw.npy"  # score_range writes features too; they equal the shared ones
             create_raw_features(raw, len(records), feature_dim(depth))
             difficulty = score_range(

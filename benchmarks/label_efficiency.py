@@ -78,7 +78,7 @@ CONFIGS: dict[str, BenchConfig] = {
     ),
     # Real Cityscapes on one GPU with the `method` preset (ResNet-101 depth 300k+100k iterations, 40k segmentation
     # iterations, ResNet-50 student; 512×1024) and the method's budgets, 100/200/372 of 2975 images (≈ 3.4/6.7/12.5 %).
-    # Not the method's full protocol: whole images, a fixed-length undilated student (docs/method.md §10).
+    # The method's protocol except where docs/method.md §9–10 says.
     "gpu-cityscapes": BenchConfig(
         size=(512, 1024), sequences=0, budgets=(100 / 2975, 200 / 2975, 372 / 2975), seeds=(0, 1, 2),
         settings={"preset": "method", "device": "cuda", "score_batch_size": 8}, cityscapes=True,
@@ -222,7 +222,7 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
                     work = out / f"p{tag}" / f"s{seed}" / f"{strategy.replace('+', '_')}_{k}"
                     student = None
                     if rc.needs_difficulty:
-                        student = train_student(rc, records[:n_lab], depth, work / "student.pt", device=device)
+                        student = train_student(rc, records[:n_lab], depth, work / "student.pt", step=k, device=device)
                     raw_k = work / "unused.raw.npy"  # features were computed once above; score_range writes them again
                     create_raw_features(raw_k, len(records), feature_dim(depth))
                     s = score_range(rc, records, 0, len(records), depth, raw_k, student_checkpoint=student,

@@ -124,7 +124,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from models.device import resolve_device
 
-    device = resolve_device(args.device)
+    device = str(resolve_device(args.device))  # a name: it goes on the children's command lines
     steps = args.steps or (5 if args.quick else 3)
     if args.one:
         print(json.dumps(run_one(args.one, args.quick, device, steps, warmup=1)))

@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "cli.commands.db",
     "cli.commands.users",
     "cli.commands.progress",
+    "cli.commands.imports",
     "cli.commands.labelstudio",
     "cli.commands.demo",
     "cli.commands.synth",

@@ -210,10 +210,16 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def load_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """RGB uint8 (H, W, 3); resized to `size=(H, W)` with antialiasing (Lanczos, as `method.md` §6) if given."""
+    """RGB uint8 (H, W, 3); resized to `size=(H, W)` with antialiasing (Lanczos, as `method.md` §6) if given.
+
+    A JPEG much larger than `size` is decoded at 1/2, 1/4 or 1/8 scale first (in the DCT, never below `size`), then
+    resized: a stored 1080p video frame for a 256×512 network costs a quarter of the decoding
+    (benchmarks/README.md, "video_import")."""
     path = Path(path)
     with _open(path, verify=False) as im:
         try:
+            if size is not None and im.format == "JPEG":
+                im.draft("RGB", (size[1], size[0]))
             im = im.convert("RGB")
             if size is not None and (im.height, im.width) != tuple(size):
                 im = im.resize((size[1], size[0]), Image.Resampling.LANCZOS)

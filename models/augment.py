@@ -2,8 +2,10 @@
 
 Applied to IMAGES only, after mixing; the mixed label distributions are never jittered or blurred. Each of the two
 coin flips is one draw per step for the whole batch, as in the method; the jitter parameters are drawn per sample.
-Colour jitter uses kornia's `ColorJitter(0.25, 0.25, 0.25, 0.25)`: the method used kornia 0.4.0 with the same
-arguments; kornia 0.9's hue range follows torchvision's convention ([−0.25, 0.25] of a full turn).
+Colour jitter is kornia's `ColorJiggle(0.25, 0.25, 0.25, 0.25)`: the method called kornia 0.4.0's `ColorJitter` with
+these arguments, and `ColorJiggle` is that class under its new name. Brightness ADDS U(−0.25, 0.25) to the image;
+kornia 0.9's `ColorJitter` multiplies by U(0.75, 1.25) instead, a change at most half as large for a mid-grey pixel
+(docs/method.md §10). Contrast and saturation multiply, hue turns by U(−0.25, 0.25) of a full turn, in both.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ def _uniform(generator: torch.Generator | None, low: float = 0.0, high: float = 
 
 def color_jitter(images: Tensor, strength: float = JITTER_STRENGTH) -> Tensor:
     """Per-sample brightness/contrast/saturation/hue jitter of RGB images in [0, 1], (B, 3, H, W)."""
-    from kornia.augmentation import ColorJitter
+    from kornia.augmentation import ColorJiggle
 
-    jitter = ColorJitter(strength, strength, strength, strength, p=1.0)
+    jitter = ColorJiggle(strength, strength, strength, strength, p=1.0)
     return jitter(images.float()).to(images.dtype)  # kornia draws its per-sample parameters from torch's global RNG
 
 

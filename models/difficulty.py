@@ -30,6 +30,7 @@ from models.depth_decoder import DepthDecoder
 from models.encoder import ResNetEncoder
 from models.losses import berhu_loss
 from models.progress import Progress
+from models.seg_step import crop_boxes
 
 FAR_DISPARITY = 0.07  # teacher disparity below this is "far / infinite" (sky, cars moving with the ego vehicle)
 FAR_DILATION = 7  # 7×7 box dilation of the far mask, padding 3
@@ -76,11 +77,11 @@ class StudentConfig:
 
     layers: int = 50
     weights: str | None = "imagenet"  # encoder init: None, "imagenet" or a file (decoder is always random)
-    dilate_last: bool = False
+    dilate_last: bool = True  # layer4 dilated, output stride 16, like the method's other encoders
     num_ch_dec: tuple[int, ...] = (64, 64, 128, 128, 256)  # dec9
     batch_norm: bool = True  # dec9: BN in every ConvBlock
     aspp: bool = True
-    iters: int = 4000  # the method's 4k/8k/12k/16k/20k for 25/50/100/200/372 labels
+    iters: int = 4000  # per selection step: step k trains k × iters (the method's 4k/8k/…/20k for 25/…/372 labels)
     lr: float = 1e-4
     batch_size: int = 2
     crop: tuple[int, int] | None = (512, 512)  # (h, w); None trains on whole images
@@ -104,13 +105,14 @@ class DepthStudent(nn.Module):
 
 
 def _crop_and_flip(image: Tensor, disp: Tensor, cfg: StudentConfig, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-    """One random crop (same window for the whole batch) and a per-sample horizontal flip, applied to both."""
+    """A random crop window and a horizontal flip per sample, the same for image (B, 3, H, W) and disp (B, 1, H, W)."""
     if cfg.crop is not None:
-        h, w = image.shape[-2:]
+        b, (h, w) = image.shape[0], image.shape[-2:]
         ch, cw = min(cfg.crop[0], h), min(cfg.crop[1], w)
-        y = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
-        x = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
-        image, disp = image[..., y : y + ch, x : x + cw], disp[..., y : y + ch, x : x + cw]
+        y = torch.randint(0, h - ch + 1, (b,), generator=gen)
+        x = torch.randint(0, w - cw + 1, (b,), generator=gen)
+        boxes = torch.stack([y, x, torch.full_like(y, ch), torch.full_like(x, cw)], dim=1)  # (B, 4)
+        image, disp = crop_boxes(image, boxes), crop_boxes(disp, boxes)
     if cfg.flip:
         flip = (torch.rand(image.shape[0], generator=gen) < 0.5).to(image.device)[:, None, None, None]
         image = torch.where(flip, image.flip(-1), image)

@@ -89,6 +89,26 @@ class ResNetEncoder(nn.Module):
         log.info("loaded %d/%d encoder tensors from %s", len(usable), len(own), path)
 
 
+def imagenet_weights_file(layers: int) -> Path:
+    """Where torchvision keeps (and looks for) its IMAGENET1K_V1 ResNet-`layers` file: the torch hub cache
+    ($TORCH_HOME/hub/checkpoints), under torchvision's own file name, e.g. resnet18-f37072fd.pth."""
+    tv = import_torchvision()
+    url = getattr(tv.models, _IMAGENET_WEIGHTS[layers]).IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def imagenet_or_none(layers: int) -> str | None:
+    """ "imagenet" when torchvision's ImageNet file for ResNet-`layers` is on this machine, else None with a warning:
+    for runs that should start from ImageNet where it exists (the supervised baseline, method.md §5) but must also
+    run offline. Asking for `weights="imagenet"` directly downloads the file, and fails without a network."""
+    path = imagenet_weights_file(layers)
+    if path.is_file():
+        return "imagenet"
+    log.warning("no ImageNet weights for ResNet-%d at %s: random initialisation (download %s there to use them)",
+                layers, path, path.name)  # fmt: skip
+    return None
+
+
 def _widen_conv1(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     """conv1 for `in_channels` inputs: the RGB kernel tiled and divided by the tile count, so a stack of identical
     frames gives the pretrained response (method.md §1.3: pose net = RGB weights repeated twice, /2)."""

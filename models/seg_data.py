@@ -26,7 +26,6 @@ class SegData:
     labeled: Dataset
     unlabeled: Dataset
     val: Dataset | None
-    sequences: Dataset | None
     labeled_indices: list[int]
 
 
@@ -38,7 +37,7 @@ def seg_datasets(
     mix: str = "depthmix",
     size: tuple[int, int] | None = None,
     crop: tuple[int, int] | None = None,
-    with_sequences: bool = False,
+    neighbours: bool = False,
 ) -> SegData:
     """Build the datasets of one run.
 
@@ -47,15 +46,16 @@ def seg_datasets(
         n_labels: size of the label budget drawn from the train split.
         mix: the run's mix mode; "depthmix" puts the labeled images into the unlabeled stream too (§3.3).
         size: (H, W) resize; crop: (h, w) random training crop (the method: 512×512 of 1024×512); flips p 0.5.
-        with_sequences: also a `SequenceDataset` over the train frames (the multi-task net's depth loss).
+        neighbours: labeled and unlabeled items carry frames t-1, t+1 and K, for the multi-task net's depth loss on
+            both batches (the method's placement, §1.6).
     """
     from contracts.cityscapes import find_frames
-    from models.data.datasets import LabeledDataset, SequenceDataset, UnlabeledDataset
+    from models.data.datasets import LabeledDataset, UnlabeledDataset
 
-    train = find_frames(Path(root), "train", require_neighbours=with_sequences)
+    train = find_frames(Path(root), "train", require_neighbours=neighbours)
     idx = label_subset(len(train), n_labels, seed)
     chosen = set(idx)
-    aug = {"size": size, "crop": crop, "flip": True}
+    aug = {"size": size, "crop": crop, "flip": True, "neighbours": neighbours}
     labeled = LabeledDataset([train[i] for i in idx], **aug)
     if mix == "depthmix" or len(chosen) == len(train):
         unlabeled = UnlabeledDataset(train, is_labeled=[i in chosen for i in range(len(train))], **aug)
@@ -66,5 +66,4 @@ def seg_datasets(
     if val_dir.is_dir():
         val_records = [r for r in find_frames(Path(root), "val", require_neighbours=False) if r.label is not None]
         val = LabeledDataset(val_records, size=size) if val_records else None
-    sequences = SequenceDataset(train, size=size, crop=crop) if with_sequences else None
-    return SegData(labeled, unlabeled, val, sequences, idx)
+    return SegData(labeled, unlabeled, val, idx)

@@ -126,8 +126,9 @@ class MultiTaskNet(nn.Module):
         d, d_feats = self.depth_decoder.run_stages(feats, first)  # (B, 128, H/4, W/4)
         s, _ = self.seg_decoder.run_stages(feats, first)  # (B, 128, H/4, W/4)
         side = self.side_classifier(s)  # (B, C, H/4, W/4): pre-exchange; the loss upsamples it
-        s = s + self.sa_depth(d)
-        d = d + self.sa_seg(s)  # sees the already-updated segmentation map, as in the method (L152-159)
+        # both messages come from the pre-exchange maps (method.md §1.5): the depth branch must not see a
+        # segmentation map that already holds the depth message
+        s, d = s + self.sa_depth(d), d + self.sa_seg(s)
         s, _ = self.seg_decoder.run_stages(feats, rest, x=s)  # (B, 64, H, W)
         d, d_rest = self.depth_decoder.run_stages(feats, rest, x=d)
         # disp_3 and disp_2 come from the pre-exchange maps (each stage's head runs right after its stage),

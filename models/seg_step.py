@@ -76,6 +76,25 @@ def mixing_disp(
     raise ValueError("depthmix needs pseudo_disp in the unlabeled batches, a depth network, or online_depth")
 
 
+def crop_boxes(t: Tensor, boxes: Tensor) -> Tensor:
+    """Each sample's window: t (B, ..., H, W), boxes (B, 4) rows (y1, x1, h, w), all of one h×w → (B, ..., h, w)."""
+    return torch.stack([t[i, ..., y : y + h, x : x + w] for i, (y, x, h, w) in enumerate(boxes.tolist())])
+
+
+def cut_crops(ubatch: UnlabeledBatch, disp: Tensor | None) -> tuple[UnlabeledBatch, Tensor | None]:
+    """The batch's training crops (`crop_box`, from `UnlabeledDataset` with `crop`) cut out of its whole images,
+    labels and disparity: DepthMix's disparity is inferred and normalised on the whole image first (method.md §3.1)."""
+    boxes = ubatch["crop_box"]
+    cut = {k: crop_boxes(v, boxes) for k, v in ubatch.items() if k in ("image", "label", "pseudo_disp", "prev", "next")}
+    rest = {k: v for k, v in ubatch.items() if k not in cut and k != "crop_box"}
+    if "K" in rest:  # the principal point moves with the window's corner
+        K = rest["K"].clone()
+        K[:, 0, 2] -= boxes[:, 1].to(K)
+        K[:, 1, 2] -= boxes[:, 0].to(K)
+        rest.update(K=K, inv_K=torch.linalg.inv(K))
+    return UnlabeledBatch(**rest, **cut), None if disp is None else crop_boxes(disp, boxes)
+
+
 def consistency_loss(
     student: nn.Module,
     teacher: nn.Module,
@@ -88,13 +107,18 @@ def consistency_loss(
 ) -> tuple[Tensor, dict[str, float]]:
     """Steps 2–7 of method.md §3.3 on one unlabeled batch. Returns (L_u, {"confidence": w, "mixed": share pasted})."""
     autocast = autocast or nullcontext()
+    cropped_disp = None
+    if "crop_box" in ubatch:
+        # a frozen depth net or precomputed maps see the whole image; a student's own depth head sees the crop below
+        whole_disp = None if opts.online_depth else mixing_disp(ubatch, student, opts, depth_net)
+        ubatch, cropped_disp = cut_crops(ubatch, whole_disp)
     image = ubatch["image"]  # (B, 3, H, W)
     teacher.train(opts.teacher_train_mode)
     with torch.no_grad(), autocast:
         probs = torch.softmax(teacher(image)["seg"].float(), dim=1)  # (B, C, H, W)
     targets = soft_targets(probs, ubatch.get("label"), ubatch.get("is_labeled"))
     _, classes = hard_pseudo_labels(targets)  # (B, H, W), 255 where a GT ignore vector was put in
-    disp = mixing_disp(ubatch, student, opts, depth_net)
+    disp = cropped_disp if cropped_disp is not None else mixing_disp(ubatch, student, opts, depth_net)
     partner = partner_permutation(image.shape[0], generator=generator, device=image.device)
     keep = make_mix_mask(opts.mix, classes=classes, partner=partner, disp=disp, margin=opts.margin, generator=generator)
     mixed_image = mix(image, keep, partner)
@@ -107,18 +131,23 @@ def consistency_loss(
     return loss, {"confidence": float(w), "mixed": float(1.0 - keep.float().mean())}
 
 
-def sde_batch_loss(net: nn.Module, pose_net: nn.Module, batch: dict) -> Tensor:
-    """Self-supervised depth loss of the multi-task net on one `SequenceBatch` (method.md §1.6 exp 212, §2.2).
+def sde_batch_loss(net: nn.Module, pose_net: nn.Module, batch: dict, disps: dict[int, Tensor] | None = None) -> Tensor:
+    """Self-supervised depth loss of the multi-task net on one batch with frames t-1, t, t+1 and K (method.md §1.6
+    exp 212, §2.2): a `SequenceBatch`, or a labeled / unlabeled batch built with `neighbours`.
 
-    Network inputs are the colour-augmented frames, the photometric targets the unaugmented ones; poses for the
-    source frames −1 and +1 come from the pose network on temporally ordered pairs (§1.3).
+    Network inputs are the `*_aug` frames where the batch has them (a `SequenceBatch`), else the frames themselves
+    (the method's labeled and unlabeled batches: unjittered); the photometric targets are always the unaugmented
+    frames. `disps` reuses the disparities of a forward the caller already ran on that input. Poses for the source
+    frames −1 and +1 come from the pose network on temporally ordered pairs (§1.3).
     """
     from models.geometry import pose_vec_to_matrix
     from models.losses import sde_loss
 
-    disps = net(batch["image_aug"])["disp"]
-    aa_prev, t_prev = pose_net(batch["prev_aug"], batch["image_aug"])
-    aa_next, t_next = pose_net(batch["image_aug"], batch["next_aug"])
+    image, prev, nxt = (batch.get(f"{k}_aug", batch[k]) for k in ("image", "prev", "next"))
+    if disps is None:
+        disps = net(image)["disp"]
+    aa_prev, t_prev = pose_net(prev, image)
+    aa_next, t_next = pose_net(image, nxt)
     poses = {  # geometry and photometric loss in float32, as the depth training does
         -1: pose_vec_to_matrix(aa_prev.float(), t_prev.float(), invert=True),
         1: pose_vec_to_matrix(aa_next.float(), t_next.float(), invert=False),

@@ -1,9 +1,10 @@
 """Semi-supervised segmentation training loop and evaluation (method.md §3.3, §3.4, §5.1).
 
-One iteration: supervised CE on a labeled batch (backward) → if the mean teacher is on, the consistency loss on an
-unlabeled batch (backward) → [multi-task: the self-supervised depth loss on a sequence batch (backward)] → unscale,
-clip the total gradient norm to 10, SGD step, LR schedule step → EMA update of the teacher. The separate backward
-passes add up to the gradient of the summed objective, with a lower memory peak.
+One iteration: supervised CE on a labeled batch [+ the multi-task net's self-supervised depth loss on it] (backward)
+→ if the mean teacher is on, [the depth loss on the unlabeled batch (backward), then] the consistency loss on it
+(backward) → [the depth loss on a separate sequence batch, for images without neighbour frames (backward)] →
+unscale, clip the total gradient norm to 10, SGD step, LR schedule step → EMA update of the teacher. The separate
+backward passes add up to the gradient of the summed objective, with a lower memory peak.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import math
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -24,7 +25,14 @@ from models.mean_teacher import ema_update, make_teacher
 from models.metrics import ConfusionMatrix
 from models.progress import Progress
 from models.seg_net import MultiTaskNet, SegNet, SegNetConfig, build_seg_net, load_pose_init
-from models.seg_step import ConsistencyOptions, consistency_loss, supervised_loss
+from models.seg_step import (
+    ConsistencyOptions,
+    consistency_loss,
+    cut_crops,
+    normalize_disp,
+    sde_batch_loss,
+    supervised_loss,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +65,7 @@ class SegTrainConfig:
     strong_aug: bool = True
     online_depth: bool | None = None  # None: True for the multi-task net (exp 212), else precomputed pseudo-depth
     teacher_train_mode: bool = True
-    monodepth_weight: float = 1.0  # multi-task only, and only when sequence batches are given
+    monodepth_weight: float = 1.0  # multi-task only: on batches with neighbour frames, or on a sequence batch
     amp: bool = True  # used on CUDA only
     encoder_weights: str | None = None  # encoder init without a depth checkpoint: None or "imagenet"
     eval_every: int = 0  # 0: evaluate at the end only (when a val set is given)
@@ -210,8 +218,10 @@ def train_segmentation(
         checkpoint_path: where the checkpoint {"model", "teacher", "optimizer", ..., "config", "step"} is written
             every `cfg.checkpoint_every` steps and at the end; with `resume` an existing one is continued.
         val_ds: `LabeledBatch` samples evaluated every `cfg.eval_every` steps and at the end.
-        sequence_ds: `SequenceBatch` samples for the multi-task net's depth loss (weight `cfg.monodepth_weight`);
-            without it the multi-task net trains on segmentation losses only.
+        sequence_ds: `SequenceBatch` samples for the multi-task net's depth loss (weight `cfg.monodepth_weight`),
+            for data whose labeled and unlabeled images lack neighbour frames. The method's placement is on the
+            labeled and the unlabeled batch themselves, unjittered: build both datasets with `neighbours=True` and
+            give no `sequence_ds`. With neither, the multi-task net trains on segmentation losses only.
         depth_net: a frozen depth network giving DepthMix its disparity when batches carry no `pseudo_disp`.
     """
     device = torch.device(device)
@@ -223,7 +233,8 @@ def train_segmentation(
     if cfg.mean_teacher and unlabeled_ds is None:
         raise ValueError("the mean teacher needs an unlabeled dataset")
     pose_net = None
-    if sequence_ds is not None and cfg.net.variant == "multitask" and cfg.monodepth_weight > 0:
+    batch_depth = any(getattr(ds, "neighbours", False) for ds in (labeled_ds, unlabeled_ds))
+    if (sequence_ds is not None or batch_depth) and cfg.net.variant == "multitask" and cfg.monodepth_weight > 0:
         from models.pose import PoseNet
 
         pose_net = PoseNet()
@@ -264,7 +275,9 @@ def train_segmentation(
     mix_gen = torch.Generator().manual_seed(seed)
     labeled = _forever(_loader(labeled_ds, cfg.batch_size, cfg, seed, device))
     unlabeled = _forever(_loader(unlabeled_ds, cfg.unlabeled_batch_size, cfg, seed + 1, device)) if teacher else None
-    sequences = _forever(_loader(sequence_ds, cfg.batch_size, cfg, seed + 2, device)) if pose_net else None
+    sequences = None
+    if pose_net is not None and sequence_ds is not None:
+        sequences = _forever(_loader(sequence_ds, cfg.batch_size, cfg, seed + 2, device))
     opts = cfg.consistency()
     params = [p for m in modules.values() if m is not None for p in m.parameters() if p.requires_grad]
 
@@ -278,19 +291,37 @@ def train_segmentation(
         opt.zero_grad(set_to_none=True)
         lb = _to(next(labeled), device)
         with autocast():
-            sup = supervised_loss(net(lb["image"]), lb["label"])
-        scaler.scale(sup).backward()
+            out = net(lb["image"])
+            sup = supervised_loss(out, lb["label"])
+            sde_labeled = None
+            if pose_net is not None and "prev" in lb:  # the method's depth loss on the labeled batch (§1.6)
+                sde_labeled = cfg.monodepth_weight * sde_batch_loss(net, pose_net, lb, disps=out["disp"])
+        scaler.scale(sup if sde_labeled is None else sup + sde_labeled).backward()
         stats = {"step": step, "sup": float(sup.detach())}
+        if sde_labeled is not None:
+            stats["sde"] = float(sde_labeled.detach())
         if teacher is not None:
             ub = _to(next(unlabeled), device)
+            step_opts = opts
+            if pose_net is not None and "prev" in ub:
+                # the method (§3.3 step 4): the student's forward on the unaugmented unlabeled crop gives the depth
+                # loss on this batch and, detached, DepthMix's online disparity
+                if "crop_box" in ub:
+                    ub, _ = cut_crops(ub, None)
+                with autocast():
+                    out_u = net(ub["image"])
+                    sde_unlabeled = cfg.monodepth_weight * sde_batch_loss(net, pose_net, ub, disps=out_u["disp"])
+                scaler.scale(sde_unlabeled).backward()
+                stats["sde_unlabeled"] = float(sde_unlabeled.detach())
+                if opts.online_depth:
+                    ub["pseudo_disp"] = normalize_disp(out_u["disp"][0].detach().float())
+                    step_opts = replace(opts, online_depth=False)
             unsup, info = consistency_loss(
-                net, teacher, ub, opts, generator=mix_gen, depth_net=depth_net, autocast=autocast()
+                net, teacher, ub, step_opts, generator=mix_gen, depth_net=depth_net, autocast=autocast()
             )
             scaler.scale(unsup).backward()
             stats.update(unsup=float(unsup.detach()), **info)
         if sequences is not None:
-            from models.seg_step import sde_batch_loss
-
             with autocast():
                 sde = cfg.monodepth_weight * sde_batch_loss(net, pose_net, _to(next(sequences), device))
             scaler.scale(sde).backward()

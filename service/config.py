@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     import_root: Path | None = None  # server folders that may be registered; default: data_dir / "import"
     lease_ttl_seconds: int = Field(default=900, gt=0)
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # A video upload (`POST /projects/{id}/videos`) is streamed to disk, not buffered, so it has its own, larger limit.
+    max_video_bytes: int = Field(default=4 * 1024**3, gt=0)
     # Pixels an image may have (width × height), checked from its header before a pixel is decoded: a 25 MiB PNG
     # of one colour can declare billions. 64 M is an 8K frame eight times over; Pillow itself refuses to decode
     # beyond 178,956,970 (its decompression-bomb limit), so the setting cannot go past that.

@@ -167,9 +167,43 @@ class ProjectsPublic(BaseModel):
     count: int
 
 
+class FrameOptions(_RequestBody):
+    """How a video (or frame folder) becomes depth-training frames and pool images (docs/data.md, "Video")."""
+
+    frame_stride: int = Field(default=1, ge=1, le=1000, description="store every k-th frame (1: every frame); "
+                              "the depth triplets t-1, t, t+1 are consecutive stored frames")  # fmt: skip
+    pool_every: int = Field(default=30, ge=1, le=INT32_MAX, description="one pool image per this many source "
+                            "frames, from the middle of each window (Cityscapes annotates 1 frame of 30)")  # fmt: skip
+    hfov_deg: float | None = Field(default=None, gt=0, lt=180, description="horizontal field of view, degrees")
+    focal_px: float | None = Field(default=None, gt=0, le=1e6, description="focal length in pixels of the video")
+    max_width: int | None = Field(default=None, ge=16, le=16384, description="store frames at most this wide "
+                                  "(downscaled; the intrinsics are scaled with them); default: as decoded")  # fmt: skip
+    role: ImageRole = Field(default=ImageRole.POOL, description="role of the sampled images")
+
+    @model_validator(mode="after")
+    def _one_focal(self) -> FrameOptions:
+        if self.hfov_deg is not None and self.focal_px is not None:
+            raise ValueError("give hfov_deg or focal_px, not both")
+        return self
+
+
 class ImageImport(_RequestBody):
-    path: str = Field(description="folder under the server's import root (relative, or absolute inside it)")
-    layout: Literal["auto", "plain", "cityscapes"] = "auto"
+    path: str = Field(description="folder under the server's import root (relative, or absolute inside it); for "
+                      "the video layout also a single video file")  # fmt: skip
+    layout: Literal["auto", "plain", "cityscapes", "video", "sequence", "kitti_raw", "cityscapes_sequence"] = Field(
+        default="auto", description="video: every video file is one sequence; sequence: every folder of numbered "
+        "frames is one; kitti_raw: every <date>/<drive>/image_02/data/ with calib_cam_to_cam.txt; "
+        "cityscapes_sequence: every snippet of leftImg8bit_sequence/ (depth-training frames only, no pool images); "
+        "these are imported by a job (202 with the job)")  # fmt: skip
+    frames: FrameOptions = Field(default_factory=FrameOptions, description="the layouts a job imports")
+
+    @model_validator(mode="after")
+    def _frames_only_for_sequences(self) -> ImageImport:
+        if self.layout in ("auto", "plain", "cityscapes") and self.frames != FrameOptions():
+            raise ValueError(f"frames options apply to the video, sequence, kitti_raw and cityscapes_sequence "
+                             f"layouts, not {self.layout}")  # fmt: skip
+        return self
+
     role: ImageRole | None = Field(default=None, description="default: pool; Cityscapes val split → val")
     queue: bool = Field(default=False, description="queue the pool images at once, in name order (no model)")
     skip_duplicates: bool = Field(default=False, description="skip images already in the project instead of refusing")
@@ -215,6 +249,33 @@ class ImportResult(BaseModel):
     imported: int
     skipped_duplicates: int
     images: list[ImagePublic]
+    job: JobPublic | None = Field(default=None, description="video and sequence imports: the import job (202)")
+    warnings: list[str] = Field(default_factory=list, description="e.g. default intrinsics")
+
+
+class SequencePublic(_ORM):
+    """An imported video or frame folder: its frames train depth, `pool_images` of them joined the pool."""
+
+    id: int
+    job_id: int | None
+    source: str
+    name: str
+    checksum: str
+    frame_count: int
+    frame_stride: int
+    pool_every: int
+    pool_images: int
+    width: int
+    height: int
+    intrinsics: dict[str, float]
+    intrinsics_source: str = Field(description="calibration, focal_px, hfov_deg or default")
+    warning: str | None
+    created_at: datetime
+
+
+class SequencesPublic(BaseModel):
+    data: list[SequencePublic]
+    count: int
 
 
 class LeasePublic(_ORM):
@@ -375,6 +436,10 @@ class ProgressPublic(BaseModel):
     val_total: int
     rounds: list[RoundProgress]
     annotators: list[AnnotatorProgress]
+    sequences: int = Field(default=0, description="imported videos and frame folders")
+    frames: int = Field(default=0, description="stored frames of those sequences: depth-training material")
+    imports: list[SequencePublic] = Field(default_factory=list, description="each sequence, oldest first")
+    importing: list[StageProgress] = Field(default_factory=list, description="import jobs queued or running")
 
 
 class HealthPublic(BaseModel):

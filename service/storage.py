@@ -32,6 +32,17 @@ def image_file(project_id: int, image_id: int, suffix: str, frame: str = "t") ->
     return project_dir(project_id) / "images" / f"{image_id:08d}_{frame}{suffix}"
 
 
+def import_frames_dir(project_id: int, job_id: int) -> Path:
+    """Everything an import job writes: one folder per sequence below it (`sequence_frames_dir`)."""
+    return project_dir(project_id) / "frames" / f"job{job_id:08d}"
+
+
+def sequence_frames_dir(project_id: int, job_id: int, k: int) -> Path:
+    """The stored frames of the k-th sequence of an import job: `000000.jpg, ...` + `index.json`
+    (models/data/frame_store.py). Pool images of the sequence point at these files (no copies)."""
+    return import_frames_dir(project_id, job_id) / f"{k:04d}"
+
+
 def mask_file(project_id: int, image_id: int, version: int) -> Path:
     return project_dir(project_id) / "masks" / f"{image_id:08d}_v{version:03d}.png"
 

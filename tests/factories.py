@@ -67,6 +67,49 @@ def declared_png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
 
 
+# ---------------------------------------------------------------------------------------------------- videos
+def synth_frames(n: int, size: tuple[int, int] = (48, 96), seed: int = 0, archetype: str = "street") -> list:
+    """`n` consecutive frames (H, W, 3) uint8 of one synthetic street scene, the camera driving forward."""
+    from models.data.synth import build_scene, intrinsics, render
+
+    scene = build_scene(seed, 0, archetype, frames=n if n % 2 else n + 1)
+    K = intrinsics(size)
+    return [render(scene, offset, K, size).rgb for offset in range(-(n // 2), -(n // 2) + n)]
+
+
+def encode_video(
+    path: Any, frames: list[np.ndarray], *, codec: str = "h264", rotation: int = 0, frame_ms: list[int] | None = None
+) -> Any:
+    """Encode RGB frames with PyAV: `h264` (.mp4, .mkv) or `mjpeg` (.avi). `rotation` (counter-clockwise degrees, a
+    multiple of 90) is written as display metadata, with the frames stored turned the other way, so a player that
+    honours it shows `frames`; `frame_ms` gives each frame's duration (a variable frame rate)."""
+    import fractions
+
+    import av
+
+    stored = [np.ascontiguousarray(np.rot90(f, k=-(rotation // 90))) for f in frames]
+    h, w = stored[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=30)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if codec != "mjpeg":
+            stream.options = {"crf": "18"}
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if frame_ms is not None:
+            stream.time_base = stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        pts = 0
+        for k, rgb in enumerate(stored):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if frame_ms is not None:
+                frame.pts, frame.time_base = pts, fractions.Fraction(1, 1000)
+                pts += frame_ms[k]
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
 # ---------------------------------------------------------------------------------------------------- rows
 def _write(relative: Any, data: bytes) -> str:
     path = storage.absolute(relative)

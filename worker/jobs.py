@@ -8,7 +8,7 @@ the pipeline up when they run, so such a replacement holds.
 from __future__ import annotations
 
 from service.db.tables import JobKind
-from worker import validate_images
+from worker import import_frames, validate_images
 from worker.round import plan, queue, stages
 from worker.runner import Pipeline
 
@@ -21,4 +21,5 @@ PIPELINES: dict[JobKind, Pipeline] = {
     JobKind.PREDICT: stages.predict,
     JobKind.QUEUE: queue.run,
     JobKind.VALIDATE_IMAGES: validate_images.run,
+    JobKind.IMPORT_FRAMES: import_frames.run,
 }

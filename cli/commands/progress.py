@@ -68,6 +68,13 @@ def render(project: dict[str, Any], progress: dict[str, Any]) -> str:
         f"= {used} of budget {budget}  {bar(used / budget if budget else 0.0)}",
         f"val     {progress['val_labeled']}/{progress['val_total']} labeled",
     ]
+    if progress.get("sequences"):
+        pool = sum(s["pool_images"] for s in progress.get("imports", []))
+        lines.append(f"video   {progress['sequences']} sequences, {progress['frames']} frames for depth, {pool} pool "
+                     "images")  # fmt: skip
+    for j in progress.get("importing", []):
+        lines.append(f"  import job {j['job_id']} {j['status']:<9} {bar(j['progress'])}  {j.get('message') or ''}"
+                     .rstrip())  # fmt: skip
     rounds = progress.get("rounds", [])
     if not rounds:
         lines.append("no rounds yet")

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     multitask = args.variant == "multitask"
     try:
         data = seg_datasets(args.data, args.labels, seed=args.seed, mix=args.mix, size=args.size, crop=args.crop,
-                            with_sequences=multitask)  # fmt: skip
+                            neighbours=multitask)  # fmt: skip
     except ValueError as err:
         raise CLIError(str(err)) from err
     depth_net = None
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     result = train_segmentation(
         cfg, data.labeled, data.unlabeled, device=device, init=args.depth if args.variant != "scratch" else None,
         progress=progress, checkpoint_path=args.out, resume=not args.restart, val_ds=data.val,
-        sequence_ds=data.sequences, depth_net=depth_net,
+        depth_net=depth_net,
     )  # fmt: skip
     print(f"checkpoint: {args.out}; val mIoU {result.miou:.4f}" if data.val else f"checkpoint: {args.out}")
     return 0

@@ -36,12 +36,17 @@ class DepthEvalBatch(TypedDict):
     index: Tensor  # (B,)
 
 
-class LabeledBatch(TypedDict):
-    """Images with ground-truth masks."""
+class LabeledBatch(TypedDict, total=False):
+    """Images with ground-truth masks; with `neighbours` also their frames t-1, t+1 and intrinsics (the multi-task
+    net's depth loss on this batch, method.md §1.6), unaugmented."""
 
     image: Tensor  # (B, 3, H, W)
     label: Tensor  # (B, H, W) int64 train ids, 255 = ignore
     index: Tensor  # (B,)
+    prev: Tensor  # (B, 3, H, W) frame t-1, same resize / crop / flip
+    next: Tensor  # (B, 3, H, W) frame t+1
+    K: Tensor  # (B, 4, 4) intrinsics in pixels of this H×W
+    inv_K: Tensor  # (B, 4, 4)
 
 
 class UnlabeledBatch(TypedDict, total=False):
@@ -52,3 +57,8 @@ class UnlabeledBatch(TypedDict, total=False):
     label: Tensor  # (B, H, W) ground truth where is_labeled, else all 255 (the method's mix_use_gt)
     is_labeled: Tensor  # (B,) bool
     pseudo_disp: Tensor  # (B, 1, H, W) precomputed disparity of the depth model, min-max normalised per image
+    crop_box: Tensor  # (B, 4) int64 (y1, x1, h, w): the training crop, cut out by the step (image etc. stay whole)
+    prev: Tensor  # (B, 3, H, W) with `neighbours`: frame t-1 (whole, like image, until the crop is cut)
+    next: Tensor  # (B, 3, H, W) frame t+1
+    K: Tensor  # (B, 4, 4) intrinsics of the whole flipped image; cutting the crop shifts them
+    inv_K: Tensor  # (B, 4, 4)

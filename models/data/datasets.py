@@ -154,11 +154,15 @@ class _Base(Dataset):
         gen.manual_seed(int(np.random.SeedSequence([self.seed, self.epoch, index, n, base]).generate_state(1)[0]))
         return gen
 
-    def _geometry(self, rec: FrameRecord, gen: torch.Generator) -> tuple[tuple[int, int], np.ndarray, int, int, bool]:
-        """(resized size, K at that size, crop x1, crop y1, flip) for one item."""
+    def _sized_K(self, rec: FrameRecord) -> tuple[tuple[int, int], np.ndarray]:
+        """(resized size, K at that size) for one record."""
         native = image_size(rec.image)
         size = tuple(self.size) if self.size is not None else native
-        K = scale_intrinsics(rec.K, native, size) if size != native else np.array(rec.K, dtype=np.float64)
+        return size, scale_intrinsics(rec.K, native, size) if size != native else np.array(rec.K, dtype=np.float64)
+
+    def _geometry(self, rec: FrameRecord, gen: torch.Generator) -> tuple[tuple[int, int], np.ndarray, int, int, bool]:
+        """(resized size, K at that size, crop x1, crop y1, flip) for one item."""
+        size, K = self._sized_K(rec)
         x1 = y1 = 0
         if self.crop is not None:
             if self.crop[0] > size[0] or self.crop[1] > size[1]:
@@ -174,6 +178,19 @@ class _Base(Dataset):
             arr = arr[y1 : y1 + self.crop[0], x1 : x1 + self.crop[1]]
         return arr[:, ::-1] if flip else arr
 
+    def _require_neighbours(self) -> None:
+        missing = [r.image for r in self.records if r.prev is None or r.next is None]
+        if missing:
+            raise ValueError(f"{len(missing)} record(s) lack a neighbour frame, first: {missing[0]}")
+
+    def _neighbours(self, rec: FrameRecord, size: tuple[int, int], K: np.ndarray, x1: int, y1: int,
+                    flip: bool) -> dict[str, Tensor]:  # fmt: skip
+        """Frames t-1, t+1 with the item's resize / crop / flip, and K (4×4) as given, for a depth loss."""
+        K4 = _k4(K)
+        return {"prev": _to_tensor(self._apply(load_image(rec.prev, size), x1, y1, flip)),
+                "next": _to_tensor(self._apply(load_image(rec.next, size), x1, y1, flip)),
+                "K": K4, "inv_K": torch.linalg.inv(K4)}  # fmt: skip
+
 
 class SequenceDataset(_Base):
     """Triplets (t-1, t, t+1) for self-supervised depth → `SequenceBatch` (`method.md` §2.1).
@@ -186,9 +203,7 @@ class SequenceDataset(_Base):
                  crop: tuple[int, int] | None = None, flip: bool = True, color_aug_p: float = 0.5,
                  scales: int = 4, seed: int | None = None) -> None:  # fmt: skip
         super().__init__(records, size=size, crop=crop, flip=flip, seed=seed)
-        missing = [r.image for r in self.records if r.prev is None or r.next is None]
-        if missing:
-            raise ValueError(f"{len(missing)} record(s) lack a neighbour frame, first: {missing[0]}")
+        self._require_neighbours()
         self.color_aug_p, self.scales = color_aug_p, scales
 
     def __getitem__(self, index: int) -> SequenceBatch:
@@ -206,21 +221,28 @@ class SequenceDataset(_Base):
 
 
 class LabeledDataset(_Base):
-    """Images with ground-truth masks → `LabeledBatch`. Records must have a label."""
+    """Images with ground-truth masks → `LabeledBatch`. Records must have a label; with `neighbours` also both
+    neighbour frames, which the items then carry with K (the multi-task depth loss on this batch)."""
 
-    def __init__(self, records: Sequence[FrameRecord], **kwargs) -> None:
+    def __init__(self, records: Sequence[FrameRecord], *, neighbours: bool = False, **kwargs) -> None:
         super().__init__(records, **kwargs)
         missing = [r.image for r in self.records if r.label is None]
         if missing:
             raise ValueError(f"{len(missing)} record(s) have no label, first: {missing[0]}")
+        self.neighbours = neighbours
+        if neighbours:
+            self._require_neighbours()
 
     def __getitem__(self, index: int) -> LabeledBatch:
         rec = self.records[index]
-        size, _, x1, y1, flip = self._geometry(rec, self._generator(index))
+        size, K, x1, y1, flip = self._geometry(rec, self._generator(index))
         image = _to_tensor(self._apply(load_image(rec.image, size), x1, y1, flip))
         label_np = self._apply(load_label(rec.label, size, rec.label_format), x1, y1, flip)
         label = torch.from_numpy(np.ascontiguousarray(label_np))
-        return LabeledBatch(image=image, label=label.long(), index=torch.tensor(index, dtype=torch.int64))
+        out = LabeledBatch(image=image, label=label.long(), index=torch.tensor(index, dtype=torch.int64))
+        if self.neighbours:
+            out.update(self._neighbours(rec, size, K, x1, y1, flip))
+        return out
 
 
 class UnlabeledDataset(_Base):
@@ -228,12 +250,20 @@ class UnlabeledDataset(_Base):
 
     Options: `is_labeled` (one bool per record) adds `label` (ground truth where labeled, else all 255) and
     `is_labeled`, the method's `mix_use_gt`; `pseudo_disp` (one PNG path per record) adds the precomputed
-    disparity, min-max normalised per image (§3.1).
+    disparity, min-max normalised per image (§3.1); `neighbours` adds frames t-1, t+1 and K (the multi-task net's
+    depth loss on this batch).
+
+    With `crop`, the items stay whole (resized and flipped) and carry `crop_box`: the training step cuts the window
+    out after DepthMix's disparity was inferred and normalised on the whole image, as the method does
+    (`models.seg_step.consistency_loss`).
     """
 
     def __init__(self, records: Sequence[FrameRecord], *, is_labeled: Sequence[bool] | None = None,
-                 pseudo_disp: Sequence[Path] | None = None, **kwargs) -> None:  # fmt: skip
+                 pseudo_disp: Sequence[Path] | None = None, neighbours: bool = False, **kwargs) -> None:  # fmt: skip
         super().__init__(records, **kwargs)
+        self.neighbours = neighbours
+        if neighbours:
+            self._require_neighbours()
         for name, opt in (("is_labeled", is_labeled), ("pseudo_disp", pseudo_disp)):
             if opt is not None and len(opt) != len(self.records):
                 raise ValueError(f"{name} has {len(opt)} entries for {len(self.records)} records")
@@ -244,11 +274,21 @@ class UnlabeledDataset(_Base):
         self.is_labeled = None if is_labeled is None else [bool(x) for x in is_labeled]
         self.pseudo_disp = None if pseudo_disp is None else [Path(p) for p in pseudo_disp]
 
+    def _apply(self, arr: np.ndarray, x1: int, y1: int, flip: bool) -> np.ndarray:
+        return arr[:, ::-1] if flip else arr  # the crop waits for the step (crop_box)
+
     def __getitem__(self, index: int) -> UnlabeledBatch:
         rec = self.records[index]
         size, _, x1, y1, flip = self._geometry(rec, self._generator(index))
         out = UnlabeledBatch(image=_to_tensor(self._apply(load_image(rec.image, size), x1, y1, flip)),
                              index=torch.tensor(index, dtype=torch.int64))  # fmt: skip
+        if self.crop is not None:
+            h, w = self.crop
+            left = size[1] - x1 - w if flip else x1  # the window drawn on the unflipped image, found in the flipped one
+            out["crop_box"] = torch.tensor([y1, left, h, w], dtype=torch.int64)
+        if self.neighbours:  # K of the whole flipped image: cutting the crop shifts it (models.seg_step.cut_crops)
+            whole_K = crop_flip_intrinsics(self._sized_K(rec)[1], 0, 0, size[1], flip)
+            out.update(self._neighbours(rec, size, whole_K, x1, y1, flip))
         if self.is_labeled is not None:
             labeled = self.is_labeled[index]
             h, w = out["image"].shape[1:]

@@ -47,8 +47,17 @@ def _student_preset(name: Preset) -> StudentConfig:
     if name == "method":
         return StudentConfig()  # ResNet-50 + dec9, ImageNet init, Adam 1e-4, crop 512² (method.md §4.2)
     if name == "tiny":
-        return StudentConfig(layers=18, weights=None, iters=2, crop=None, num_ch_dec=TINY_DECODER)
-    return StudentConfig(layers=18, weights=None, iters=150, crop=None)
+        return StudentConfig(layers=18, weights=None, dilate_last=False, iters=2, crop=None, num_ch_dec=TINY_DECODER)
+    return StudentConfig(layers=18, weights=None, dilate_last=False, iters=150, crop=None)
+
+
+def method_crop(size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The training crop (h, w) for images resized to `size`: the method trains on 512×512 random crops of its
+    1024×512 images (method.md §2.1, §3.3, §4.2), a square as tall as the image, so smaller sizes get a smaller
+    square. None (whole images) when the size is not fixed or the image is taller than wide."""
+    if size is None or size[1] <= size[0]:
+        return None
+    return (size[0], size[0])
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ class RoundConfig:
     Attributes:
         strategy: the selection strategy (`models.strategies.STRATEGIES`).
         size: (H, W) every image is resized to for training, scoring and prediction; None keeps file sizes.
+        crop: (h, w) random crop of every training batch (depth, segmentation, the multi-task depth batch, the
+            student), `method_crop(size)`; scoring and prediction see whole images.
         num_classes: segmentation classes (train ids 0..num_classes-1, 255 = ignore).
         seed: seeds training, the cold-start image (π_s[0], method.md §4.3) and random selection.
         device: "auto" (CUDA when available), "cpu" or "cuda" (`models.device.resolve_device`).
@@ -73,6 +84,7 @@ class RoundConfig:
 
     strategy: StrategyName = DEFAULT_STRATEGY
     size: tuple[int, int] | None = None
+    crop: tuple[int, int] | None = None
     num_classes: int = 19
     seed: int = 0
     device: Device = "auto"
@@ -101,16 +113,18 @@ class RoundConfig:
         s = settings if isinstance(settings, ProjectSettings) else ProjectSettings.model_validate(settings or {})
         seg = s.seg.values()
         variant = seg.pop("variant", "transfer")
+        crop = method_crop(size)
         return cls(
             strategy=s.strategy,
             size=size,
+            crop=crop,
             num_classes=num_classes,
             seed=s.seed,
             device=s.device,
             depth=_override(_depth_preset(s.preset), s.depth.values(), seed=s.seed),
             seg=_override(_seg_preset(s.preset), seg, seed=s.seed),
             seg_variant=variant,
-            student=_override(_student_preset(s.preset), s.student.values(), seed=s.seed),
+            student=_override(replace(_student_preset(s.preset), crop=crop), s.student.values(), seed=s.seed),
             score_batch_size=s.score_batch_size,
             min_labeled=s.min_labeled,
             difficulty_weight=s.difficulty_weight,

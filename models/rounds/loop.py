@@ -42,12 +42,14 @@ def run_round(
     batch_size: int,
     work_dir: Path,
     *,
+    step: int,
     depth_checkpoint: Path | None = None,
     device: torch.device | None = None,
     progress: Progress = quiet,
 ) -> RoundOutcome:
     """The whole round in one process, in the worker's stage order: [pretrain depth] → [train + student] → score →
-    select. Files go to `work_dir` (depth.pt, seg.pt, student.pt, features.npy). Pre-labels are left to the caller
+    select. `step` is the round's index (0: the cold start), which sets the student's schedule. Files go to
+    `work_dir` (depth.pt, seg.pt, student.pt, features.npy). Pre-labels are left to the caller
     (`models.prelabel.write_prelabels`). This is what the label-efficiency benchmark loops over."""
     device = device or resolve_device(cfg.device)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -63,8 +65,8 @@ def run_round(
                                            device=device, progress=progress)  # fmt: skip
         seg_ckpt, miou, per_class = outcome.checkpoint, outcome.miou, outcome.per_class
         if cfg.needs_difficulty:
-            student_ckpt = train_student(cfg, labeled, depth_checkpoint, work_dir / "student.pt", device=device,
-                                         progress=progress)  # fmt: skip
+            student_ckpt = train_student(cfg, labeled, depth_checkpoint, work_dir / "student.pt", step=step,
+                                         device=device, progress=progress)  # fmt: skip
     raw = work_dir / "features.raw.npy"
     create_raw_features(raw, len(pool), feature_dim(depth_checkpoint))
     scores = score_range(cfg, pool, 0, len(pool), depth_checkpoint, raw, student_checkpoint=student_ckpt,

@@ -17,13 +17,15 @@ from models.rounds.config import RoundConfig, RoundInputError
 def pretrain_depth(
     cfg: RoundConfig, records: Sequence[FrameRecord], out: Path, *, device: torch.device, progress: Progress = quiet
 ) -> Path:
-    """Self-supervised depth pretraining (method.md §2) on the records that have both neighbour frames.
+    """Self-supervised depth pretraining (method.md §2) on the records that have both neighbour frames: the
+    service passes every stored frame triplet of the project's sequences, not only the pool's images.
 
     Resumes from `out` when it exists (a crashed worker continues from the last checkpoint). Returns `out`."""
     triplets = [r for r in records if r.prev is not None and r.next is not None]
     if len(triplets) < cfg.depth.batch_size:
         raise RoundInputError(f"depth pretraining needs at least {cfg.depth.batch_size} images with both neighbour "
-                              f"frames (t-1, t+1); the pool has {len(triplets)}")  # fmt: skip
-    data = SequenceDataset(triplets, size=cfg.size, flip=True, seed=cfg.seed)
+                              f"frames (t-1, t+1); the project has {len(triplets)} (sequence frames and pool "
+                              "images with neighbours)")  # fmt: skip
+    data = SequenceDataset(triplets, size=cfg.size, crop=cfg.crop, flip=True, seed=cfg.seed)
     train_depth(cfg.depth, data, device=device, progress=progress, checkpoint_path=out, resume=True)
     return out

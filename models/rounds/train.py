@@ -59,20 +59,25 @@ def train_segmentation_model(
     depth_cfg = load_checkpoint(depth_checkpoint)["config"]
     seg_cfg = replace(cfg.seg, net=config_from_depth(depth_cfg, cfg.seg_variant, cfg.num_classes))
     pool = [*labeled, *unlabeled]
-    flags = [i < len(labeled) for i in range(len(pool))]
-    lab_ds = LabeledDataset(list(labeled), size=cfg.size, flip=True)
-    unl_ds = UnlabeledDataset(pool, is_labeled=flags if seg_cfg.mix == "depthmix" else None, size=cfg.size, flip=True)
+    multitask = cfg.seg_variant == "multitask"
+    # the multi-task depth loss goes on the labeled and unlabeled batches (the method) when every image has both
+    # neighbour frames, else on a separate batch of the triplets there are
+    in_batches = multitask and all(r.prev is not None and r.next is not None for r in pool)
+    aug = {"size": cfg.size, "crop": cfg.crop, "flip": True}
+    lab_ds = LabeledDataset(list(labeled), neighbours=in_batches, **aug)
+    is_labeled = [i < len(labeled) for i in range(len(pool))] if seg_cfg.mix == "depthmix" else None
+    unl_ds = UnlabeledDataset(pool, is_labeled=is_labeled, neighbours=in_batches, **aug)
     if seg_cfg.mix != "depthmix":
-        unl_ds = UnlabeledDataset(list(unlabeled) or list(labeled), size=cfg.size, flip=True)
+        unl_ds = UnlabeledDataset(list(unlabeled) or list(labeled), neighbours=in_batches, **aug)
     val_records = [r for r in val if r.label is not None]
     val_ds = LabeledDataset(val_records, size=cfg.size) if val_records else None
     depth_net = None
     if seg_cfg.mean_teacher and seg_cfg.mix == "depthmix" and cfg.seg_variant != "multitask":
         depth_net = load_depth_model(depth_checkpoint, device)[0].requires_grad_(False)
     sequence_ds = None
-    if cfg.seg_variant == "multitask":
+    if multitask and not in_batches:
         triplets = [r for r in pool if r.prev is not None and r.next is not None]
-        sequence_ds = SequenceDataset(triplets, size=cfg.size, flip=True) if triplets else None
+        sequence_ds = SequenceDataset(triplets, **aug) if triplets else None
     init = None if cfg.seg_variant == "scratch" else depth_checkpoint
     result = train_segmentation(
         seg_cfg, lab_ds, unl_ds if seg_cfg.mean_teacher else None, device=device, init=init, progress=progress,
@@ -101,12 +106,17 @@ def train_student(
     depth_checkpoint: Path,
     out: Path,
     *,
+    step: int,
     device: torch.device,
     progress: Progress = quiet,
 ) -> Path:
     """Train the difficulty student (method.md §4.2) on the labeled images' teacher disparity; saves it to `out`.
 
-    The teacher's disparities of the labeled set are computed once, in memory (the labeled set is the small one)."""
+    `step` is the selection step the student serves (1 for the first round with labels, i.e. the round's index): it
+    trains `step × cfg.student.iters` iterations, the method's 4k, 8k, 12k, … as its labeled set doubles. The
+    teacher's disparities of the labeled set are computed once, in memory (the labeled set is the small one)."""
+    if step < 1:
+        raise RoundInputError(f"the difficulty student serves selection step 1 or later, not {step}")
     if out.exists():
         return out  # a finished student from an earlier attempt
     teacher = load_depth_model(depth_checkpoint, device)[0]
@@ -117,7 +127,8 @@ def train_student(
             disps.append(normalize_disp(teacher.predict_disp(batch["image"].to(device))).half().cpu())
     del teacher
     data = _TeacherDisp(images, torch.cat(disps))
-    student, losses = train_difficulty_student(cfg.student, data, device=device, progress=progress)
-    save_checkpoint(out, {"model": student.state_dict(), "config": asdict(cfg.student), "kind": "difficulty_student",
+    student_cfg = replace(cfg.student, iters=step * cfg.student.iters)
+    student, losses = train_difficulty_student(student_cfg, data, device=device, progress=progress)
+    save_checkpoint(out, {"model": student.state_dict(), "config": asdict(student_cfg), "kind": "difficulty_student",
                           "final_loss": losses[-1] if losses else math.nan})  # fmt: skip
     return out

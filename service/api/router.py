@@ -15,6 +15,7 @@ from service.api.routes import (
     rounds,
     strategies,
     users,
+    videos,
 )
 
 api_router = APIRouter()
@@ -29,6 +30,7 @@ for module in (
     strategies,
     jobs,
     export,
+    videos,
     labelstudio,
     labelstudio_ml,
 ):

@@ -8,8 +8,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.crud.annotations import newest_versions
-from service.db.tables import Annotation, Image, ImageRole, ImageState, Job, Lease, LeaseStatus, Project, Round, User
-from service.schemas import AnnotatorProgress, ProgressPublic, RoundProgress, StageProgress
+from service.db.tables import (
+    Annotation,
+    FrameSequence,
+    Image,
+    ImageRole,
+    ImageState,
+    Job,
+    JobKind,
+    JobStatus,
+    Lease,
+    LeaseStatus,
+    Project,
+    Round,
+    User,
+)
+from service.schemas import AnnotatorProgress, ProgressPublic, RoundProgress, SequencePublic, StageProgress
 
 # Pool images in these states have been chosen for labeling and count against the budget.
 SPENT_STATES = (ImageState.QUEUED, ImageState.LEASED, ImageState.LABELED)
@@ -48,11 +62,13 @@ def round_stages(*, session: Session, rounds: list[Round]) -> dict[int, list[Sta
     jobs = session.scalars(select(Job).where(Job.round_id.in_([r.id for r in rounds])).order_by(Job.id)).all()
     out: dict[int, list[StageProgress]] = {r.id: [] for r in rounds}
     for j in jobs:
-        out[j.round_id].append(  # type: ignore[index]
-            StageProgress(job_id=j.id, kind=j.kind, status=j.status, stage=j.stage, progress=j.progress,
-                          message=j.message, seconds=_seconds(j.started_at, j.finished_at, now))
-        )  # fmt: skip
+        out[j.round_id].append(_stage(j, now))  # type: ignore[index]
     return out
+
+
+def _stage(j: Job, now: datetime) -> StageProgress:
+    return StageProgress(job_id=j.id, kind=j.kind, status=j.status, stage=j.stage, progress=j.progress,
+                         message=j.message, seconds=_seconds(j.started_at, j.finished_at, now))  # fmt: skip
 
 
 def project_progress(*, session: Session, project: Project) -> ProgressPublic:
@@ -104,7 +120,16 @@ def project_progress(*, session: Session, project: Project) -> ProgressPublic:
         )
         for uid in sorted(user_ids)
     ]
+    sequences = session.scalars(select(FrameSequence).where(FrameSequence.project_id == project.id)
+                                .order_by(FrameSequence.id)).all()  # fmt: skip
+    importing = session.scalars(select(Job).where(
+        Job.project_id == project.id, Job.kind == JobKind.IMPORT_FRAMES,
+        Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])).order_by(Job.id)).all()  # fmt: skip
     return ProgressPublic(
+        importing=[_stage(j, now) for j in importing],
+        sequences=len(sequences),
+        frames=sum(s.frame_count for s in sequences),
+        imports=[SequencePublic.model_validate(s) for s in sequences],
         budget_total=project.label_budget,
         labeled=pool(ImageState.LABELED),
         queued=pool(ImageState.QUEUED),

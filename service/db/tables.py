@@ -77,6 +77,7 @@ class JobKind(StrEnum):
     PREDICT = "predict"
     QUEUE = "queue"  # the only stage that touches the queue
     VALIDATE_IMAGES = "validate_images"  # cheap job: checks files and writes thumbnails
+    IMPORT_FRAMES = "import_frames"  # a video or frame folder: decode, store every frame, add the pool sample
 
 
 class JobStatus(StrEnum):
@@ -85,6 +86,13 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class SequenceSource(StrEnum):
+    VIDEO = "video"
+    FRAMES = "frames"  # a folder of numbered frames (`sequence` layout)
+    KITTI_RAW = "kitti_raw"
+    CITYSCAPES = "cityscapes"  # a snippet of leftImg8bit_sequence/: depth-training frames, no pool images
 
 
 class ModelKind(StrEnum):
@@ -188,6 +196,8 @@ class Image(CreatedMixin, Base):
     prelabel_path: Mapped[str | None] = mapped_column(String(1024))  # model prediction shown with `next`
     skip_reason: Mapped[str | None] = mapped_column(String(500))  # why an annotator skipped it
     segments_path: Mapped[str | None] = mapped_column(String(1024))  # superpixels of a queued image (web app)
+    # the imported video or frame folder this image was sampled from (its neighbours are frames of it)
+    sequence_id: Mapped[int | None] = mapped_column(ForeignKey("frame_sequence.id", ondelete="SET NULL"), index=True)
 
     @property
     def has_prev(self) -> bool:
@@ -204,6 +214,32 @@ class Image(CreatedMixin, Base):
     @property
     def has_segments(self) -> bool:
         return self.segments_path is not None
+
+
+class FrameSequence(CreatedMixin, Base):
+    """One imported video (or frame folder): every stored frame is depth-training material, a sample of them are
+    pool images. Frames are `frames_dir/000000.jpg, ...` (models/data/frame_store.py); written by the import job's
+    final commit together with its pool images, so an import is all or nothing."""
+
+    __tablename__ = "frame_sequence"
+    __table_args__ = (UniqueConstraint("project_id", "checksum"), _check_in("source", SequenceSource))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id", ondelete="SET NULL"))  # the import job
+    source: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(255))  # the file or folder name, for people
+    checksum: Mapped[str] = mapped_column(String(64))  # sha256 of the video file (of the frame files for a folder)
+    frames_dir: Mapped[str] = mapped_column(String(1024))
+    frame_count: Mapped[int] = mapped_column(Integer)  # frames stored (after the stride)
+    frame_stride: Mapped[int] = mapped_column(Integer)
+    pool_every: Mapped[int] = mapped_column(Integer)
+    pool_images: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)  # of the stored frames
+    height: Mapped[int] = mapped_column(Integer)
+    intrinsics: Mapped[dict[str, float]] = mapped_column(JSON)  # fx, fy, u0, v0 in pixels of the stored frames
+    intrinsics_source: Mapped[str] = mapped_column(String(16))  # calibration | focal_px | hfov_deg | default
+    warning: Mapped[str | None] = mapped_column(Text)
 
 
 class Lease(CreatedMixin, Base):

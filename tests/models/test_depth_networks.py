@@ -112,3 +112,26 @@ def test_pose_net_outputs_small_motion() -> None:
     assert torch.isfinite(axisangle).all()
     assert axisangle.abs().max() < 0.1  # ×0.01 scaling keeps the untrained prediction near identity
     assert net.encoder.conv1.in_channels == 6
+
+
+def test_imagenet_weights_load_from_torchvisions_cache_file_or_fall_back_with_a_warning(tmp_path, monkeypatch, caplog):
+    """ImageNet weights come from torchvision's own file in the torch hub cache (no download when it is there); a run
+    that only prefers them (the supervised baseline) falls back to random weights with a warning when it is not."""
+    import logging
+
+    from models.encoder import imagenet_or_none, imagenet_weights_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = imagenet_weights_file(18)
+    assert path.parent == tmp_path / "hub" / "checkpoints" and path.name.startswith("resnet18-")
+    with caplog.at_level(logging.WARNING, logger="models.encoder"):
+        assert imagenet_or_none(18) is None
+    assert "random initialisation" in caplog.text and path.name in caplog.text
+
+    torch.manual_seed(5)
+    stand_in = ResNetEncoder(18).state_dict()  # torchvision's layout (no fc: only present keys are compared below)
+    path.parent.mkdir(parents=True)
+    torch.save(stand_in | {"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}, path)
+    assert imagenet_or_none(18) == "imagenet"
+    loaded = ResNetEncoder(18, weights="imagenet").state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in stand_in.items())

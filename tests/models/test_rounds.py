@@ -20,6 +20,7 @@ from models.rounds.config import RoundConfig, RoundInputError
 from models.rounds.loop import run_round
 from models.rounds.score import standardise_features
 from models.rounds.select import select
+from models.rounds.train import train_student
 from models.strategies import STRATEGIES
 
 
@@ -116,18 +117,24 @@ def test_run_round_cold_start_then_round_with_prelabels(tmp_path: Path) -> None:
 
     cpu = torch.device("cpu")
     unlabeled = list(pool)  # the cold start sees no labels
-    r0 = run_round(cfg, [], unlabeled, val, 3, tmp_path / "r0", device=cpu, progress=progress)
+    r0 = run_round(cfg, [], unlabeled, val, 3, tmp_path / "r0", step=0, device=cpu, progress=progress)
     assert r0.seg_checkpoint is None and math.isnan(r0.miou) and len(set(r0.chosen)) == 3
     assert r0.chosen[0] == int(np.random.RandomState(cfg.seed).permutation(len(pool))[0])  # the seeded image
     assert {"depth_finetune", "score"} <= stages
     labeled = [unlabeled[i] for i in r0.chosen]
     rest = [r for i, r in enumerate(unlabeled) if i not in r0.chosen]
-    r1 = run_round(cfg, labeled, rest, val, 3, tmp_path / "r1", depth_checkpoint=r0.depth_checkpoint, device=cpu,
-                   progress=progress)  # fmt: skip
+    r1 = run_round(cfg, labeled, rest, val, 3, tmp_path / "r1", step=1, depth_checkpoint=r0.depth_checkpoint,
+                   device=cpu, progress=progress)  # fmt: skip
     assert math.isfinite(r1.miou) and 0.0 <= r1.miou <= 1.0
     assert {"train", "eval", "difficulty_student"} <= stages
     assert all(p.index >= 3 and p.difficulty is not None and p.distance > 0 for p in r1.picks)
     assert r1.picks[0].combined == pytest.approx(r1.picks[0].distance + 1000 * r1.picks[0].difficulty)
+    # the student's schedule grows with the selection step (method.md §4.2: 4k, 8k, 12k, … iterations)
+    assert torch.load(tmp_path / "r1" / "student.pt", weights_only=False)["config"]["iters"] == cfg.student.iters
+    student3 = train_student(cfg, labeled, r0.depth_checkpoint, tmp_path / "s3.pt", step=3, device=cpu)
+    assert torch.load(student3, weights_only=False)["config"]["iters"] == 3 * cfg.student.iters
+    with pytest.raises(RoundInputError, match="step 1 or later"):
+        train_student(cfg, labeled, r0.depth_checkpoint, tmp_path / "s0.pt", step=0, device=cpu)
     chosen = [rest[i] for i in r1.chosen]
     ids_paths = [tmp_path / "pl" / f"{k}.png" for k in range(3)]
     rgb_paths = [tmp_path / "pl" / f"{k}_overlay.png" for k in range(3)]
@@ -136,3 +143,28 @@ def test_run_round_cold_start_then_round_with_prelabels(tmp_path: Path) -> None:
         ids = np.array(Image.open(ids_path))
         assert ids.shape == (48, 96) and ids.dtype == np.uint8 and ids.max() < 19
         assert np.array(Image.open(rgb_path)).shape == (48, 96, 3)
+
+
+def test_the_method_student_is_a_dilated_resnet50() -> None:
+    """The method's difficulty student: ResNet-50 with layer4 dilated (output stride 16), like its other encoders."""
+    from dataclasses import replace
+
+    from models.difficulty import DepthStudent
+
+    cfg = RoundConfig.from_settings({"preset": "method"}).student
+    assert cfg.layers == 50 and cfg.dilate_last and cfg.iters == 4000
+    feats = DepthStudent(replace(cfg, weights=None)).encoder(torch.rand(1, 3, 64, 64))
+    assert feats[-1].shape[-2:] == (4, 4)  # 64 / 16
+
+
+def test_rounds_train_on_the_methods_square_crops() -> None:
+    """The method trains depth, segmentation and the student on 512×512 random crops of 1024×512 images: a square as
+    tall as the image, scaled down with the image; scoring and prediction keep whole images."""
+    from models.rounds.config import method_crop
+
+    assert method_crop((512, 1024)) == (512, 512) and method_crop((48, 96)) == (48, 48)
+    assert method_crop(None) is None and method_crop((64, 64)) is None
+    cfg = RoundConfig.from_settings({"preset": "method"}, size=(512, 1024))
+    assert cfg.crop == (512, 512) and cfg.student.crop == (512, 512)
+    assert RoundConfig.from_settings({"preset": "tiny"}, size=(48, 96)).student.crop == (48, 48)
+    assert RoundConfig.from_settings({"preset": "tiny", "student": {"crop": None}}, size=(48, 96)).student.crop is None

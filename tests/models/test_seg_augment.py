@@ -34,3 +34,16 @@ def test_probabilities_of_jitter_and_blur():
     assert torch.equal(strong_augment(img, generator=g, jitter_p=0.0, blur_p=0.0), img)
     out = strong_augment(img, generator=g, jitter_p=1.0, blur_p=0.0)
     assert out.shape == img.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_jitter_brightness_adds_like_kornia_0_4():
+    """The method's kornia 0.4 `ColorJitter(0.25, …)` ADDS U(−0.25, 0.25) to the brightness. On a grey image (where
+    saturation and hue change nothing) a multiplicative brightness (kornia 0.9's `ColorJitter`) keeps every pixel within
+    0.2 · [0.75, 1.25] · [0.75, 1.25] = [0.1125, 0.3125]; the additive one takes about a fifth of them below 0.1."""
+    from models.augment import color_jitter
+
+    torch.manual_seed(0)
+    grey = torch.full((256, 3, 4, 4), 0.2)
+    per_sample = color_jitter(grey).mean(dim=(1, 2, 3))  # (256,)
+    assert (per_sample < 0.1).float().mean() > 0.1
+    assert per_sample.max() > 0.35

@@ -104,3 +104,20 @@ def test_exchange_reaches_both_tasks():
     # segmentation loss reaches the depth decoder's early stages through SA_depth, and vice versa
     assert net.depth_decoder.convs["upconv_3_1"].conv.weight.grad.abs().sum() > 0
     assert net.sa_depth.conv.weight.grad.abs().sum() > 0 and net.sa_seg.conv.weight.grad.abs().sum() > 0
+
+
+def test_both_exchange_messages_come_from_the_pre_exchange_maps():
+    """seg ← seg + SA_depth(depth) and depth ← depth + SA_seg(seg) with both right-hand sides taken before either sum
+    (the authors' PAD decoder): SA_seg must see the segmentation map the side head sees, not one that already holds
+    the depth message."""
+    torch.manual_seed(0)
+    net = build_seg_net(tiny_net("multitask")).eval()
+    for sa in (net.sa_depth, net.sa_seg):
+        torch.nn.init.normal_(sa.att.weight, std=0.1)  # a non-zero message both ways (the gate starts flat at 0.5)
+    seen: dict[str, torch.Tensor] = {}
+    net.side_classifier.register_forward_hook(lambda _m, inputs, _o: seen.update(pre=inputs[0].detach().clone()))
+    net.sa_seg.register_forward_hook(lambda _m, inputs, _o: seen.update(sa_seg=inputs[0].detach().clone()))
+    with torch.no_grad():
+        net(torch.rand(2, 3, 32, 32))
+    assert net.sa_depth.conv.weight.abs().sum() > 0
+    torch.testing.assert_close(seen["sa_seg"], seen["pre"], rtol=0, atol=0)

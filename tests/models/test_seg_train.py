@@ -11,9 +11,16 @@ import torch
 from torch import nn
 
 from models.checkpoint import load_checkpoint
-from models.seg_step import ConsistencyOptions, consistency_loss, mixing_disp, normalize_disp, supervised_loss
+from models.seg_step import (
+    ConsistencyOptions,
+    consistency_loss,
+    mixing_disp,
+    normalize_disp,
+    sde_batch_loss,
+    supervised_loss,
+)
 from models.seg_train import evaluate, load_seg_model, train_segmentation, training_changes
-from tests.models.seg_fakes import NUM_CLASSES, SequenceFakes, StripesDataset, tiny_cfg
+from tests.models.seg_fakes import NUM_CLASSES, SequenceFakes, StripesDataset, tiny_cfg, tiny_net
 
 
 class PixelNet(nn.Module):
@@ -183,3 +190,34 @@ def test_loading_a_trained_checkpoint_does_not_warn_about_a_random_decoder(tmp_p
 
         build_seg_net(tiny_cfg("transfer").net)
     assert any("decoder initialised at random" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_multitask_depth_loss_on_the_labeled_and_unlabeled_batches(tmp_path, monkeypatch):
+    """The method's placement (§1.6 exp 212): the multi-task net's depth loss on the labeled and on the unlabeled
+    batch, on unjittered frames at the training crop, with no separate sequence batch."""
+    from contracts.cityscapes import find_frames
+    from models import seg_train
+    from models.data.datasets import LabeledDataset, UnlabeledDataset
+    from models.data.synth.world import generate_world
+
+    world = generate_world(tmp_path / "world", sequences=6, size=(32, 64), seed=2).out
+    train = [r for r in find_frames(world, "train") if r.label is not None]
+    aug = {"size": (32, 64), "crop": (32, 32), "flip": True, "neighbours": True}
+    lab = LabeledDataset(train[:2], **aug)
+    unl = UnlabeledDataset(train, is_labeled=[i < 2 for i in range(len(train))], **aug)
+    seen = []
+
+    def recording(net, pose_net, batch, disps=None):
+        seen.append({k: tuple(v.shape) for k, v in batch.items() if k in ("image", "prev", "image_aug", "crop_box")})
+        return sde_batch_loss(net, pose_net, batch, disps=disps)
+
+    monkeypatch.setattr(seg_train, "sde_batch_loss", recording)
+    cfg = replace(
+        tiny_cfg("multitask", iterations=2, mix="depthmix"), net=replace(tiny_net("multitask"), num_classes=19)
+    )
+    r = train_segmentation(cfg, lab, unl, device="cpu", log_every=1)
+    last = r.history[-1]
+    assert math.isfinite(last["sde"]) and math.isfinite(last["sde_unlabeled"])
+    assert len(seen) == 4  # labeled and unlabeled, two steps
+    assert all(s == {"image": (2, 3, 32, 32), "prev": (2, 3, 32, 32)} for s in seen)  # cropped, no jitter copies

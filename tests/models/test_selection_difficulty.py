@@ -86,9 +86,21 @@ def _pool_batches(n=6, h=32, w=32, seed=0):
 def test_student_training():
     image, disp = _pool_batches()
     data = [{"image": image[i], "pseudo_disp": disp[i], "index": torch.tensor(i)} for i in range(4)]
-    cfg = StudentConfig(layers=18, weights=None, iters=8, lr=1e-3, crop=(32, 24), seed=3)
+    cfg = StudentConfig(layers=18, weights=None, dilate_last=False, iters=8, lr=1e-3, crop=(32, 24), seed=3)
     calls = []
     student, losses = train_difficulty_student(cfg, data, device="cpu", progress=lambda *a: calls.append(a))
     assert len(losses) == 8 and all(math.isfinite(x) for x in losses)
     assert sum(losses[-2:]) < sum(losses[:2])  # it learns
     assert not student.training and calls[-1][:2] == ("difficulty_student", 1.0)
+
+
+def test_student_crops_a_window_per_sample():
+    """The method's loader crops each sample on its own (one window per image, not one per batch)."""
+    from models.difficulty import _crop_and_flip
+
+    cfg = StudentConfig(crop=(8, 8), flip=False)
+    cols = torch.arange(64.0).expand(16, 1, 16, 64)  # each pixel holds its column
+    image, disp = _crop_and_flip(cols.expand(16, 3, 16, 64), cols, cfg, torch.Generator().manual_seed(0))
+    assert image.shape == (16, 3, 8, 8) and disp.shape == (16, 1, 8, 8)
+    assert torch.equal(image[:, :1], disp)  # the same window for image and disparity
+    assert len(set(disp[:, 0, 0, 0].tolist())) > 4  # left edges differ between samples

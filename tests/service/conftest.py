@@ -84,6 +84,16 @@ def api(database: Database) -> Iterator[Api]:
         yield api
 
 
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(kind, job id) of every task the API sent; the broker replaced by this recorder (the test runs the job)."""
+    from service import task_queue
+
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(task_queue, "enqueue", lambda kind, job_id: calls.append((str(kind), job_id)) or "task-id")
+    return calls
+
+
 @dataclass
 class Broker:
     """The test Redis with a queue name of this test's own (so parallel runs never see each other's messages)."""

@@ -15,7 +15,7 @@ from service.db.session import session_scope
 from service.db.tables import Image, ImageState, Job, JobKind, JobStatus, Round, RoundStatus, Score
 from service.task_queue import enqueue
 from tests.conftest import REDIS_URL, Database, _reset_caches
-from tests.factories import load_job, make_job, make_project, make_round, solid_png
+from tests.factories import encode_video, load_job, make_job, make_project, make_round, solid_png, synth_frames
 from tests.worker.procs import Worker, wait_for, worker_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -91,6 +91,38 @@ def test_validate_images_succeeds_and_a_broken_image_fails_the_job_naming_it(pg:
     failed = wait_for(lambda: _finished(bad_job), 30)
     assert failed.status == JobStatus.FAILED and failed.progress == 1.0  # it looked at every image
     assert f"{broken.name} ({broken.path}): cannot decode" in failed.error
+
+
+def test_video_import_runs_in_the_worker(pg: Worker) -> None:
+    """An uploaded video's `import_frames` job, sent by name like the API sends it, decoded by the worker process."""
+    from service.frame_imports import sha256_of, upload_target
+    from service.schemas import FrameOptions
+
+    pid = make_project(0, name="video")
+    relative = upload_target(pid, "drive.mp4")
+    storage.absolute(relative).parent.mkdir(parents=True)
+    video = encode_video(storage.absolute(relative), synth_frames(8))
+    source = {"kind": "video", "name": "drive.mp4", "checksum": sha256_of(video), "path": relative.as_posix(),
+              "uploaded": True}  # fmt: skip
+    job_id = make_job(pid, JobKind.IMPORT_FRAMES, sources=[source], options=FrameOptions(pool_every=4).model_dump())
+    enqueue(JobKind.IMPORT_FRAMES, job_id)
+    job = wait_for(lambda: _finished(job_id), 60)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["frames"] == 8 and job.result["pool_images"] == 2 and job.result["warnings"]
+    assert len(_pool_with_neighbours(pid)) == 2
+
+
+def _pool_with_neighbours(project_id: int) -> list[Image]:
+    with session_scope() as session:
+        rows = session.scalars(
+            select(Image).where(
+                Image.project_id == project_id,
+                Image.prev_path.is_not(None),
+                Image.next_path.is_not(None),
+                Image.sequence_id.is_not(None),
+            )
+        )
+        return list(rows)
 
 
 def test_duplicate_delivery_does_not_rerun_a_succeeded_job(pg: Worker) -> None:

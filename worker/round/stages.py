@@ -21,8 +21,10 @@ import numpy as np
 import torch
 from sqlalchemy import select
 
+from contracts.camera import FX_PER_WIDTH  # the default focal length per width of an image without intrinsics
 from contracts.cityscapes import DataError, FrameRecord
 from contracts.settings import ProjectSettings
+from models.data.frame_store import triplets
 from models.device import resolve_device
 from models.features import load_features
 from models.prelabel import write_prelabels
@@ -34,11 +36,20 @@ from models.rounds.train import train_segmentation_model, train_student
 from models.superpixels import write_segments
 from service import storage
 from service.db.session import session_scope
-from service.db.tables import Image, Job, JobKind, LabelClass, ModelKind, ModelVersion, Project, Round, Score
+from service.db.tables import (
+    FrameSequence,
+    Image,
+    Job,
+    JobKind,
+    LabelClass,
+    ModelKind,
+    ModelVersion,
+    Project,
+    Round,
+    Score,
+)
 from worker.round.plan import PoolSnapshot, latest_model
 from worker.runner import JobContext, PipelineError
-
-FX_PER_WIDTH = 2262.52 / 2048  # default focal length per image width when an image has no intrinsics (Cityscapes')
 
 
 @dataclass
@@ -144,18 +155,44 @@ def user_errors() -> Iterator[None]:
         raise PipelineError(str(err)) from None
 
 
+def depth_triplets(st: Stage) -> tuple[list[FrameRecord], dict[str, int]]:
+    """What depth learns from (method.md §2: every frame of the sequences, not only the annotated ones): every
+    stored frame triplet (t-1, t, t+1) of the project's imported sequences, then the pool images with both
+    neighbours that belong to no sequence (uploaded triplets, Cityscapes imports). A pool image sampled from a
+    sequence is one of its triplets already. Returns (records, counts for the job's result)."""
+    with session_scope() as session:
+        sequences = session.execute(select(FrameSequence.id, FrameSequence.frames_dir, FrameSequence.frame_count,
+                                           FrameSequence.intrinsics)
+                                    .where(FrameSequence.project_id == st.project_id)
+                                    .order_by(FrameSequence.id)).all()  # fmt: skip
+    records = []
+    for seq_id, folder, count, k in sequences:
+        K = np.array([[k["fx"], 0.0, k["u0"]], [0.0, k["fy"], k["v0"]], [0.0, 0.0, 1.0]])  # pixels of stored frames
+        records += [FrameRecord(image=t, prev=prev, next=nxt, label=None, K=K, split="train", city=f"seq{seq_id}",
+                                name=t.stem) for prev, t, nxt in triplets(st.path(folder), count)]  # fmt: skip
+    from_sequences = len(records)
+    records += [r for i in st.snap.pool_ids if st.images[i].sequence_id is None
+                and (r := st.record(i)).prev is not None and r.next is not None]  # fmt: skip
+    counts = {"triplets": len(records), "sequence_triplets": from_sequences, "sequences": len(sequences),
+              "pool_triplets": len(records) - from_sequences}  # fmt: skip
+    return records, counts
+
+
 def pretrain_depth(ctx: JobContext) -> dict[str, Any]:
-    """Self-supervised depth pretraining on the pool's sequences; records the depth model version."""
+    """Self-supervised depth pretraining on every frame triplet of the project; records the depth model version."""
     st = load_stage(ctx)
     relative = storage.model_dir(st.project_id) / f"depth_r{st.round_index:03d}.pt"
+    records, counts = depth_triplets(st)
+    ctx.progress("pretrain_depth", 0.0, f"{counts['triplets']} triplets ({counts['sequence_triplets']} from "
+                 f"{counts['sequences']} sequences, {counts['pool_triplets']} pool images)")  # fmt: skip
     with user_errors():
-        pretrain(st.cfg, [*st.labeled(), *st.unlabeled()], st.path(relative), device=st.device, progress=ctx.progress)
+        pretrain(st.cfg, records, st.path(relative), device=st.device, progress=ctx.progress)
     with ctx.finishing() as session:
         version = ModelVersion(project_id=st.project_id, kind=ModelKind.DEPTH, checkpoint_path=str(relative),
-                               config=asdict(st.cfg.depth), metrics={}, round_id=st.round_id)  # fmt: skip
+                               config=asdict(st.cfg.depth), metrics=counts, round_id=st.round_id)  # fmt: skip
         session.add(version)
         session.flush()
-        ctx.result = {"model_version_id": version.id, "checkpoint": str(relative)}
+        ctx.result = {"model_version_id": version.id, "checkpoint": str(relative), **counts}
     return ctx.result
 
 
@@ -171,7 +208,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
                                            progress=ctx.progress)  # fmt: skip
         student = st.student_checkpoint()
         if student is not None:
-            train_student(st.cfg, labeled, depth, student, device=st.device, progress=ctx.progress)
+            train_student(st.cfg, labeled, depth, student, step=st.round_index, device=st.device, progress=ctx.progress)
     miou = outcome.miou if np.isfinite(outcome.miou) else None
     metrics = {"miou": miou, "per_class_iou": [x if np.isfinite(x) else None for x in outcome.per_class],
                "labels_used": len(labeled), "val_images": len(st.snap.val)}  # fmt: skip

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from contracts.camera import FX_PER_WIDTH  # Cityscapes focal length relative to the image width (§2.1)
 from contracts.cityscapes import colorize, train_ids_to_label_ids
 from models.data.synth.layout import ARCHETYPES, build_scene, sample_archetype
 from models.data.synth.render import render
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 ANNOTATED_FRAME = 19
 TRAIN_CITIES = ("ashford", "bramley", "corvin", "dunholm")
 VAL_CITIES = ("elmstead", "fairhaven")
-FX_PER_WIDTH = 2262.52 / 2048  # Cityscapes focal length relative to the image width (§2.1)
 
 
 def intrinsics(size: tuple[int, int]) -> np.ndarray:

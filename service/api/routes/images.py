@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
-from service import imports, masks, storage
+from service import frame_imports, imports, masks, storage
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep, SettingsDep
 from service.api.params import Limit, Offset, RowId
 from service.crud import annotations as annotations_crud
@@ -17,18 +17,36 @@ from service.crud import images as crud
 from service.crud.projects import get_project, palette
 from service.db.tables import INT32_MAX, ImageRole, ImageState
 from service.errors import NotFound
-from service.schemas import ImageImport, ImagePublic, ImagesPublic, ImportResult
+from service.schemas import ImageImport, ImagePublic, ImagesPublic, ImportResult, JobPublic
 
 router = APIRouter(tags=["images"])
 
 
-@router.post("/projects/{project_id}/images/import", status_code=status.HTTP_201_CREATED)
+@router.post("/projects/{project_id}/images/import", status_code=status.HTTP_201_CREATED, response_model=ImportResult)
 def import_folder(
-    session: SessionDep, settings: SettingsDep, project: ProjectDep, _lead: LeadUser, body: ImageImport
-) -> ImportResult:
+    session: SessionDep,
+    settings: SettingsDep,
+    project: ProjectDep,
+    _lead: LeadUser,
+    body: ImageImport,
+    response: Response,
+) -> ImportResult | JSONResponse:
     """Register a server folder under the import root: plain images, or Cityscapes layout (leftImg8bit with
-    leftImg8bit_sequence neighbours and camera intrinsics). All or nothing."""
+    leftImg8bit_sequence neighbours and camera intrinsics). All or nothing. Layouts `video` (a video file, or a
+    folder of them) and `sequence` (folders of numbered frames) start an `import_frames` job instead: 202."""
     assert settings.import_root is not None
+    if body.layout in ("video", "sequence", "kitti_raw", "cityscapes_sequence"):
+        if body.layout == "video":
+            sources = frame_imports.video_sources(body.path, settings.import_root)
+        else:
+            sources = frame_imports.sequence_sources(body.path, settings.import_root, layout=body.layout)
+        job, failure = frame_imports.start_import(session=session, project=project, sources=sources,
+                                                  options=body.frames)  # fmt: skip
+        if failure is not None:
+            return JSONResponse({"detail": failure}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response.status_code = status.HTTP_202_ACCEPTED
+        return ImportResult(imported=0, skipped_duplicates=0, images=[], job=JobPublic.model_validate(job),
+                            warnings=frame_imports.intrinsics_warning(body.frames, sources))  # fmt: skip
     folder = imports.resolve_import_dir(body.path, settings.import_root)
     found = imports.scan(
         folder, settings.import_root, layout=body.layout, role=body.role, missing_camera=body.missing_camera

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from service import task_queue
+from service import frame_imports, task_queue
 from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
 from service.api.params import Limit, Offset, RowId
 from service.crud import rounds as crud
@@ -42,4 +42,7 @@ def read_job(session: SessionDep, _user: CurrentUser, job_id: RowId) -> JobPubli
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(session: SessionDep, _lead: LeadUser, job_id: RowId) -> JobPublic:
     """Cancel a queued or running job (and its round); the worker sees the status and stops."""
-    return JobPublic.model_validate(crud.cancel_job(session=session, job_id=job_id))
+    job = crud.cancel_job(session=session, job_id=job_id)
+    if job.kind == JobKind.IMPORT_FRAMES and job.started_at is None:  # never ran: nothing else removes its upload
+        frame_imports.discard_uploads(job.params)
+    return JobPublic.model_validate(job)

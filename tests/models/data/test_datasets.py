@@ -179,3 +179,33 @@ def test_records_without_neighbours_or_labels_are_refused(records) -> None:
         LabeledDataset([bad])
     with pytest.raises(ValueError, match="depth"):
         DepthEvalDataset([bad])
+
+
+def test_unlabeled_crops_are_cut_by_the_step_after_whole_image_disparity(records, tmp_path: Path) -> None:
+    """With `crop`, unlabeled items stay whole and carry `crop_box`; the step's cut equals the labeled dataset's
+    crop-then-flip of the same draw (neighbour frames and K included), and a disparity normalised on the whole image
+    keeps its whole-image scale in the crop (the method infers and normalises on the whole image, then crops;
+    method.md §3.1)."""
+    from PIL import Image
+
+    from models.seg_step import cut_crops
+
+    disp_path = tmp_path / "d.png"
+    Image.fromarray(np.tile(np.arange(96, dtype=np.uint16) * 100, (48, 1))).save(disp_path)  # a left-right ramp
+    labeled = [r for r in records if r.label is not None][:4]
+    opts = {"size": (48, 96), "crop": (48, 40), "seed": 7}
+    unl = UnlabeledDataset(labeled, is_labeled=[True] * 4, pseudo_disp=[disp_path] * 4, neighbours=True, **opts)
+    lab = LabeledDataset(labeled, neighbours=True, **opts)
+    items = [unl[i] for i in range(4)]
+    assert all(it["image"].shape == (3, 48, 96) and it["crop_box"].tolist()[2:] == [48, 40] for it in items)
+    batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    cut, _ = cut_crops(batch, None)
+    assert "crop_box" not in cut and cut["image"].shape == (4, 3, 48, 40)
+    for i in range(4):
+        ref = lab[i]  # one fetch: a second one draws a new crop
+        for key in ("image", "label", "prev", "next"):
+            assert torch.equal(cut[key][i], ref[key]), key
+        torch.testing.assert_close(cut["K"][i], ref["K"])  # the principal point moved with the window
+        torch.testing.assert_close(cut["inv_K"][i], ref["inv_K"])
+    spans = cut["pseudo_disp"].amax(dim=(1, 2, 3)) - cut["pseudo_disp"].amin(dim=(1, 2, 3))
+    assert (spans < 0.5).all()  # 40 of 96 columns of a ramp normalised over all 96: about 0.42, not 1

@@ -1,5 +1,5 @@
 // The lead's dashboard: budget, mIoU per round, rounds with live stages, start/cancel a round, annotators,
-// skipped images (re-queue), export. Polls /progress every 2 s while a round runs, every 15 s otherwise, and
+// skipped images (re-queue), imported videos and frame folders, export. Polls /progress every 2 s while a round runs, every 15 s otherwise, and
 // not at all while the tab is hidden.
 import { request } from "./api.js";
 import { budgetBar, miouChart } from "./chart.js";
@@ -22,6 +22,7 @@ export function mount(view, ctx) {
   const rounds = h("div", { testid: "rounds" });
   const annotators = h("div", { testid: "annotators" });
   const skipped = h("div", { testid: "skipped" });
+  const imports = h("div", { testid: "imports" });
   const batch = h("input", { type: "number", min: "1", testid: "round-batch", placeholder: "schedule", "aria-label": "batch size" });
   const strategy = h("select", { testid: "round-strategy", "aria-label": "strategy" },
     h("option", { value: "" }, "project default"));
@@ -37,7 +38,8 @@ export function mount(view, ctx) {
     h("div", { class: "card" }, h("h2", {}, "Validation mIoU per round"), chart),
     h("div", { class: "card wide" }, h("h2", {}, "Rounds"), form, rounds),
     h("div", { class: "card" }, h("h2", {}, "Annotators"), annotators),
-    h("div", { class: "card" }, h("h2", {}, "Skipped images"), skipped)));
+    h("div", { class: "card" }, h("h2", {}, "Skipped images"), skipped),
+    h("div", { class: "card wide" }, h("h2", {}, "Imported video"), imports)));
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -111,6 +113,20 @@ export function mount(view, ctx) {
         h("td", {}, String(a.submissions)), h("td", {}, String(a.open_leases)), h("td", {}, String(a.expired_leases))))));
   }
 
+  function renderImports(progress) {
+    clear(imports);
+    for (const j of progress.importing) {
+      imports.append(h("div", { testid: `importing-${j.job_id}` }, `import job ${j.job_id} ${j.status} `,
+        h("progress", { max: "1", value: String(j.progress) }), ` ${(100 * j.progress).toFixed(0)}% ${j.message || ""}`));
+    }
+    if (!progress.imports.length) return imports.append(h("p", {}, "No video or frame folder imported yet (depthal import, docs/data.md)."));
+    imports.append(h("p", {}, `${progress.sequences} sequences, ${progress.frames} frames for depth training`),
+      h("table", {}, h("tr", {}, ["sequence", "source", "frames", "stride", "pool images", "intrinsics"].map((t) => h("th", {}, t))),
+        progress.imports.map((s) => h("tr", { testid: `sequence-${s.id}` }, h("td", {}, s.name), h("td", {}, s.source),
+          h("td", {}, String(s.frame_count)), h("td", {}, String(s.frame_stride)), h("td", {}, String(s.pool_images)),
+          h("td", {}, s.intrinsics_source, s.warning ? h("div", { class: "status-failed", title: s.warning }, "default intrinsics: give hfov_deg or focal_px") : null)))));
+  }
+
   async function renderSkipped(count) {
     const key = `${st.projectId}:${count}`;
     if (key === st.lastSkippedKey) return;
@@ -140,11 +156,12 @@ export function mount(view, ctx) {
     let active = false;
     try {
       const progress = await request("GET", `/projects/${st.projectId}/progress`);
-      active = progress.rounds.some((r) => ACTIVE.has(r.status));
+      active = progress.rounds.some((r) => ACTIVE.has(r.status)) || progress.importing.length > 0;
       clear(budget).append(budgetBar(progress));
       clear(chart).append(miouChart(progress.rounds));
       renderRounds(progress.rounds);
       renderAnnotators(progress.annotators);
+      renderImports(progress);
       await renderSkipped(progress.skipped);
     } catch (error) {
       say(error.message, "error");
