@@ -245,6 +245,8 @@ def test_skipped_task_frees_the_image(depthal: Depthal, label_studio: LabelStudi
 
 # ---------------------------------------------------------------------------------------------------- reconcile
 def test_sync_after_label_studio_was_down_repairs_the_state(depthal: Depthal, label_studio: LabelStudioServer) -> None:
+    from worker.round.queue import push_to_labelstudio
+
     pid, round_id, picks = pushed_round(depthal, label_studio, [0, 1, 2, 3], webhook=False)
     ls_project = ls_project_of(depthal, pid)
     tasks = {t["data"]["depthal_image"]: t["id"] for t in tasks_of(label_studio, ls_project)}
@@ -252,6 +254,11 @@ def test_sync_after_label_studio_was_down_repairs_the_state(depthal: Depthal, la
     try:
         down = depthal.sync(pid)
         assert down.status_code == 503 and "cannot be reached" in down.json()["detail"]
+        push_to_labelstudio(pid, round_id)  # a round's queue stage ending now: the round stands, its metrics say why
+        with session_scope() as session:
+            round_ = session.get(Round, round_id)
+            assert round_ is not None and round_.status == "succeeded"
+            assert "cannot be reached" in round_.metrics["labelstudio"]["error"]
         # meanwhile in depthal: a lead labels picks[0] directly, and one more image is queued
         mask = io.BytesIO()
         PILImage.fromarray(np.full((H, W), ROAD, np.uint8)).save(mask, "PNG")
