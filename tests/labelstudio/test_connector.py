@@ -381,3 +381,17 @@ def test_ml_backend_serves_newest_prelabels_and_start_training_starts_a_round(
         assert trained.status_code == 200, trained.text
     rounds = depthal.http.get(f"/projects/{pid}/rounds", headers=depthal.lead).json()["data"]
     assert [r["index"] for r in rounds] == [0, 1, 2] and rounds[2]["status"] == "pending"
+
+
+def test_the_workers_periodic_sync_takes_a_missed_annotation(depthal: Depthal, label_studio: LabelStudioServer) -> None:
+    from worker.sweeps import sync_labelstudio
+
+    pid, _, picks = pushed_round(depthal, label_studio, [0], webhook=False)  # no webhook: every annotation is missed
+    task = task_of(label_studio, ls_project_of(depthal, pid), picks[0])
+    with label_studio.api() as api:
+        res = api.post(f"/api/tasks/{task['id']}/annotations", json={"result": [region("sky", np.ones((H, W), bool))]})
+        assert res.status_code == 201, res.text
+    assert versions(picks[0]) == []
+    assert sync_labelstudio(force=True) == [pid]
+    assert versions(picks[0]) == [(1, LabelStudioServer.username)] and (stored_mask(depthal, picks[0]) == SKY).all()
+    assert sync_labelstudio() == []  # not due again before labelstudio_sync_seconds
