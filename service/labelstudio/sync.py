@@ -32,6 +32,8 @@ from service.labelstudio.push import push, record
 from service.labelstudio.schemas import SyncResult
 from service.labelstudio.take import newest, take
 
+# Tasks whose annotations a sync reads: a skipped (released) task may still be labelled later in Label Studio
+POLLED = (LabelStudioTaskStatus.OPEN, LabelStudioTaskStatus.LABELED, LabelStudioTaskStatus.RELEASED)
 LIVE = (LabelStudioTaskStatus.OPEN, LabelStudioTaskStatus.LABELED)
 
 
@@ -49,7 +51,7 @@ def _sync(
     email_of = lru_cache(maxsize=None)(client.user_email)
     rows = list(
         session.scalars(
-            select(LabelStudioTask).where(LabelStudioTask.project_id == project.id, LabelStudioTask.status.in_(LIVE))
+            select(LabelStudioTask).where(LabelStudioTask.project_id == project.id, LabelStudioTask.status.in_(POLLED))
         )
     )
     for row in rows:
@@ -93,7 +95,7 @@ def _reconcile_open(session: Session, *, project: Project, client: LabelStudioCl
     for row, state, lease_status in rows:
         if lease_status == LeaseStatus.OPEN and state == ImageState.LEASED:
             continue  # held for its task, as it should be
-        holds.end(session, row.lease_id, labeled=state != ImageState.LEASED)  # e.g. a lead labelled it meanwhile
+        holds.end(session, row.lease_id, labeled=state == ImageState.LABELED)  # e.g. a lead labelled it meanwhile
         if state in (ImageState.QUEUED, ImageState.LEASED):
             session.flush()
             row.lease_id = holds.hold(session, image_id=row.image_id, holder_id=holder_id, now=utcnow())
