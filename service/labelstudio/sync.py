@@ -40,11 +40,24 @@ LIVE = (LabelStudioTaskStatus.OPEN, LabelStudioTaskStatus.LABELED)
 def sync(session: Session, *, project: Project) -> SyncResult:
     link, client = client_for(project)
     with client:
-        return _sync(session, project=project, client=client, ls_project=link.project, public_url=link.public_url)
+        return _sync(
+            session,
+            project=project,
+            client=client,
+            ls_project=link.project,
+            public_url=link.public_url,
+            live_model=link.ml_backend is not None,
+        )
 
 
 def _sync(
-    session: Session, *, project: Project, client: LabelStudioClient, ls_project: int, public_url: str
+    session: Session,
+    *,
+    project: Project,
+    client: LabelStudioClient,
+    ls_project: int,
+    public_url: str,
+    live_model: bool,
 ) -> SyncResult:
     result = SyncResult()
     tasks = {int(t["id"]): t for t in client.tasks(ls_project)}
@@ -64,7 +77,15 @@ def _sync(
             take(session, project=project, row=row, annotation=annotation, email_of=email_of, result=result)
     _reconcile_open(session, project=project, client=client, result=result)
     _adopt(session, project=project, client=client, tasks=tasks, result=result)
-    push(session, project=project, client=client, ls_project=ls_project, public_url=public_url, result=result)
+    push(
+        session,
+        project=project,
+        client=client,
+        ls_project=ls_project,
+        public_url=public_url,
+        result=result,
+        live_model=live_model,
+    )
     open_leases = session.scalars(
         select(LabelStudioTask.lease_id).where(
             LabelStudioTask.project_id == project.id, LabelStudioTask.status == LabelStudioTaskStatus.OPEN

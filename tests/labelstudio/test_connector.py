@@ -138,6 +138,8 @@ def test_link_refuses_wrong_url_token_and_labels_and_saves_nothing(
 def test_round_pushes_queue_in_rank_order_with_prelabels_and_reasons(
     depthal: Depthal, label_studio: LabelStudioServer
 ) -> None:
+    from worker.round.queue import push_to_labelstudio
+
     pid, round_id, picks = pushed_round(depthal, label_studio, [3, 0, 4])
     tasks = tasks_of(label_studio, ls_project_of(depthal, pid))
     assert [t["data"]["depthal_image"] for t in tasks] == picks  # created in rank order: sequential sampling's order
@@ -162,6 +164,18 @@ def test_round_pushes_queue_in_rank_order_with_prelabels_and_reasons(
     again = depthal.sync(pid)  # nothing new: a second push creates no task
     assert again.status_code == 200 and again.json()["pushed"] == []
     assert len(tasks_of(label_studio, ls_project_of(depthal, pid))) == 3
+
+    with session_scope() as session:  # round 1 queues one more image behind round 0's
+        left = session.scalars(select(Image.id).where(Image.project_id == pid, Image.state == "unlabeled")).first()
+        assert left is not None
+    round_1, _ = make_round(pid, 1)
+    assert queue_round(round_1, [left], {left: prelabel(left)}) == [left]
+    push_to_labelstudio(pid, round_1)
+    tasks = tasks_of(label_studio, ls_project_of(depthal, pid))
+    assert [t["data"]["depthal_image"] for t in tasks] == [*picks, left]
+    assert tasks[-1]["predictions"][0]["model_version"] == "round-1"
+    with label_studio.api() as api:  # the editor pre-fills tasks with the newest round's predictions
+        assert api.get(f"/api/projects/{ls_project_of(depthal, pid)}").json()["model_version"] == "round-1"
 
 
 # ---------------------------------------------------------------------------------------------------- labels back
@@ -353,6 +367,8 @@ def test_ml_backend_serves_newest_prelabels_and_start_training_starts_a_round(
     with label_studio.api() as api:
         (backend,) = api.get("/api/ml/", params={"project": ls_project}).json()  # Label Studio checked health, setup
     assert backend["url"] == f"{depthal.url}/labelstudio/ml/{pid}"
+    with label_studio.api() as api:  # the editor asks the backend: its title is the project's model version
+        assert api.get(f"/api/projects/{ls_project}").json()["model_version"] == backend["title"] == "depthal"
     assert httpx.get(f"{backend['url']}/health").status_code == 401  # basic auth: Label Studio's credentials only
     newer = np.full((H, W), CAR, np.uint8)  # what round 1 predicted for picks[0]
     round_1, _ = make_round(pid, 2)
