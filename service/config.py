@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret"}
+MIN_PRODUCTION_SECRET = 16  # characters of DEPTHAL_ADMIN_TOKEN and DEPTHAL_SECRET_KEY in production
 
 
 class Settings(BaseSettings):
@@ -45,6 +46,22 @@ class Settings(BaseSettings):
     # connections its pool keeps open, one per such request, so a burst of annotators reuses connections instead
     # of opening and closing one per request. PostgreSQL's max_connections must cover API processes × this.
     api_concurrency: int = Field(default=20, gt=0)
+    # A request waits this long for one of those connections, then answers 503 with Retry-After (never a hang).
+    # Requests hold a connection only inside their worker thread, so with the pool as large as the thread pool
+    # the wait stays short; this bounds what is left (a stuck database, a long export).
+    api_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Requests in flight per process (running or waiting for a thread) before the rest are answered 503 with
+    # Retry-After; and per client address (429). Default: 4 × and 2 × api_concurrency.
+    api_max_in_flight: int | None = Field(default=None, gt=0)
+    api_client_max_in_flight: int | None = Field(default=None, gt=0)
+    # A request body (mask, image upload) must arrive within this many seconds, else 408: a client trickling
+    # bytes cannot hold a connection and its buffer indefinitely.
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Browser origins allowed to call the API cross-origin (CORS), e.g. ["https://label.example.org"]; empty: none
+    # (the web app at /app is same-origin and needs no entry). JSON list in the environment.
+    cors_origins: list[str] = Field(default_factory=list)
+    # The interactive API docs at /docs (served from this package, no CDN) and the schema at /openapi.json.
+    docs_enabled: bool = True
     # Label Studio (docs/labelstudio.md): how long an image pushed as a task stays leased to Label Studio without a
     # sync renewing the hold; then it returns to depthal's own queue.
     labelstudio_hold_seconds: int = Field(default=7 * 24 * 3600, gt=0)
@@ -61,13 +78,28 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{data / 'broker.sqlite'}"
         self.storage_dir = (self.storage_dir or data / "storage").expanduser().resolve()
         self.import_root = (self.import_root or data / "import").expanduser().resolve()
+        self.api_max_in_flight = self.api_max_in_flight or 4 * self.api_concurrency
+        self.api_client_max_in_flight = self.api_client_max_in_flight or 2 * self.api_concurrency
         if self.env != "development":
             for name in ("secret_key", "admin_token"):
                 if getattr(self, name).strip().lower() in PLACEHOLDER_SECRETS:
                     raise ValueError(
                         f"DEPTHAL_{name.upper()} is a placeholder; set a real secret when DEPTHAL_ENV={self.env}"
                     )
+        if self.env == "production":
+            for name in ("secret_key", "admin_token"):
+                if len(getattr(self, name)) < MIN_PRODUCTION_SECRET:
+                    raise ValueError(
+                        f"DEPTHAL_{name.upper()} is shorter than {MIN_PRODUCTION_SECRET} characters; production needs "
+                        "a long random secret (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                    )
+        if "*" in self.cors_origins:
+            raise ValueError("DEPTHAL_CORS_ORIGINS lists '*'; name the origins that may call the API")
         return self
+
+    @property
+    def uses_placeholder_admin_token(self) -> bool:
+        return self.admin_token.strip().lower() in PLACEHOLDER_SECRETS
 
     @property
     def is_sqlite(self) -> bool:

@@ -45,3 +45,9 @@ class Unavailable(ServiceError):
     """Something depthal depends on cannot be reached (the broker, a linked Label Studio): try again later."""
 
     status_code = 503
+
+
+class InsufficientStorage(ServiceError):
+    """The storage volume is full (ENOSPC, EDQUOT): nothing was stored; retry once an operator made room."""
+
+    status_code = 507

@@ -20,6 +20,11 @@ from service.errors import Forbidden, Invalid, NotFound
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _FORMATS = {"PNG": ".png", "JPEG": ".jpg"}
+# An upload is decoded in the request's thread only up to this many pixels (≈ 24 MB of RGB; a Cityscapes frame is
+# 2 M). Larger ones are checked in bounded memory instead: a PNG's chunks and CRCs are walked, a JPEG is decoded at
+# 1/8 scale (its DCT scaling: every entropy-coded byte read, 1/64 of the pixels kept); the `validate_images` job
+# decodes everything fully later. Before: a 64 M-pixel upload held ≈ 190 MB per request (issue 19).
+DECODE_IN_REQUEST_PIXELS = 8_000_000
 
 
 @dataclass
@@ -38,16 +43,25 @@ class Candidate:
     suffixes: dict[str, str] = field(default_factory=dict)  # frame ("t", "prev", "next") → ".png" | ".jpg"
 
 
+def shown(path: Path, root: Path) -> str:
+    """How an error names a server path: relative to the import root, never the server's own layout (issue 19)."""
+    try:
+        return path.relative_to(root).as_posix() or "."
+    except ValueError:
+        return "<outside the import root>"
+
+
 def inside_root(path: Path, root: Path, *, what: str) -> Path:
-    """Resolve symlinks and refuse anything outside the import root."""
+    """Resolve symlinks and refuse anything outside the import root. The refusal names the path as given, relative
+    to the root: neither the root's place on the server nor a symlink's target."""
     resolved = path.resolve()
     if not resolved.is_relative_to(root.resolve()):
-        raise Forbidden(f"{what} {path} resolves to {resolved}, outside the import root {root}")
+        raise Forbidden(f"{what} leads outside the import root (a symlink or '..')")
     return resolved
 
 
 def resolve_import_dir(path: str, root: Path) -> Path:
-    folder = inside_root(root / path, root, what="import path")
+    folder = inside_root(root / path, root, what=f"import path {path!r}")
     if not folder.is_dir():
         raise NotFound(f"import path {path!r} is not a folder under the import root")
     return folder
@@ -59,14 +73,18 @@ def scan(
     """List the images of a folder; every file (and neighbour) must resolve inside the import root."""
     if layout == "auto":
         layout = "cityscapes" if (folder / "leftImg8bit").is_dir() else "plain"
-    found = _scan_cityscapes(folder, role, missing_camera) if layout == "cityscapes" else _scan_plain(folder, role)
+    where = shown(folder, root.resolve())
+    try:
+        found = _scan_cityscapes(folder, role, missing_camera) if layout == "cityscapes" else _scan_plain(folder, role)
+    except Invalid as err:
+        raise Invalid(err.detail.replace(str(folder), where)) from None
     for cand in found:
-        cand.source = inside_root(cand.source, root, what="file")
+        cand.source = inside_root(cand.source, root, what=f"file {shown(cand.source, root)!r}")
         for attr in ("prev", "next"):
             if (p := getattr(cand, attr)) is not None:
-                setattr(cand, attr, inside_root(p, root, what="file"))
+                setattr(cand, attr, inside_root(p, root, what=f"file {shown(p, root)!r}"))
     if not found:
-        raise Invalid(f"no {layout} images (.png, .jpg) found under {folder}")
+        raise Invalid(f"no {layout} images (.png, .jpg) found under {where!r}")
     return found
 
 
@@ -117,7 +135,10 @@ def inspect(path: Path, *, what: str, full_decode: bool) -> tuple[int, int, str,
                     f"{what} is {size[0]}x{size[1]}, {size[0] * size[1]:,} pixels; images may have at most "
                     f"{limit:,} (DEPTHAL_MAX_IMAGE_PIXELS)"
                 )
-            if full_decode:
+            if full_decode and size[0] * size[1] <= DECODE_IN_REQUEST_PIXELS:
+                img.load()
+            elif full_decode and img.format == "JPEG":
+                img.draft("RGB", (size[0] // 8, size[1] // 8))  # decode at 1/8 scale: bounded memory
                 img.load()
             else:
                 img.verify()  # PNG: walks every chunk and checks its CRC, without decoding pixels

@@ -121,15 +121,6 @@ def _from_palette(rgb: np.ndarray, class_ids: Sequence[int], colors: Sequence[Se
     return mapped.astype(np.uint8)[inverse].reshape(keys.shape)
 
 
-def stored_as_sent(data: bytes, fmt: MaskFormat | None) -> bool:
-    """True when a validated upload is already the stored form (8-bit grayscale PNG of train ids), so it can be
-    kept byte for byte instead of re-encoded (encoding is most of a mask's CPU cost)."""
-    if fmt not in (None, MaskFormat.TRAIN_IDS):
-        return False
-    with PILImage.open(io.BytesIO(data)) as img:
-        return img.mode == "L"
-
-
 def checksum(ids: np.ndarray) -> str:
     """Content checksum of a train-id mask: the same labels give the same value whatever format they came in."""
     digest = hashlib.sha256(f"{ids.shape[0]}x{ids.shape[1]}:".encode())

@@ -49,6 +49,10 @@ class UserPublic(_ORM):
     is_active: bool
 
 
+class UserActivation(UserPublic):
+    released_leases: int = Field(description="open leases released by this deactivation (their images re-queued)")
+
+
 class UserCreated(UserPublic):
     token: str = Field(description="The user's API token; shown only once")
 
@@ -59,7 +63,8 @@ class UsersPublic(BaseModel):
 
 
 class TokenPublic(_ORM):
-    """An API token without its secret: `prefix` is its first 12 characters, enough to recognise it."""
+    """An API token without its secret: `prefix` is `dal_` and 4 characters of the secret, enough to recognise it
+    (service.security.shown_prefix)."""
 
     id: int
     user_id: int

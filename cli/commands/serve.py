@@ -31,6 +31,33 @@ def check_port_free(host: str, port: int) -> None:
             raise CLIError(f"cannot listen on {host}:{port}: {err.strerror}") from err
 
 
+def refuse_unsafe_exposure(host: str) -> None:
+    """Listening beyond this machine needs a real deployment: not development mode (whose defaults are public) and
+    not the placeholder admin token `changethis` (an admin account with a published password). Loopback is fine."""
+    from service.config import get_settings
+
+    if _is_loopback(host):
+        return
+    settings = get_settings()
+    if settings.env == "development":
+        raise CLIError(f"refusing to listen on {host} in development mode (DEPTHAL_ENV=development): anyone on the "
+                       "network would reach it. Set DEPTHAL_ENV=production with a real DEPTHAL_ADMIN_TOKEN and "
+                       "DEPTHAL_SECRET_KEY, or listen on 127.0.0.1")  # fmt: skip
+    if settings.uses_placeholder_admin_token:
+        raise CLIError(f"refusing to listen on {host} with the placeholder admin token; set DEPTHAL_ADMIN_TOKEN")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost: it may resolve to anything
+
+
 def ensure_bootstrap_admin() -> None:
     """Create the bootstrap admin once, here, before uvicorn forks its workers: each worker's start-up does the
     same, and N workers racing to insert the first admin on a fresh database would make all but one fail. A database
@@ -43,11 +70,13 @@ def ensure_bootstrap_admin() -> None:
 
     with Session(get_engine()) as session:
         ensure_admin(session=session, token=get_settings().admin_token)
+    get_engine().dispose()  # no idle connection kept beside the API's pool (DEPTHAL_API_CONCURRENCY bounds them all)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    refuse_unsafe_exposure(args.host)
     check_port_free(args.host, args.port)
     ensure_bootstrap_admin()
     config = uvicorn.Config(

@@ -17,7 +17,7 @@ import urllib.request
 from types import FrameType
 
 from cli.commands import require_models
-from cli.commands.serve import check_port_free
+from cli.commands.serve import check_port_free, refuse_unsafe_exposure
 from cli.main import CLIError
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from service.migrate import upgrade
 
     settings = get_settings()
+    refuse_unsafe_exposure(args.host)
     check_port_free(args.host, args.port)
     settings.ensure_dirs()
     assert settings.database_url is not None

@@ -1,5 +1,6 @@
 """`depthal users create NAME --role R`: create a user and print its API token (shown only once);
-`depthal users tokens NAME`: list the user's tokens (no secrets); `depthal users revoke-token NAME TOKEN_ID`."""
+`depthal users tokens NAME`: list the user's tokens (no secrets); `depthal users revoke-token NAME TOKEN_ID`;
+`depthal users deactivate NAME` / `activate NAME`."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     revoke.add_argument("name")
     revoke.add_argument("token_id", type=_row_id, help="the id shown by `depthal users tokens NAME`")
     revoke.set_defaults(func=revoke_token)
+    deactivate = actions.add_parser(
+        "deactivate", help="deactivate a user: their tokens stop, their open leases are released"
+    )
+    deactivate.add_argument("name")
+    deactivate.set_defaults(func=set_active, active=False)
+    activate = actions.add_parser("activate", help="reactivate a deactivated user")
+    activate.add_argument("name")
+    activate.set_defaults(func=set_active, active=True)
 
 
 def _row_id(text: str) -> int:
@@ -98,4 +107,25 @@ def revoke_token(args: argparse.Namespace) -> int:
     except ServiceError as err:
         raise CLIError(err.detail) from err
     print(f"revoked token {args.token_id} ({prefix}…) of {args.name!r}; running servers refuse it within 10 s")
+    return 0
+
+
+def set_active(args: argparse.Namespace) -> int:
+    from sqlalchemy.orm import Session
+
+    from service.crud import users as crud
+    from service.db.session import get_engine
+    from service.errors import ServiceError
+
+    try:
+        with Session(get_engine()) as session:  # crud commits itself
+            user = crud.get_user_by_name(session=session, name=args.name)
+            _, released = crud.set_active(session=session, user_id=user.id, active=args.active)
+    except ServiceError as err:
+        raise CLIError(err.detail) from err
+    if args.active:
+        print(f"activated {args.name!r}; their unrevoked tokens work again")
+    else:
+        print(f"deactivated {args.name!r}: {released} open lease(s) released; running servers refuse their tokens "
+              "within 10 s, and at once where they mint tokens or manage users")  # fmt: skip
     return 0

@@ -8,6 +8,8 @@ version, insert, update, commit. On PostgreSQL the locking and comparing is one 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import threading
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 from service import masks, queue, storage
 from service.db.base import utcnow
 from service.db.tables import Annotation, Image, ImageState, LabelClass, Lease, LeaseStatus, Role, User
-from service.errors import Conflict, Forbidden, Gone, NotFound
+from service.errors import Conflict, Forbidden, Gone, InsufficientStorage, NotFound
 
 IMAGE = Image.__table__
 CLASS = LabelClass.__table__
@@ -135,6 +137,8 @@ def submit_mask(
     version = (latest.version + 1) if latest is not None else 1
     annotation = _store_version(session, mask, version, own_lease.id if own_lease is not None else None)
     _close_lease(session, own_lease)
+    if mask.is_lead and lease is not None and own_lease is None:
+        _end_others_lease(session, mask)
     session.commit()
     return annotation, True
 
@@ -150,6 +154,8 @@ def _submit_postgres(session: Session, mask: _Submission) -> tuple[Annotation, b
         session.commit()
         return Annotation(**{c.name: row[f"a_{c.name}"] for c in ANNOTATION.c}), False
     annotation = _store_version(session, mask, row["version"], row["lease_id"])
+    if mask.is_lead:
+        _end_others_lease(session, mask)  # the function locked it (lease rows before image rows)
     session.commit()
     return annotation, True
 
@@ -157,7 +163,9 @@ def _submit_postgres(session: Session, mask: _Submission) -> tuple[Annotation, b
 def _store_version(session: Session, mask: _Submission, version: int, lease_id: int | None) -> Annotation:
     """Write the mask file, then insert its annotation row (the caller commits, so a failed write stores nothing)."""
     relative = storage.mask_file(mask.project_id, mask.image_id, version)
-    payload = mask.data if masks.stored_as_sent(mask.data, mask.fmt) else masks.encode_png(mask.ids)
+    # Always the decoded pixels, re-encoded: the upload's own bytes may carry anything beside them (a 64×32 mask
+    # with a 4 MiB text chunk was stored at 4 MiB, issue 19).
+    payload = masks.encode_png(mask.ids)
     _write_durably(storage.absolute(relative), payload)
     values = {
         "image_id": mask.image_id,
@@ -179,6 +187,40 @@ def _close_lease(session: Session, lease: Lease | None) -> None:
         )
 
 
+def _end_others_lease(session: Session, mask: _Submission) -> None:
+    """A lead's (or admin's) mask is the image's label: the annotator holding the image's open lease is done with
+    it (released), so their later submission is refused (409 naming this version) instead of silently replacing
+    the correction (issue 19). The history keeps both: the lead's version row, the lease's status."""
+    session.connection().execute(
+        update(queue.LEASE)
+        .where(
+            queue.LEASE.c.image_id == mask.image_id,
+            queue.LEASE.c.status == LeaseStatus.OPEN.value,
+            queue.LEASE.c.annotator_id != mask.user.id,
+        )
+        .values(status=LeaseStatus.RELEASED.value)
+    )
+
+
+def _ended_by(session: Session, lease: Lease) -> str | None:
+    """Who ended `lease` by storing a version of its image after it was issued, or None."""
+    row = session.execute(
+        select(Annotation.version, Annotation.created_at, User.name, User.role)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(
+            Annotation.image_id == lease.image_id,
+            Annotation.annotator_id != lease.annotator_id,
+            Annotation.created_at >= lease.issued_at,
+        )
+        .order_by(Annotation.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    version, created_at, name, role = row
+    return f"{role} {name!r} stored version {version} of image {lease.image_id} at {created_at.isoformat()}"
+
+
 def _check_lease(session: Session, *, lease: Lease | None, image_id: int, user_id: int, now: datetime) -> None:
     if lease is not None and lease.annotator_id != user_id:
         raise Forbidden(f"image {image_id} is leased to another annotator")
@@ -188,6 +230,9 @@ def _check_lease(session: Session, *, lease: Lease | None, image_id: int, user_i
         previous = queue.latest_lease(session, image_id=image_id, user_id=user_id)
         if previous is not None and previous.status == LeaseStatus.EXPIRED:
             raise Gone(f"your lease {previous.id} on image {image_id} expired at {previous.expires_at.isoformat()}")
+        if previous is not None and (ended := _ended_by(session, previous)) is not None:
+            raise Conflict(f"your lease {previous.id} was ended: {ended}; your mask was not stored; ask for the next "
+                           "image")  # fmt: skip
         if previous is not None:
             raise Conflict(f"your lease {previous.id} on image {image_id} is {previous.status}; ask for the next image")
         raise Forbidden(f"you hold no lease on image {image_id}")
@@ -203,11 +248,18 @@ def _write_durably(path: os.PathLike[str], payload: bytes) -> None:
     new_directory = not os.path.isdir(directory)
     os.makedirs(directory, exist_ok=True)
     tmp = f"{target}.tmp{os.getpid()}-{threading.get_ident()}"
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as err:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # no stray temporary file, whatever failed
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage("the server's storage is full; the mask was not stored, retry later") from err
+        raise
     _sync_directory(directory)
     if new_directory:
         _sync_directory(os.path.dirname(directory))

@@ -11,7 +11,7 @@ from contracts.settings import ProjectSettings
 from contracts.strategies import StrategyName
 from service.crud.progress import remaining_budget
 from service.db.base import utcnow
-from service.db.tables import Job, JobKind, JobStatus, Project, Round, RoundStatus
+from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, JobStatus, Project, Round, RoundStatus
 from service.errors import Conflict, Invalid, NotFound
 
 ACTIVE_ROUND = (RoundStatus.PENDING, RoundStatus.RUNNING)
@@ -39,15 +39,27 @@ def start_round(*, session: Session, project: Project, batch_size: int | None, s
     remaining = remaining_budget(session=session, project=project)
     if remaining == 0:
         raise Conflict(f"the label budget of {project.label_budget} is spent; no images remain to select")
+    # The plan stage needs that many unlabeled pool images; refused here, not as a failed job later (issue 19).
+    unlabeled = session.scalar(
+        select(func.count()).where(
+            Image.project_id == project.id, Image.role == ImageRole.POOL, Image.state == ImageState.UNLABELED
+        )
+    )
+    if not unlabeled:
+        raise Conflict(f"project {project.id} has no unlabeled pool images left to select from")
     if batch_size is None:
         schedule = project.round_schedule
         if not schedule:
             raise Invalid("no batch_size given and the project has no round schedule")
-        batch_size = min(schedule[min(index, len(schedule) - 1)], remaining)
+        batch_size = min(schedule[min(index, len(schedule) - 1)], remaining, unlabeled)
     elif batch_size > remaining:
         raise Conflict(
             f"round {index} asks for {batch_size} images but only {remaining} of the label budget "
             f"({project.label_budget}) remain"
+        )
+    elif batch_size > unlabeled:
+        raise Conflict(
+            f"round {index} asks for {batch_size} images but the project has only {unlabeled} unlabeled pool images"
         )
     round_ = Round(
         project_id=project.id,

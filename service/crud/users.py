@@ -6,14 +6,14 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db.base import utcnow
-from service.db.tables import ApiToken, Role, User
+from service.db.tables import ApiToken, Image, ImageState, Lease, LeaseStatus, Role, User
 from service.errors import Conflict, NotFound
-from service.security import hash_token, new_token
+from service.security import hash_token, new_token, shown_prefix
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def create_user(*, session: Session, name: str, role: Role, token: str | None = 
         raise Conflict(f"a user named {name!r} already exists")
     token = token or new_token()
     user = User(name=name, role=role.value, is_active=True)
-    user.tokens.append(ApiToken(token_hash=hash_token(token), prefix=token[:12]))
+    user.tokens.append(ApiToken(token_hash=hash_token(token), prefix=shown_prefix(token)))
     session.add(user)
     try:
         session.commit()
@@ -131,7 +131,7 @@ def issue_token(*, session: Session, user_id: int) -> tuple[ApiToken, str]:
     """A new token for an existing user (e.g. to replace a revoked one); returns the row and the plain token."""
     get_user(session=session, user_id=user_id)
     token = new_token()
-    api_token = ApiToken(user_id=user_id, token_hash=hash_token(token), prefix=token[:12])
+    api_token = ApiToken(user_id=user_id, token_hash=hash_token(token), prefix=shown_prefix(token))
     session.add(api_token)
     session.commit()
     return api_token, token
@@ -150,6 +150,40 @@ def revoke_token(*, session: Session, user_id: int, token_id: int) -> ApiToken:
         session.commit()
     forget_cached_tokens(api_token.token_hash)
     return api_token
+
+
+def set_active(*, session: Session, user_id: int, active: bool, by: int | None = None) -> tuple[User, int]:
+    """Deactivate (or reactivate) a user; commits. Deactivation stops their tokens at once in this process (the
+    cache is dropped; other API processes within their 10 s cache window, but routes that mint tokens or manage
+    users check the database) and releases their open leases, whose images go back to the queue. Returns the user
+    and how many leases were released. `by`: the admin asking, who may not deactivate themself (no lock-out)."""
+    if not active and by == user_id:
+        raise Conflict("you cannot deactivate yourself; ask another admin")
+    user = session.scalars(select(User).where(User.id == user_id).with_for_update()).first()
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    released = 0
+    if not active:
+        open_leases = list(
+            session.scalars(
+                select(Lease)
+                .where(Lease.annotator_id == user_id, Lease.status == LeaseStatus.OPEN)
+                .order_by(Lease.id)
+                .with_for_update()  # lease rows before image rows: the queue's lock order (service/queue.py)
+            )
+        )
+        for lease in open_leases:
+            lease.status = LeaseStatus.RELEASED
+            session.execute(
+                update(Image)
+                .where(Image.id == lease.image_id, Image.state == ImageState.LEASED)
+                .values(state=ImageState.QUEUED)
+            )
+        released = len(open_leases)
+    user.is_active = active
+    session.commit()
+    forget_cached_tokens()
+    return user, released
 
 
 def get_user(*, session: Session, user_id: int) -> User:
@@ -181,6 +215,6 @@ def ensure_admin(*, session: Session, token: str, name: str = "admin") -> User |
     if user is None:
         user, _ = create_user(session=session, name=name, role=Role.ADMIN, token=token)
         return user
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:12]))
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=shown_prefix(token)))
     session.commit()
     return user

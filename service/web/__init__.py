@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,8 +58,16 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def mount(app: FastAPI) -> None:
-    """Serve the page at `/app/` (index.html) and its modules under it; `/app` redirects there."""
+def mount(app: FastAPI, *, docs: bool = True) -> None:
+    """Serve the page at `/app/` (index.html) and its modules under it; `/app` redirects there. With `docs`, the
+    API reference at `/docs`: a page of this package rendering /openapi.json (no CDN: it works offline)."""
+
+    if docs:
+
+        @app.get("/docs", include_in_schema=False)
+        def _api_docs() -> FileResponse:
+            headers = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
+            return FileResponse(STATIC_DIR / "docs.html", media_type="text/html", headers=headers)
 
     @app.get(PREFIX, include_in_schema=False)
     def _app_root() -> RedirectResponse:

@@ -26,6 +26,17 @@ def test_services_and_their_order() -> None:
     assert services["flower"]["profiles"] == ["monitoring"]  # optional: not started by a plain `up`
 
 
+def test_flower_is_not_published_without_authentication() -> None:
+    """Issue 19, item 6. Before: `5555:5555` on every interface, no password: anyone on the network could inspect
+    and revoke tasks."""
+    flower = load()["services"]["flower"]
+    assert all(str(port).startswith("127.0.0.1:") for port in flower["ports"]), flower["ports"]
+    (auth,) = [arg for arg in flower["command"] if arg.startswith("--basic-auth=")]
+    assert interpolate(auth, {"FLOWER_BASIC_AUTH": "ops:pw"}) == "--basic-auth=ops:pw"
+    with pytest.raises(KeyError, match="FLOWER_BASIC_AUTH"):
+        interpolate(auth, {})
+
+
 def test_worker_reserves_a_gpu_and_shares_storage_with_the_api() -> None:
     services = load()["services"]
     devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]

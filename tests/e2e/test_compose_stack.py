@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 VARIABLES = {
     "POSTGRES_PASSWORD": "pw",
     "DEPTHAL_SECRET_KEY": "compose-test-secret",
-    "DEPTHAL_ADMIN_TOKEN": "compose-admin",
+    "DEPTHAL_ADMIN_TOKEN": "compose-admin-token",  # production: at least 16 characters
 }
 
 

@@ -32,10 +32,13 @@ class Api:
         assert res.status_code == 201, res.text
         return {"Authorization": f"Bearer {res.json()['token']}"}
 
-    def project(self, **overrides: Any) -> dict[str, Any]:
+    def project(self, pool: int = 0, **overrides: Any) -> dict[str, Any]:
+        """A project made by the lead, with `pool` unlabeled pool images uploaded (a round needs some)."""
         body = {"name": "p", "label_budget": 10, "round_schedule": [2, 3]} | overrides
         res = self.client.post("/projects", json=body, headers=self.lead)
         assert res.status_code == 201, res.text
+        for k in range(pool):
+            self.upload(res.json()["id"], rgb_image(1000 + k), queue=False)
         return res.json()
 
     def upload(self, project_id: int, png: bytes, *, queue: bool = True, **files: bytes) -> dict[str, Any]:

@@ -23,7 +23,10 @@ BURST = 12  # requests sent at once, three times: more than the API may run at o
 def test_bursts_reuse_connections_and_never_exceed_the_concurrency(
     postgres_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _configure(monkeypatch, postgres_database.data_dir, postgres_database.url, api_concurrency=str(CONCURRENCY))
+    _configure(
+        monkeypatch, postgres_database.data_dir, postgres_database.url, api_concurrency=str(CONCURRENCY),
+        api_client_max_in_flight=str(BURST),  # every request is let in: this tests the pool, not the caps
+    )  # fmt: skip
     from service.db.session import api_session
     from service.main import create_app
 

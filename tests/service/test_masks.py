@@ -207,12 +207,13 @@ def test_raw_png_body_accepted(api: Api) -> None:
     assert _count() == 1
 
 
-def test_lead_submission_leaves_annotators_lease_and_versions_stack(api: Api) -> None:
+def test_lead_submissions_stack_versions(api: Api) -> None:
+    """(A lead's mask also ends an annotator's open lease: tests/service/test_mask_integrity.py.)"""
     _, lease = _leased(api)
     image_id = lease["image"]["id"]
     assert api.put_mask(image_id, id_mask(1), api.lead).json()["version"] == 1
-    res = api.put_mask(image_id, id_mask(2), api.annotator)  # the annotator's lease is still open
-    assert res.status_code == 201 and res.json()["version"] == 2 and res.json()["lease_id"] == lease["id"]
+    res = api.put_mask(image_id, id_mask(2), api.lead)
+    assert res.status_code == 201 and res.json()["version"] == 2 and res.json()["lease_id"] is None
 
 
 def test_palette_mode_png_as_ids_and_16_bit_refused(api: Api) -> None:

@@ -72,8 +72,8 @@ def test_queue_functions_come_and_go_with_revision_0002(postgres_database: Datab
     assert _functions(url) == QUEUE_FUNCTIONS
     downgrade(url, "0001")
     assert _functions(url) == set()
-    # the tables of 0001 stay (frame_sequence came with 0006, labelstudio_task with 0007); only the functions went
-    assert _tables(url) == set(Base.metadata.tables) - {"frame_sequence", "labelstudio_task"}
+    later = {"frame_sequence", "labelstudio_task"}  # revisions 0006's and 0007's
+    assert _tables(url) == set(Base.metadata.tables) - later  # 0001's tables stay; only the functions went
     upgrade(url)
     assert _functions(url) == QUEUE_FUNCTIONS
 

@@ -54,11 +54,11 @@ def test_next_carries_prelabel_links_and_reason(api: Api) -> None:
 
 
 def test_round_strategy_comes_from_request_settings_or_default(api: Api, broker: Broker) -> None:
-    default = api.project(name="a")["id"]
+    default = api.project(pool=1, name="a")["id"]
     assert api.client.post(f"/projects/{default}/rounds", json={}, headers=api.lead).json()["strategy"] == (
         "diversity+difficulty"
     )
-    configured = api.project(name="b", settings={"strategy": "entropy"})["id"]
+    configured = api.project(pool=1, name="b", settings={"strategy": "entropy"})["id"]
     assert api.client.post(f"/projects/{configured}/rounds", json={}, headers=api.lead).json()["strategy"] == "entropy"
     for name in ("psychic", "slow_random"):  # one list of names, checked at the door: the registry's
         bad = api.client.post(f"/projects/{configured}/rounds", json={"strategy": name}, headers=api.lead)

@@ -17,7 +17,7 @@ def _counts() -> tuple[int, int]:
 
 
 def test_start_round_enqueues_its_plan_job_and_returns_202(api: Api, broker: Broker) -> None:
-    pid = api.project(label_budget=5, round_schedule=[2, 3])["id"]
+    pid = api.project(pool=3, label_budget=5, round_schedule=[2, 3])["id"]
     res = api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)
     assert res.status_code == 202, res.text
     body = res.json()
@@ -36,7 +36,7 @@ def test_start_round_enqueues_its_plan_job_and_returns_202(api: Api, broker: Bro
 
 
 def test_second_round_while_one_runs_is_refused(api: Api, broker: Broker) -> None:
-    pid = api.project()["id"]
+    pid = api.project(pool=2)["id"]
     assert api.client.post(f"/projects/{pid}/rounds", json={"batch_size": 2}, headers=api.lead).status_code == 202
     res = api.client.post(f"/projects/{pid}/rounds", json={"batch_size": 2}, headers=api.lead)
     assert res.status_code == 409 and "round 0" in res.json()["detail"] and "still pending" in res.json()["detail"]
@@ -44,7 +44,7 @@ def test_second_round_while_one_runs_is_refused(api: Api, broker: Broker) -> Non
 
 
 def test_round_beyond_remaining_budget_is_refused(api: Api, broker: Broker) -> None:
-    pid = api.project(label_budget=3)["id"]
+    pid = api.project(pool=2, label_budget=3)["id"]
     for i in range(2):
         api.upload(pid, rgb_image(i), queue=True)  # 2 of 3 spent
     res = api.client.post(f"/projects/{pid}/rounds", json={"batch_size": 2}, headers=api.lead)
@@ -59,7 +59,7 @@ def test_round_with_spent_budget_or_no_schedule(api: Api, broker: Broker) -> Non
     pid = api.project(label_budget=0)["id"]
     res = api.client.post(f"/projects/{pid}/rounds", json={"batch_size": 1}, headers=api.lead)
     assert res.status_code == 409 and "budget of 0 is spent" in res.json()["detail"]
-    pid = api.project(name="q", round_schedule=[])["id"]
+    pid = api.project(pool=1, name="q", round_schedule=[])["id"]
     res = api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)
     assert res.status_code == 422 and "no round schedule" in res.json()["detail"]
     res = api.client.post(f"/projects/{pid}/rounds", json={"batch_size": 0}, headers=api.lead)
@@ -67,8 +67,21 @@ def test_round_with_spent_budget_or_no_schedule(api: Api, broker: Broker) -> Non
     assert _counts() == (0, 0) and broker.messages() == []
 
 
+def test_round_asking_more_than_the_unlabeled_pool_is_refused_at_the_api(api: Api, broker: Broker) -> None:
+    """Issue 19, item 10. Before: 202, then a plan job that failed ("needs 3 unlabeled pool images")."""
+    pid = api.project(pool=2, label_budget=10)["id"]
+    res = api.client.post(f"/projects/{pid}/rounds", json={"batch_size": 3}, headers=api.lead)
+    assert res.status_code == 409 and "only 2 unlabeled pool images" in res.json()["detail"], res.text
+    assert _counts() == (0, 0) and broker.messages() == []
+    res = api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)  # the schedule's 2: cut to 2
+    assert res.status_code == 202 and res.json()["batch_size"] == 2
+    empty = api.project(name="empty")["id"]
+    res = api.client.post(f"/projects/{empty}/rounds", json={}, headers=api.lead)
+    assert res.status_code == 409 and "no unlabeled pool images" in res.json()["detail"]
+
+
 def test_cancel_round_then_next_round_allowed(api: Api, broker: Broker) -> None:
-    pid = api.project()["id"]
+    pid = api.project(pool=3)["id"]
     first = api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead).json()
     res = api.client.post(f"/rounds/{first['id']}/cancel", headers=api.annotator)
     assert res.status_code == 403
@@ -113,7 +126,7 @@ def test_unreachable_broker_fails_the_round_at_once(
 
     monkeypatch.setenv("DEPTHAL_BROKER_URL", f"redis://127.0.0.1:{closed_port}/0")  # nothing listens there
     get_settings.cache_clear()
-    pid = api.project()["id"]
+    pid = api.project(pool=2)["id"]
     res = api.client.post(f"/projects/{pid}/rounds", json={}, headers=api.lead)
     assert res.status_code == 503 and "broker is unreachable" in res.json()["detail"]
     with session_scope() as s:

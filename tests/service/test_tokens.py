@@ -11,6 +11,7 @@ from sqlalchemy import update
 from cli.main import main as cli_main
 from service.db.session import session_scope
 from service.db.tables import ApiToken
+from service.security import hash_token
 from tests.service.conftest import Api
 
 
@@ -32,7 +33,7 @@ def test_tokens_are_listed_without_secrets_to_their_user_and_admins(api: Api) ->
     assert len(own) == 1 and own[0]["user_id"] == ann["id"] and own[0]["revoked"] is False
     assert set(own[0]) == {"id", "user_id", "prefix", "revoked", "created_at", "last_used_at"}
     secret = api.annotator["Authorization"].removeprefix("Bearer ")
-    assert own[0]["prefix"] == secret[:12] and own[0]["last_used_at"] is not None
+    assert own[0]["prefix"] == secret[:8] and own[0]["last_used_at"] is not None
     assert _tokens(api, ann["id"], api.admin) == own
     res = api.client.get(f"/users/{ann['id']}/tokens", headers=api.annotator2)
     assert res.status_code == 403 and f"only user {ann['id']} or an admin" in res.json()["detail"]
@@ -91,7 +92,8 @@ def test_revocation_by_another_process_takes_effect_when_the_cache_entry_expires
 
     _me(api, api.annotator)  # cached
     with session_scope() as s:  # what another process's revocation looks like to this one
-        s.execute(update(ApiToken).where(ApiToken.prefix == api.annotator["Authorization"][7:19]).values(revoked=True))
+        token_hash = hash_token(api.annotator["Authorization"].removeprefix("Bearer "))
+        s.execute(update(ApiToken).where(ApiToken.token_hash == token_hash).values(revoked=True))
         s.commit()
     assert api.client.get("/users/me", headers=api.annotator).status_code == 200  # the documented ≤ 10 s window
     later = users.time.monotonic() + users._CACHE_SECONDS + 1
@@ -119,7 +121,7 @@ def test_cli_lists_and_revokes_tokens(api: Api, capsys: pytest.CaptureFixture[st
     token_id = _tokens(api, _me(api, api.annotator)["id"], api.annotator)[0]["id"]
     assert cli_main(["users", "tokens", "ann"]) == 0
     listing = capsys.readouterr().out
-    assert f"{token_id:>6}  {api.annotator['Authorization'][7:19]}…" in listing and " no " in listing
+    assert f"{token_id:>6}  {api.annotator['Authorization'][7:15]}…" in listing and " no " in listing
     assert cli_main(["users", "revoke-token", "ann", str(token_id)]) == 0
     assert f"revoked token {token_id}" in capsys.readouterr().out
     assert api.client.get("/users/me", headers=api.annotator).status_code == 401  # same process: at once

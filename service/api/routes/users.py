@@ -9,6 +9,7 @@ from service.schemas import (
     TokenCreated,
     TokenPublic,
     TokensPublic,
+    UserActivation,
     UserCreate,
     UserCreated,
     UserPublic,
@@ -57,3 +58,19 @@ def revoke_token(session: SessionDep, _caller: SelfOrAdmin, user_id: RowId, toke
     """Revoke one of the user's tokens (idempotent). It is refused at once by this process and within 10 s by the
     server's other worker processes, which cache token lookups that long."""
     return TokenPublic.model_validate(crud.revoke_token(session=session, user_id=user_id, token_id=token_id))
+
+
+@router.post("/{user_id}/deactivate")
+def deactivate_user(session: SessionDep, admin: AdminUser, user_id: RowId) -> UserActivation:
+    """Deactivate a user (admin): their tokens stop at once in this process (other API processes within 10 s; the
+    routes that mint tokens or manage users check the database) and their open leases are released, the images
+    back in the queue. Not yourself (409). Idempotent."""
+    user, released = crud.set_active(session=session, user_id=user_id, active=False, by=admin.id)
+    return UserActivation(**UserPublic.model_validate(user).model_dump(), released_leases=released)
+
+
+@router.post("/{user_id}/activate")
+def activate_user(session: SessionDep, _admin: AdminUser, user_id: RowId) -> UserActivation:
+    """Reactivate a user (admin); their unrevoked tokens work again."""
+    user, _ = crud.set_active(session=session, user_id=user_id, active=True)
+    return UserActivation(**UserPublic.model_validate(user).model_dump(), released_leases=0)
