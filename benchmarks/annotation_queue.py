@@ -83,12 +83,14 @@ def seed(names: list[str], annotators: int, images_per_project: int) -> tuple[li
     from service.crud.projects import default_classes
     from service.crud.users import create_user
     from service.db.session import get_engine
-    from service.db.tables import Image, Project, Role
+    from service.db.tables import Image, Membership, Project, Role
 
-    tokens, projects = [], {}
+    tokens, projects, user_ids = [], {}, []
     with Session(get_engine()) as session:
         for k in range(annotators):
-            tokens.append(create_user(session=session, name=f"bench{k:03d}", role=Role.ANNOTATOR)[1])
+            user, token = create_user(session=session, name=f"bench{k:03d}", role=Role.ANNOTATOR)
+            tokens.append(token)
+            user_ids.append(user.id)
         for level in names:
             project = Project(name=f"bench-{level}", label_budget=10**6, round_schedule=[], settings={})
             project.classes = default_classes()
@@ -100,6 +102,7 @@ def seed(names: list[str], annotators: int, images_per_project: int) -> tuple[li
                 for i in range(images_per_project)
             ]  # fmt: skip
             session.execute(insert(Image), rows)
+            session.add_all(Membership(project_id=project.id, user_id=u, role="annotator") for u in user_ids)
             projects[level] = project.id
         session.commit()
     return tokens, projects

@@ -101,7 +101,9 @@ def _measure(base: str, pid: int, n: int, h: int, w: int) -> list[tuple[str, flo
             time.sleep(0.2)
     admin = {"Authorization": f"Bearer {ADMIN}"}
     project = client.post("/projects", json={"name": "bench", "label_budget": 10**6}, headers=admin).json()["id"]
-    token = client.post("/users", json={"name": "ann", "role": "annotator"}, headers=admin).json()["token"]
+    created = client.post("/users", json={"name": "ann", "role": "annotator"}, headers=admin).json()
+    token = created["token"]
+    client.put(f"/projects/{project}/members/{created['id']}", json={"role": "annotator"}, headers=admin)
     ann = {"Authorization": f"Bearer {token}"}
     rng = np.random.default_rng(0)
     for i in range(2 * n + 10):

@@ -88,6 +88,7 @@ def _click_fill(page, tool_key: str, class_key: str, x: float, y: float, repeat:
 
 def measure(page, server, lead: str, annotator: str, h: int, w: int, repeat: int) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
     pid = _seed(server, lead, h, w, repeat + 2)
+    server.member(pid, annotator)
     sign_in(page, server.base, annotator)
     page.get_by_test_id("project-select").select_option(str(pid))
     page.get_by_test_id("start").click()

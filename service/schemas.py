@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from contracts.settings import ProjectSettings
 from contracts.strategies import StrategyName
 from service import storable
-from service.db.tables import INT32_MAX, ImageRole, JobKind, Role
+from service.db.tables import INT32_MAX, ImageRole, JobKind, ProjectRole, Role
 
 # Integers a request stores or looks up, bounded by the columns' range (INT32_MAX: a 422, not a driver's 500).
 RowIdIn = Annotated[int, Field(ge=1, le=INT32_MAX)]
@@ -47,6 +47,22 @@ class UserPublic(_ORM):
     name: str
     role: Role
     is_active: bool
+
+
+class MemberSet(_RequestBody):
+    role: ProjectRole = Field(description="lead: everything in the project; annotator: lease and label; viewer: read")
+
+
+class MemberPublic(BaseModel):
+    user_id: int
+    name: str
+    role: ProjectRole
+    created_at: datetime
+
+
+class MembersPublic(BaseModel):
+    data: list[MemberPublic]
+    count: int
 
 
 class UserActivation(UserPublic):

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service import storage
 from service.crud.projects import default_classes
 from service.db.session import session_scope
-from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, Project, Role, Round
+from service.db.tables import Image, ImageRole, ImageState, Job, JobKind, Membership, Project, Role, Round, User
 
 
 # ---------------------------------------------------------------------------------------------------- PNG bytes
@@ -144,11 +144,15 @@ def add_images(
 
 
 def make_project(n_images: int = 6, *, name: str = "p", neighbours: bool = False, **settings: Any) -> int:
+    """A project with `n_images` stored pool images; every existing lead and annotator becomes a member with that
+    role (what migration 0008 did for existing users; users made later join through `make_token`)."""
     with session_scope() as session:
         project = Project(name=name, label_budget=100, round_schedule=[2, 2], settings=settings)
         project.classes = default_classes()
         session.add(project)
         session.flush()
+        users = session.execute(select(User.id, User.role).where(User.role != Role.ADMIN.value)).all()
+        session.add_all(Membership(project_id=project.id, user_id=uid, role=role) for uid, role in users)
         add_images(session, project, n_images, neighbours=neighbours)
         return project.id
 
@@ -185,11 +189,17 @@ def load_job(job_id: int) -> Job:
 
 
 def make_token(name: str, role: Role) -> str:
+    """A user and their token; a lead or annotator becomes a member of every existing project with that role (what
+    migration 0008 did for existing users)."""
     from service.crud.users import create_user
     from service.db.session import get_engine
 
     with Session(get_engine()) as session:  # create_user commits itself
-        _, token = create_user(session=session, name=name, role=role)
+        user, token = create_user(session=session, name=name, role=role)
+        if role != Role.ADMIN:
+            for project_id in session.scalars(select(Project.id)):
+                session.add(Membership(project_id=project_id, user_id=user.id, role=role.value))
+            session.commit()
     return token
 
 

@@ -327,8 +327,9 @@ def run(args: argparse.Namespace) -> int:
         admin = httpx.Client(base_url=service.base, headers={"Authorization": f"Bearer {service.admin_token}"},
                              timeout=60)  # fmt: skip
         lead_token = ok(admin.post("/users", json={"name": "lead", "role": "lead"}))["token"]
-        ann_tokens = [ok(admin.post("/users", json={"name": f"annotator{k}", "role": "annotator"}))["token"]
-                      for k in range(args.annotators)]  # fmt: skip
+        ann_users = [ok(admin.post("/users", json={"name": f"annotator{k}", "role": "annotator"}))
+                     for k in range(args.annotators)]  # fmt: skip
+        ann_tokens = [u["token"] for u in ann_users]
         lead = httpx.Client(base_url=service.base, headers={"Authorization": f"Bearer {lead_token}"}, timeout=60)
         budget = batch * (rounds + 1)
         settings = {**size.settings, "strategy": args.strategy, "seed": args.seed}
@@ -336,6 +337,8 @@ def run(args: argparse.Namespace) -> int:
                 "settings": settings}  # fmt: skip
         project = ok(lead.post("/projects", json=body), 201)
         pid = project["id"]
+        for user in ann_users:  # the project's annotators (per-project roles, docs/security.md)
+            ok(admin.put(f"/projects/{pid}/members/{user['id']}", json={"role": "annotator"}))
         imported = ok(lead.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"}))
         images = imported["images"]
         val = [i for i in images if i["role"] == "val"]
@@ -382,9 +385,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n==> {elapsed:.0f} s; table {data_dir / 'demo_results.md'}, plot {data_dir / 'demo_miou.png'}",
               flush=True)  # fmt: skip
         annotators = None  # stopped after the last round
-        print_web_app(
-            service.base, pid, lead_token, ok(admin.post("/users", json={"name": "you", "role": "annotator"}))["token"]
-        )
+        you = ok(admin.post("/users", json={"name": "you", "role": "annotator"}))
+        ok(admin.put(f"/projects/{pid}/members/{you['id']}", json={"role": "annotator"}))
+        print_web_app(service.base, pid, lead_token, you["token"])
         if args.serve:
             serve_until_interrupted(service)
         return 0

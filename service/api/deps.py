@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from service.api.params import RowId
 from service.config import Settings, get_settings
+from service.crud import members
 from service.crud.projects import get_project
 from service.crud.users import cached_user_for_token, token_refusal, user_for_token
 from service.db.session import api_session
-from service.db.tables import Project, Role, User
+from service.db.tables import Project, ProjectRole, Role, User
 
 
 async def get_session() -> AsyncIterator[Session]:
@@ -147,16 +148,24 @@ async def _self_or_admin(user: FreshUser, user_id: RowId) -> User:
 SelfOrAdmin = Annotated[User, Depends(_self_or_admin)]
 
 
-async def project_dep(session: SessionDep, project_id: RowId, _user: CurrentUser) -> Project:
-    return await run_in_threadpool(_project_then_release, session, project_id)
+def _project_dep(*roles: ProjectRole):  # type: ignore[no-untyped-def]
+    async def project_dep(session: SessionDep, project_id: RowId, user: CurrentUser) -> Project:
+        return await run_in_threadpool(_project_then_release, session, project_id, user, roles)
+
+    return project_dep
 
 
-def _project_then_release(session: Session, project_id: int) -> Project:
-    """The project, its read transaction ended in this thread (see `_user_or_401` for why)."""
+def _project_then_release(session: Session, project_id: int, user: User, roles: tuple[ProjectRole, ...]) -> Project:
+    """The project if the caller has one of `roles` in it (404 for non-members, as for a project that does not
+    exist; 403 for a member with another role), its read transaction ended in this thread (see `_user_or_401`)."""
     try:
-        return get_project(session=session, project_id=project_id)
+        project = get_project(session=session, project_id=project_id)
+        members.require(session=session, project_id=project_id, user=user, roles=roles,
+                        missing=f"project {project_id} does not exist")  # fmt: skip
+        return project
     finally:
         session.commit()
 
 
-ProjectDep = Annotated[Project, Depends(project_dep)]
+ProjectDep = Annotated[Project, Depends(_project_dep(*members.ANY_MEMBER))]  # any member: reads
+ProjectLead = Annotated[Project, Depends(_project_dep(*members.LEADS))]  # the project's leads (and admins)

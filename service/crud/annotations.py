@@ -80,11 +80,9 @@ class _Submission:
     ids: np.ndarray  # (H, W) train ids
     digest: str  # masks.checksum(ids)
     now: datetime
-    without_lease: bool = False  # a connector's submission (Label Studio): accepted like a lead's
-
-    @property
-    def is_lead(self) -> bool:
-        return self.without_lease or self.user.role in (Role.LEAD, Role.ADMIN)
+    # The project's lead (or an admin), or a connector's submission (Label Studio) accepted like a lead's: needs no
+    # lease, and ends an annotator's open one.
+    is_lead: bool
 
 
 def submit_mask(
@@ -95,11 +93,13 @@ def submit_mask(
     data: bytes,
     fmt: masks.MaskFormat | None,
     now: datetime | None = None,
+    as_lead: bool | None = None,
     without_lease: bool = False,
 ) -> tuple[Annotation, bool]:
     """Validate and store a mask; returns (annotation, created). An identical retry returns the newest version
-    unchanged with created=False. Annotators need their own open, unexpired lease; leads and admins do not, nor a
-    connector that submits for an annotator of another front end (`without_lease`, service/labelstudio/)."""
+    unchanged with created=False. Annotators need their own open, unexpired lease; the project's leads (`as_lead`;
+    default: the user's global role is lead or admin) do not, nor a connector that submits for an annotator of
+    another front end (`without_lease`, service/labelstudio/)."""
     conn = session.connection()
     rows = conn.execute(
         select(IMAGE.c.width, IMAGE.c.height, IMAGE.c.project_id, CLASS.c.train_id, CLASS.c.color)
@@ -115,7 +115,8 @@ def submit_mask(
     ids = masks.decode_mask(
         data, width=width, height=height, class_ids=[r[3] for r in rows], colors=[r[4] for r in rows], fmt=fmt
     )
-    mask = _Submission(project_id, image_id, user, data, fmt, ids, masks.checksum(ids), now or utcnow(), without_lease)
+    is_lead = without_lease or (as_lead if as_lead is not None else user.role in (Role.LEAD, Role.ADMIN))
+    mask = _Submission(project_id, image_id, user, data, fmt, ids, masks.checksum(ids), now or utcnow(), is_lead)
     if conn.dialect.name == "postgresql":
         stored = _submit_postgres(session, mask)
         if stored is not None:

@@ -11,7 +11,7 @@ from contracts.cityscapes import CITYSCAPES_CLASSES
 from contracts.settings import ProjectSettings, merge_patch
 from service.crud.progress import spent_budget
 from service.crud.rounds import active_round
-from service.db.tables import LabelClass, Project
+from service.db.tables import LabelClass, Membership, Project, ProjectRole, Role, User
 from service.errors import Conflict, Invalid, NotFound
 from service.schemas import ProjectCreate, ProjectUpdate
 
@@ -28,7 +28,7 @@ def default_classes() -> list[LabelClass]:
     return [LabelClass(train_id=t, name=n, color=list(c)) for t, (n, c) in enumerate(CITYSCAPES_CLASSES)]
 
 
-def create_project(*, session: Session, project_in: ProjectCreate) -> Project:
+def create_project(*, session: Session, project_in: ProjectCreate, creator: User | None = None) -> Project:
     if session.scalar(select(Project.id).where(Project.name == project_in.name)) is not None:
         raise Conflict(f"a project named {project_in.name!r} already exists")
     if project_in.settings.labelstudio is not None:
@@ -46,6 +46,8 @@ def create_project(*, session: Session, project_in: ProjectCreate) -> Project:
         settings=project_in.settings.stored(),
         classes=classes,
     )
+    if creator is not None and creator.role != Role.ADMIN:  # admins lead every project without a row
+        project.members.append(Membership(user_id=creator.id, role=ProjectRole.LEAD.value))
     session.add(project)
     try:
         session.commit()
@@ -88,9 +90,17 @@ def get_project(*, session: Session, project_id: int) -> Project:
     return project
 
 
-def list_projects(*, session: Session, offset: int, limit: int) -> tuple[list[Project], int]:
-    stmt = select(Project).options(selectinload(Project.classes)).order_by(Project.id).offset(offset).limit(limit)
-    return list(session.scalars(stmt)), session.scalar(select(func.count()).select_from(Project)) or 0
+def list_projects(*, session: Session, user: User, offset: int, limit: int) -> tuple[list[Project], int]:
+    """The projects the user is a member of (admins: all), by id."""
+    visible = select(Project.id)
+    if user.role != Role.ADMIN:
+        visible = select(Membership.project_id).where(Membership.user_id == user.id)
+    stmt = (
+        select(Project).options(selectinload(Project.classes)).where(Project.id.in_(visible)).order_by(Project.id)
+        .offset(offset).limit(limit)
+    )  # fmt: skip
+    count = session.scalar(select(func.count()).select_from(Project).where(Project.id.in_(visible))) or 0
+    return list(session.scalars(stmt)), count
 
 
 def palette(project: Project) -> tuple[list[int], list[list[int]]]:

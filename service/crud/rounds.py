@@ -45,12 +45,12 @@ def start_round(*, session: Session, project: Project, batch_size: int | None, s
             Image.project_id == project.id, Image.role == ImageRole.POOL, Image.state == ImageState.UNLABELED
         )
     )
-    if not unlabeled:
-        raise Conflict(f"project {project.id} has no unlabeled pool images left to select from")
     if batch_size is None:
         schedule = project.round_schedule
         if not schedule:
             raise Invalid("no batch_size given and the project has no round schedule")
+        if not unlabeled:
+            raise Conflict(f"project {project.id} has no unlabeled pool images left to select from")
         batch_size = min(schedule[min(index, len(schedule) - 1)], remaining, unlabeled)
     elif batch_size > remaining:
         raise Conflict(

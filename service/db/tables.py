@@ -38,6 +38,14 @@ class Role(StrEnum):
     ANNOTATOR = "annotator"
 
 
+class ProjectRole(StrEnum):
+    """A user's role in one project (service/crud/members.py); admins have every role in every project."""
+
+    LEAD = "lead"
+    ANNOTATOR = "annotator"
+    VIEWER = "viewer"
+
+
 class ImageRole(StrEnum):
     POOL = "pool"
     VAL = "val"
@@ -132,6 +140,18 @@ class ApiToken(CreatedMixin, Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class Membership(CreatedMixin, Base):
+    """A user's role in a project: what they may do there. Someone with no row sees no such project (404)."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("project_id", "user_id"), _check_in("role", ProjectRole))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+
 class Project(CreatedMixin, Base):
     __tablename__ = "project"
     __table_args__ = (CheckConstraint("label_budget >= 0", name="budget_nonnegative"),)
@@ -144,6 +164,7 @@ class Project(CreatedMixin, Base):
     image_width: Mapped[int] = mapped_column(Integer, default=512)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # strategy, depthmix, iterations, ...
 
+    members: Mapped[list[Membership]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     classes: Mapped[list[LabelClass]] = relationship(
         back_populates="project", order_by="LabelClass.train_id", cascade="all, delete-orphan"
     )

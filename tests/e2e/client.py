@@ -20,6 +20,12 @@ class Client:
         assert response.status_code in (codes or (200, 201, 202)), f"{response.status_code}: {response.text}"
         return response.json() if response.content else None
 
+    def add_member(self, project_id: int, token: str, role: str = "annotator") -> None:
+        """(This client is an admin's.) Make the holder of `token` a member of the project with `role`."""
+        member = Client(str(self.http.base_url), token)
+        user_id = member.ok(member.http.get("/users/me"))["id"]
+        self.ok(self.http.put(f"/projects/{project_id}/members/{user_id}", json={"role": role}))
+
     def create_project(self, name: str, budget: int = 10, settings: dict[str, Any] | None = None) -> dict[str, Any]:
         # Default: the smallest model round at a small image size, for a production worker (`depthal up`, the
         # compose commands); a test worker app runs the model-free round whatever the settings (tests/worker).

@@ -64,6 +64,7 @@ def test_compose_stack_runs_a_method_cold_start(fresh_database: str, tmp_path: P
             body = {"name": "compose-method", "label_budget": 6, "image_height": SIZE[0], "image_width": SIZE[1],
                     "settings": SETTINGS}  # fmt: skip
             pid = lead.ok(lead.http.post("/projects", json=body), 201)["id"]
+            admin.add_member(pid, ann.http.headers["Authorization"].removeprefix("Bearer "))
             imported = lead.ok(
                 lead.http.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"})
             )

@@ -88,6 +88,7 @@ def test_compose_services_run_as_local_processes(fresh_database: str, tmp_path: 
             annotator_token = admin.ok(admin.http.post("/users", json={"name": "ann", "role": "annotator"}))["token"]
 
             project = lead.create_project("compose")
+            admin.add_member(project["id"], annotator_token)
             images = lead.upload_images(project["id"], 5)
             job = lead.validate(project["id"])
             assert (job["status"], job["progress"], job["attempt"]) == ("succeeded", 1.0, 1), job

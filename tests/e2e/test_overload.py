@@ -65,6 +65,15 @@ def _sample_backends(url: str, earlier: list[int], stop: threading.Event, peak: 
         engine.dispose()
 
 
+def _in_own_thread(coroutine):  # type: ignore[no-untyped-def]
+    """asyncio.run in a thread of its own: the test process may have a loop running in this one (Playwright's)."""
+    out: list[object] = []
+    runner = threading.Thread(target=lambda: out.append(asyncio.run(coroutine)))
+    runner.start()
+    runner.join()
+    return out[0]
+
+
 async def _burst(base: str, path: str, tokens: list[str]) -> tuple[list[int | str], float]:
     limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=base, timeout=CLIENT_TIMEOUT, limits=limits) as http:
@@ -106,7 +115,7 @@ def test_a_burst_of_uncached_tokens_answers_200_or_503_and_recovers(
             args = (database.url, earlier, stop, peak)
             sampler = threading.Thread(target=_sample_backends, args=args, daemon=True)
             sampler.start()
-        codes, took = asyncio.run(_burst(server.base, f"/projects/{project_id}", tokens))
+        codes, took = _in_own_thread(_burst(server.base, f"/projects/{project_id}", tokens))
         stop.set()
         start = time.monotonic()
         after = httpx.get(f"{server.base}/projects/{project_id}", headers={"Authorization": f"Bearer {tokens[0]}"})

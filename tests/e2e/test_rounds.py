@@ -100,6 +100,8 @@ def _run(base: str, world: Path, worker: Worker, database_url: str) -> None:
     body = {"name": "loop", "label_budget": 12, "image_height": SIZE[0], "image_width": SIZE[1], "settings": SETTINGS}
     project = lead.ok(lead.http.post("/projects", json=body), 201)
     pid = project["id"]
+    for token in tokens:
+        admin.add_member(pid, token)
     imported = lead.ok(lead.http.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"}))
     images = {i["id"]: i for i in imported["images"]}
     val = [i for i in images.values() if i["role"] == "val"]

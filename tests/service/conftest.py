@@ -33,13 +33,22 @@ class Api:
         return {"Authorization": f"Bearer {res.json()['token']}"}
 
     def project(self, pool: int = 0, **overrides: Any) -> dict[str, Any]:
-        """A project made by the lead, with `pool` unlabeled pool images uploaded (a round needs some)."""
+        """A project made by the lead (its lead member), with both annotators as its annotators, and `pool`
+        unlabeled pool images uploaded (a round needs some)."""
         body = {"name": "p", "label_budget": 10, "round_schedule": [2, 3]} | overrides
         res = self.client.post("/projects", json=body, headers=self.lead)
         assert res.status_code == 201, res.text
+        for headers in (self.annotator, self.annotator2):
+            self.member(res.json()["id"], headers, "annotator")
         for k in range(pool):
             self.upload(res.json()["id"], rgb_image(1000 + k), queue=False)
         return res.json()
+
+    def member(self, project_id: int, headers: dict[str, str], role: str) -> None:
+        """Make the holder of `headers` a member of the project with `role` (the admin's API)."""
+        user_id = self.client.get("/users/me", headers=headers).json()["id"]
+        res = self.client.put(f"/projects/{project_id}/members/{user_id}", json={"role": role}, headers=self.admin)
+        assert res.status_code == 200, res.text
 
     def upload(self, project_id: int, png: bytes, *, queue: bool = True, **files: bytes) -> dict[str, Any]:
         parts = {"file": ("img.png", png, "image/png")} | {k: (f"{k}.png", v, "image/png") for k, v in files.items()}

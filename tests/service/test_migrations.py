@@ -72,7 +72,7 @@ def test_queue_functions_come_and_go_with_revision_0002(postgres_database: Datab
     assert _functions(url) == QUEUE_FUNCTIONS
     downgrade(url, "0001")
     assert _functions(url) == set()
-    later = {"frame_sequence", "labelstudio_task"}  # revisions 0006's and 0007's
+    later = {"frame_sequence", "labelstudio_task", "membership"}  # revisions 0006's, 0007's and 0008's
     assert _tables(url) == set(Base.metadata.tables) - later  # 0001's tables stay; only the functions went
     upgrade(url)
     assert _functions(url) == QUEUE_FUNCTIONS

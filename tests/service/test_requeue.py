@@ -72,7 +72,7 @@ def test_unknown_foreign_or_unskipped_ids_are_named_and_nothing_changes(api: Api
     assert _states(ids + other_ids) == before
     assert _requeue(api, pid, {"image_ids": []}).status_code == 422
     res = _requeue(api, other_pid, headers=api.annotator)
-    assert res.status_code == 403 and "lead or admin" in res.json()["detail"]
+    assert res.status_code == 403 and "needs the lead role in project" in res.json()["detail"]
     assert _states(ids + other_ids) == before
 
 

@@ -71,6 +71,13 @@ class WebServer:
             assert response.status_code == 201, response.text
             return str(response.json()["token"])
 
+    def member(self, project_id: int, token: str, role: str = "annotator") -> None:
+        """Make the token's user a member of the project (the admin's API; issue 19's per-project roles)."""
+        with self.client(token) as c, self.client(ADMIN_TOKEN) as admin:
+            user_id = c.get("/users/me").json()["id"]
+            res = admin.put(f"/projects/{project_id}/members/{user_id}", json={"role": role})
+            assert res.status_code == 200, res.text
+
     def sql(self, statement: str, **params: Any) -> None:
         engine = create_engine(self.db_url)
         try:

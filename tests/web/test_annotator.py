@@ -118,6 +118,7 @@ def _click_pixel(page: Any, x: int, y: int) -> None:
 
 
 def _start(page: Any, web: WebServer, token: str, pid: int) -> None:
+    web.member(pid, token)
     sign_in(page, web.base, token)
     page.get_by_test_id("project-select").select_option(str(pid))
     page.get_by_test_id("start").click()
@@ -259,6 +260,7 @@ def test_refusals_show_the_api_message_and_names_are_text(web: WebServer, page: 
     until(page, "document.querySelector('[data-testid=message-text]')?.textContent.includes('asks for 999 images')")
     # a token revoked mid-session sends the user back to sign-in with the API's reason
     annotator = web.user("ann-revoked", "annotator")
+    web.member(pid, annotator)
     sign_in(page, web.base, annotator)
     with web.client(ADMIN_TOKEN) as admin:
         me = web.client(annotator).get("/users/me").json()

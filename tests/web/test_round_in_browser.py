@@ -66,6 +66,8 @@ def _scenario(base: str, world: Path, browser: Any, shots: Path) -> None:
     lead, ann = client(lead_token), client(ann_token)
     body = {"name": "street", "label_budget": 8, "image_height": SIZE[0], "image_width": SIZE[1], "settings": SETTINGS}
     pid = lead.post("/projects", json=body).json()["id"]
+    ann_id = ann.get("/users/me").json()["id"]
+    assert admin.put(f"/projects/{pid}/members/{ann_id}", json={"role": "annotator"}).status_code == 200
     images = lead.post(f"/projects/{pid}/images/import", json={"path": "world", "layout": "cityscapes"}).json()[
         "images"
     ]

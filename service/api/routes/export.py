@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from service import export
-from service.api.deps import LeadUser, ProjectDep, SessionDep
+from service.api.deps import ProjectLead, SessionDep
 
 router = APIRouter(tags=["export"])
 
@@ -19,7 +19,7 @@ def _chunks(fh: IO[bytes]) -> Iterator[bytes]:
 
 
 @router.get("/projects/{project_id}/export", response_class=StreamingResponse)
-def export_labels(session: SessionDep, project: ProjectDep, _lead: LeadUser) -> StreamingResponse:
+def export_labels(session: SessionDep, project: ProjectLead) -> StreamingResponse:
     """The project's newest masks as a zip in Cityscapes gtFine layout (labelTrainIds + color PNGs)."""
     fh, count = export.build_zip(session=session, project=project)
     return StreamingResponse(

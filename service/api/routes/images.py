@@ -8,26 +8,34 @@ from typing import Annotated, Literal
 import numpy as np
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
 
 from service import frame_imports, frame_sources, imports, masks, storage
-from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep, SettingsDep
+from service.api.deps import CurrentUser, ProjectDep, ProjectLead, SessionDep, SettingsDep
 from service.api.params import Limit, Offset, RowId
 from service.crud import annotations as annotations_crud
 from service.crud import images as crud
+from service.crud import members
 from service.crud.projects import get_project, palette
-from service.db.tables import INT32_MAX, ImageRole, ImageState
+from service.db.tables import INT32_MAX, Image, ImageRole, ImageState, User
 from service.errors import NotFound
 from service.schemas import ImageImport, ImagePublic, ImagesPublic, ImportResult, JobPublic
 
 router = APIRouter(tags=["images"])
 
 
+def _visible_image(session: Session, user: User, image_id: int) -> Image:
+    """The image, if the caller is a member of its project (else 404, as for an image that does not exist)."""
+    image = crud.get_image(session=session, image_id=image_id)
+    members.check_project_of(session=session, project_id=image.project_id, user=user, what=f"image {image_id}")
+    return image
+
+
 @router.post("/projects/{project_id}/images/import", status_code=status.HTTP_201_CREATED, response_model=ImportResult)
 def import_folder(
     session: SessionDep,
     settings: SettingsDep,
-    project: ProjectDep,
-    _lead: LeadUser,
+    project: ProjectLead,
     body: ImageImport,
     response: Response,
 ) -> ImportResult | JSONResponse:
@@ -63,8 +71,7 @@ def import_folder(
 @router.post("/projects/{project_id}/images", status_code=status.HTTP_201_CREATED)
 def upload_image(
     session: SessionDep,
-    project: ProjectDep,
-    _lead: LeadUser,
+    project: ProjectLead,
     file: Annotated[UploadFile, File(description="PNG or JPEG")],
     prev: Annotated[UploadFile | None, File(description="frame t-1")] = None,
     next_frame: Annotated[UploadFile | None, File(alias="next", description="frame t+1")] = None,
@@ -114,24 +121,24 @@ def read_images(
 
 
 @router.get("/images/{image_id}")
-def read_image(session: SessionDep, _user: CurrentUser, image_id: RowId) -> ImagePublic:
+def read_image(session: SessionDep, user: CurrentUser, image_id: RowId) -> ImagePublic:
     """One image's metadata."""
-    return ImagePublic.model_validate(crud.get_image(session=session, image_id=image_id))
+    return ImagePublic.model_validate(_visible_image(session, user, image_id))
 
 
 @router.get("/images/{image_id}/file", response_class=FileResponse)
-def download_image(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
+def download_image(session: SessionDep, user: CurrentUser, image_id: RowId) -> FileResponse:
     """The image file."""
-    image = crud.get_image(session=session, image_id=image_id)
+    image = _visible_image(session, user, image_id)
     return FileResponse(storage.absolute(image.path), filename=Path(image.name).name)
 
 
 @router.get("/images/{image_id}/neighbours/{frame}", response_class=FileResponse)
 def download_neighbour(
-    session: SessionDep, _user: CurrentUser, image_id: RowId, frame: Literal["prev", "next"]
+    session: SessionDep, user: CurrentUser, image_id: RowId, frame: Literal["prev", "next"]
 ) -> FileResponse:
     """Frame t-1 (`prev`) or t+1 (`next`) of the image's sequence."""
-    image = crud.get_image(session=session, image_id=image_id)
+    image = _visible_image(session, user, image_id)
     path = image.prev_path if frame == "prev" else image.next_path
     if path is None:
         raise NotFound(f"image {image_id} has no {frame} frame")
@@ -139,18 +146,18 @@ def download_neighbour(
 
 
 @router.get("/images/{image_id}/prelabel", response_class=FileResponse)
-def download_prelabel(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
+def download_prelabel(session: SessionDep, user: CurrentUser, image_id: RowId) -> FileResponse:
     """The model's predicted train-id mask offered as a pre-label, when a round produced one."""
-    image = crud.get_image(session=session, image_id=image_id)
+    image = _visible_image(session, user, image_id)
     if image.prelabel_path is None:
         raise NotFound(f"image {image_id} has no pre-label yet")
     return FileResponse(storage.absolute(image.prelabel_path), media_type="image/png")
 
 
 @router.get("/images/{image_id}/prelabel/overlay", response_class=FileResponse)
-def download_prelabel_overlay(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
+def download_prelabel_overlay(session: SessionDep, user: CurrentUser, image_id: RowId) -> FileResponse:
     """The pre-label as a picture: the image blended with the predicted class colours (RGB PNG)."""
-    image = crud.get_image(session=session, image_id=image_id)
+    image = _visible_image(session, user, image_id)
     if image.prelabel_path is None:
         raise NotFound(f"image {image_id} has no pre-label yet")
     path = storage.absolute(storage.overlay_of(image.prelabel_path))
@@ -160,10 +167,10 @@ def download_prelabel_overlay(session: SessionDep, _user: CurrentUser, image_id:
 
 
 @router.get("/images/{image_id}/segments", response_class=FileResponse)
-def download_segments(session: SessionDep, _user: CurrentUser, image_id: RowId) -> FileResponse:
+def download_segments(session: SessionDep, user: CurrentUser, image_id: RowId) -> FileResponse:
     """Superpixels the round computed for the image it queued (colour and predicted depth): an RGB PNG at the image's
     size whose segment id is R + 256·G. 404 for an image no round queued (uploads queued by hand)."""
-    image = crud.get_image(session=session, image_id=image_id)
+    image = _visible_image(session, user, image_id)
     if image.segments_path is None:
         raise NotFound(f"image {image_id} has no superpixel segments: no round queued it")
     path = storage.absolute(image.segments_path)
@@ -175,13 +182,13 @@ def download_segments(session: SessionDep, _user: CurrentUser, image_id: RowId) 
 @router.get("/images/{image_id}/mask", response_class=Response)
 def download_mask(
     session: SessionDep,
-    _user: CurrentUser,
+    user: CurrentUser,
     image_id: RowId,
     version: int | None = Query(None, ge=1, le=INT32_MAX, description="default: the newest"),
     style: Literal["train_ids", "color"] = "train_ids",
 ) -> Response:
     """The image's current (or a given) mask version: train ids (255 = ignore) or colours."""
-    image = crud.get_image(session=session, image_id=image_id)
+    image = _visible_image(session, user, image_id)
     annotation = annotations_crud.get_annotation(session=session, image_id=image_id, version=version)
     headers = {"X-Mask-Version": str(annotation.version)}
     path = storage.absolute(annotation.mask_path)

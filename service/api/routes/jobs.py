@@ -4,8 +4,9 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from service import frame_imports, task_queue
-from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.api.deps import CurrentUser, ProjectDep, ProjectLead, SessionDep
 from service.api.params import Limit, Offset, RowId
+from service.crud import members
 from service.crud import rounds as crud
 from service.db.tables import JobKind
 from service.schemas import JobCreate, JobPublic, JobsPublic
@@ -14,7 +15,7 @@ router = APIRouter(tags=["jobs"])
 
 
 @router.post("/projects/{project_id}/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
-def create_job(session: SessionDep, project: ProjectDep, _lead: LeadUser, body: JobCreate) -> JobPublic | JSONResponse:
+def create_job(session: SessionDep, project: ProjectLead, body: JobCreate) -> JobPublic | JSONResponse:
     """Start a standalone job (`validate_images`: decode every image, write thumbnails); returns at once (202)."""
     job = crud.create_job(session=session, project=project, kind=JobKind(body.kind), params=body.params)
     try:
@@ -34,14 +35,19 @@ def read_jobs(session: SessionDep, project: ProjectDep, offset: Offset = 0, limi
 
 
 @router.get("/jobs/{job_id}")
-def read_job(session: SessionDep, _user: CurrentUser, job_id: RowId) -> JobPublic:
+def read_job(session: SessionDep, user: CurrentUser, job_id: RowId) -> JobPublic:
     """A job's status, stage, progress and error."""
-    return JobPublic.model_validate(crud.get_job(session=session, job_id=job_id))
+    job = crud.get_job(session=session, job_id=job_id)
+    members.check_project_of(session=session, project_id=job.project_id, user=user, what=f"job {job_id}")
+    return JobPublic.model_validate(job)
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel_job(session: SessionDep, _lead: LeadUser, job_id: RowId) -> JobPublic:
-    """Cancel a queued or running job (and its round); the worker sees the status and stops."""
+def cancel_job(session: SessionDep, user: CurrentUser, job_id: RowId) -> JobPublic:
+    """Cancel a queued or running job (and its round); the worker sees the status and stops (the project's leads)."""
+    project_id = crud.get_job(session=session, job_id=job_id).project_id
+    members.check_project_of(session=session, project_id=project_id, user=user, what=f"job {job_id}",
+                             roles=members.LEADS)  # fmt: skip
     job = crud.cancel_job(session=session, job_id=job_id)
     if job.kind == JobKind.IMPORT_FRAMES and job.started_at is None:  # never ran: nothing else removes its upload
         frame_imports.discard_uploads(job.params)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
 from service import storage
-from service.api.deps import LeadUser, ProjectDep, SessionDep
+from service.api.deps import ProjectLead, SessionDep
 from service.api.params import RowId
 from service.crud.images import get_image
 from service.crud.projects import get_project
@@ -22,7 +22,7 @@ router = APIRouter(tags=["labelstudio"])
 
 
 @router.post("/projects/{project_id}/labelstudio/link", status_code=status.HTTP_201_CREATED)
-def link_project(session: SessionDep, project: ProjectDep, _lead: LeadUser, link_in: LinkCreate) -> LinkPublic:
+def link_project(session: SessionDep, project: ProjectLead, link_in: LinkCreate) -> LinkPublic:
     """Link the project to Label Studio: checks URL and token, creates the Label Studio project with one brush label
     per class (or checks an existing one's labels) and registers the webhook. A refusal is a 4xx naming it, and
     nothing is saved. The token is stored and never shown again."""
@@ -30,7 +30,7 @@ def link_project(session: SessionDep, project: ProjectDep, _lead: LeadUser, link
 
 
 @router.post("/projects/{project_id}/labelstudio/sync")
-def sync_project(session: SessionDep, project: ProjectDep, _lead: LeadUser) -> SyncResult:
+def sync_project(session: SessionDep, project: ProjectLead) -> SyncResult:
     """Poll and reconcile: take annotations the webhook missed, release skipped tasks, delete tasks of images depthal
     no longer queues, push queued images without a task. 503 when Label Studio is down (nothing changed)."""
     return sync(session, project=project)

@@ -29,7 +29,10 @@ def ml_project(
     ):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong or missing ML-backend credentials",
                             headers={"WWW-Authenticate": "Basic"})  # fmt: skip
-    return get_project(session=session, project_id=project_id)
+    try:
+        return get_project(session=session, project_id=project_id)
+    finally:
+        session.commit()  # end the read in this thread: no connection held while waiting for the next (deps.py)
 
 
 MLProject = Annotated[Project, Depends(ml_project)]

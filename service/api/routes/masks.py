@@ -9,6 +9,9 @@ from service.api.deps import CurrentUser, SessionDep
 from service.api.params import RowId
 from service.api.responses import json_response
 from service.crud import annotations as crud
+from service.crud import images as images_crud
+from service.crud import members
+from service.db.tables import ProjectRole
 from service.errors import Invalid
 from service.masks import MaskFormat
 from service.schemas import AnnotationPublic
@@ -59,8 +62,13 @@ def put_mask(
         MaskFormat | None, Query(description="default: train_ids for single-channel PNGs, palette for RGB")
     ] = None,
 ) -> Response:
-    """Submit a mask for an image you hold a lease on (leads need no lease); stores a new version. Body: the PNG
-    (`image/png`) or a multipart form with the PNG as `file`."""
-    annotation, created = crud.submit_mask(session=session, image_id=image_id, user=user, data=data, fmt=format)
+    """Submit a mask for an image you hold a lease on (the project's leads need no lease); stores a new version.
+    Body: the PNG (`image/png`) or a multipart form with the PNG as `file`."""
+    project_id = images_crud.get_image(session=session, image_id=image_id).project_id
+    role = members.check_project_of(session=session, project_id=project_id, user=user, what=f"image {image_id}",
+                                    roles=members.LABELERS)  # fmt: skip
+    annotation, created = crud.submit_mask(
+        session=session, image_id=image_id, user=user, data=data, fmt=format, as_lead=role == ProjectRole.LEAD
+    )
     body = AnnotationPublic.model_validate(annotation)
     return json_response(body, status.HTTP_201_CREATED if created else status.HTTP_200_OK)

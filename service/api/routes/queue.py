@@ -4,10 +4,11 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
 from service import queue
-from service.api.deps import CurrentUser, LeadUser, ProjectDep, SessionDep
+from service.api.deps import CurrentUser, ProjectLead, SessionDep
 from service.api.params import RowId
 from service.api.responses import json_response
 from service.crud import images as images_crud
+from service.crud import members
 from service.db.tables import Image, Lease
 from service.schemas import (
     ImagePublic,
@@ -29,7 +30,10 @@ router = APIRouter(tags=["queue"])
     responses={204: {"description": "nothing is queued"}},
 )
 def next_image(session: SessionDep, user: CurrentUser, project_id: RowId) -> Response:
-    """Your open lease in this project if you have one, else a new lease on the best-ranked queued image."""
+    """Your open lease in this project if you have one, else a new lease on the best-ranked queued image (the
+    project's annotators and leads)."""
+    members.require(session=session, project_id=project_id, user=user, roles=members.LABELERS,
+                    missing=f"project {project_id} does not exist")  # fmt: skip
     got = queue.next_lease(session, project_id=project_id, annotator_id=user.id)
     if got is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -41,6 +45,9 @@ def next_image(session: SessionDep, user: CurrentUser, project_id: RowId) -> Res
 def lease_image(session: SessionDep, user: CurrentUser, image_id: RowId) -> Response:
     """Lease this queued image (e.g. take back one whose lease expired while you were drawing); your open lease on
     it if you hold one. Refused (409) if you hold another open lease in its project or the image is not queued."""
+    image = images_crud.get_image(session=session, image_id=image_id)
+    members.check_project_of(session=session, project_id=image.project_id, user=user, what=f"image {image_id}",
+                             roles=members.LABELERS)  # fmt: skip
     lease, image = take_image(session, image_id=image_id, annotator_id=user.id)
     return _lease_response(session, lease, image)
 
@@ -82,9 +89,7 @@ def skip(session: SessionDep, user: CurrentUser, lease_id: RowId, body: SkipRequ
 
 
 @router.post("/projects/{project_id}/queue/requeue-skipped")
-def requeue_skipped(
-    session: SessionDep, project: ProjectDep, _lead: LeadUser, body: RequeueSkipped | None = None
-) -> ImagesPublic:
+def requeue_skipped(session: SessionDep, project: ProjectLead, body: RequeueSkipped | None = None) -> ImagesPublic:
     """Put skipped images (all of the project's, or `image_ids`) back in the queue at the rank they had."""
     image_ids = body.image_ids if body is not None else None
     images = images_crud.requeue_skipped(session=session, project=project, image_ids=image_ids)

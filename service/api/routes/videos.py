@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from service import frame_imports, frame_sources, storable, storage
-from service.api.deps import LeadUser, ProjectDep, SessionDep
+from service.api.deps import ProjectDep, ProjectLead, SessionDep
 from service.api.params import Limit, Offset
 from service.db.tables import FrameSequence, ImageRole
 from service.errors import Invalid
@@ -36,8 +36,7 @@ def frame_options(**fields: object) -> FrameOptions:
 @router.post("/projects/{project_id}/videos", status_code=status.HTTP_202_ACCEPTED, response_model=ImportResult)
 def upload_video(
     session: SessionDep,
-    project: ProjectDep,
-    _lead: LeadUser,
+    project: ProjectLead,
     file: Annotated[UploadFile, File(description="a video file: MP4/MOV, AVI, MKV/WebM, MPEG-TS/PS, FLV, Ogg")],
     frame_stride: Annotated[int | None, Form()] = None,
     pool_every: Annotated[int | None, Form()] = None,
