@@ -36,6 +36,7 @@ import httpx
 
 from cli.commands import require_models
 from cli.commands.serve import check_port_free
+from cli.commands.stage_bars import StageBars
 from cli.main import CLIError
 
 MARKER = ".depthal-demo"  # a data dir holding this file was made by the demo and may be recreated
@@ -242,20 +243,19 @@ def free_port(host: str) -> int:
 
 
 def wait_round(lead: httpx.Client, round_id: int, service: Service, annotators: Annotators | None) -> dict[str, Any]:
-    shown = None
-    while True:
-        service.check_alive()
-        if annotators is not None and annotators.errors:
-            raise CLIError(f"a simulated annotator failed: {annotators.errors[0]}")
-        round_ = ok(lead.get(f"/rounds/{round_id}"))
-        running = [j for j in round_["jobs"] if j["status"] == "running"]
-        line = ", ".join(f"{j['kind']} {j.get('stage') or ''} {100 * j['progress']:.0f}%" for j in running)
-        if line and line != shown:
-            print(f"    round {round_['index']}: {line}", flush=True)
-            shown = line
-        if round_["status"] in ("succeeded", "failed", "cancelled"):
-            return round_
-        time.sleep(0.5)
+    bars = StageBars()  # one bar per running stage: redrawn in place on a terminal, plain lines in a log
+    try:
+        while True:
+            service.check_alive()
+            if annotators is not None and annotators.errors:
+                raise CLIError(f"a simulated annotator failed: {annotators.errors[0]}")
+            round_ = ok(lead.get(f"/rounds/{round_id}"))
+            bars.update(f"    round {round_['index']}: ", round_["jobs"])
+            if round_["status"] in ("succeeded", "failed", "cancelled"):
+                return round_
+            time.sleep(0.5)
+    finally:
+        bars.clear()
 
 
 def wait_queue_drained(lead: httpx.Client, project_id: int, service: Service, annotators: Annotators) -> dict[str, Any]:

@@ -59,6 +59,7 @@ def test_demo_prints_the_table_writes_the_plot_and_serves_the_web_app(tmp_path: 
             proc.wait()
     assert proc.returncode == 0, rest[-3000:]
     assert "| round | labels used | val mIoU (%) |" in stdout
+    assert "\x1b" not in stdout and "\r" not in stdout  # a pipe gets plain lines, not redrawn bars
     rows = json.loads((data / "demo_results.json").read_text())
     assert [r["index"] for r in rows] == [0, 1] and [r["labels"] for r in rows] == [0, 2]
     assert rows[0]["miou"] is None  # the cold start trains nothing
