@@ -4,14 +4,17 @@
 2. Starts the embedded service (`depthal up`: SQLite database and broker under `--data-dir`, the API and one worker).
 3. Over HTTP, like any client: creates a lead and simulated annotators, a project with a label budget and the
    method's strategy, imports the world, and the lead labels the val images (for mIoU).
-4. Runs the cold start (depth pretraining, features, farthest-point selection) and then `--rounds` training rounds,
-   while annotator threads ask `next`, download the image and submit the world's true mask (gtFine labelIds, the
-   API's `label_ids` format) for each queued image.
-5. Prints labels vs mIoU per round, writes `demo_results.md` and the plot `demo_miou.png` into `--data-dir`, and stops
-   the service.
+4. Runs the cold start (depth pretraining, features, farthest-point selection) and then `--rounds` training rounds
+   (the labeled set doubles each round: 4 / 8 / 16), showing one progress bar per running stage, while annotator
+   threads ask `next`, download the image and submit the world's true mask (gtFine labelIds, the API's `label_ids`
+   format) for each queued image.
+5. Prints labels vs mIoU per round and how to read it (seed, measured noise, whether the rise is above it, the
+   benchmark's strategies), writes `demo_results.md` and the plot `demo_miou.png` into `--data-dir`, and stops the
+   service.
 
-Sizes are chosen for a 2-core CPU: defaults ≈ 7 minutes, `--quick` < 3 minutes (both tiny networks; the point is
-the loop, not the numbers: see benchmarks/label_efficiency.py for the selection comparison).
+Sizes are chosen for a 2-core CPU (docs/demo.md gives the measured times). Both sizes train tiny networks: the point
+is the loop; at this size the labels' gain is below the noise (docs/demo.md, "Noise and gain"), and
+benchmarks/label_efficiency.py compares the strategies over seeds.
 """
 
 from __future__ import annotations
