@@ -249,8 +249,10 @@ def test_skipped_task_frees_the_image(depthal: Depthal, label_studio: LabelStudi
         skipped = api.post(f"/api/tasks/{task['id']}/annotations", json={"result": [], "was_cancelled": True})
         assert skipped.status_code == 201, skipped.text
     assert image_state(picks[0]) == "queued" and versions(picks[0]) == []
-    res = depthal.http.post("/users", json={"name": "ann", "role": "annotator"},
-                            headers={"Authorization": "Bearer test-admin-token"})  # fmt: skip
+    admin = {"Authorization": "Bearer test-admin-token"}
+    res = depthal.http.post("/users", json={"name": "ann", "role": "annotator"}, headers=admin)
+    member = depthal.http.put(f"/projects/{pid}/members/{res.json()['id']}", json={"role": "annotator"}, headers=admin)
+    assert member.status_code == 200, member.text
     annotator = {"Authorization": f"Bearer {res.json()['token']}"}
     lease = depthal.http.post(f"/projects/{pid}/queue/next", headers=annotator)
     assert lease.status_code == 200 and lease.json()["image"]["id"] == picks[0]  # a depthal annotator gets it
