@@ -71,24 +71,30 @@ def import_clip(path: Path, out: Path) -> dict[str, float]:
             "clip_kib": path.stat().st_size / stored.count / 1024}  # fmt: skip
 
 
-def _peak_rss_child(clip: str, out: str, queue: Any) -> None:
-    import resource
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise KeyError(field)
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def _peak_rss_child(clip: str, out: str, queue: Any) -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark (VmHWM) to the current RSS
+    before = _status_mib("VmRSS")
     import_clip(Path(clip), Path(out))
-    queue.put((before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))  # KiB on Linux
+    queue.put((before, _status_mib("VmHWM")))
 
 
 def peak_memory(clip: Path, out: Path) -> tuple[float, float]:
-    """(peak RSS before, after) an import in a fresh process, MiB: bounded memory means the second does not grow
-    with the clip's length."""
+    """(RSS before, peak RSS during) an import in a fresh process, MiB (Linux /proc): bounded memory means the peak
+    does not grow with the clip's length."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     child = ctx.Process(target=_peak_rss_child, args=(str(clip), str(out), queue))
     child.start()
-    before, after = queue.get()
+    before, peak = queue.get()
     child.join()
-    return before / 1024, after / 1024
+    return before, peak
 
 
 def loader_rate(folder: Path, count: int, items: int, size: tuple[int, int]) -> float:
@@ -142,7 +148,7 @@ def main() -> None:
             clip = Path(tmp) / f"long{repeat}.mp4"
             write_clip(clip, frames * repeat, "h264", CLIPS["1080p H.264 (.mp4)"][1])
             memory.append((len(frames) * repeat, *peak_memory(clip, Path(tmp) / f"mem{repeat}")))
-        print("\n| 1080p H.264 import in a fresh process | peak RSS before import (MiB) | peak RSS after (MiB) |")
+        print("\n| 1080p H.264 import in a fresh process | RSS before the import (MiB) | peak RSS during it (MiB) |")
         print("|---|---|---|")
         for frames_n, before, after in memory:
             print(f"| {frames_n} frames | {before:.0f} | {after:.0f} |")

@@ -159,6 +159,9 @@ class LabelStudioLink(BaseModel):
     webhook: Annotated[int, Field(ge=1, le=SEED_MAX)] | None = Field(
         default=None, description="id of the webhook depthal registered in Label Studio, if any"
     )
+    ml_backend: Annotated[int, Field(ge=1, le=SEED_MAX)] | None = Field(
+        default=None, description="id of depthal's ML backend in the Label Studio project, if registered"
+    )
 
     @field_serializer("token")
     def _token(self, token: SecretStr, info: SerializationInfo) -> str:

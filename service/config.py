@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # Label Studio (docs/labelstudio.md): how long an image pushed as a task stays leased to Label Studio without a
     # sync renewing the hold; then it returns to depthal's own queue.
     labelstudio_hold_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    # ... and how often each worker syncs every linked project (missed webhooks, tasks deleted there, holds renewed)
+    labelstudio_sync_seconds: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _fill_defaults_and_check_secrets(self) -> Settings:

@@ -195,6 +195,9 @@ class FrameOptions(_RequestBody):
                               "the depth triplets t-1, t, t+1 are consecutive stored frames")  # fmt: skip
     pool_every: int = Field(default=30, ge=1, le=INT32_MAX, description="one pool image per this many source "
                             "frames, from the middle of each window (Cityscapes annotates 1 frame of 30)")  # fmt: skip
+    pool_per_minute: float | None = Field(
+        default=None, gt=0, le=100_000, description="instead of pool_every: pool images per minute of video"
+    )
     hfov_deg: float | None = Field(default=None, gt=0, lt=180, description="horizontal field of view, degrees")
     focal_px: float | None = Field(default=None, gt=0, le=1e6, description="focal length in pixels of the video")
     max_width: int | None = Field(default=None, ge=16, le=16384, description="store frames at most this wide "
@@ -202,9 +205,11 @@ class FrameOptions(_RequestBody):
     role: ImageRole = Field(default=ImageRole.POOL, description="role of the sampled images")
 
     @model_validator(mode="after")
-    def _one_focal(self) -> FrameOptions:
+    def _one_of_each(self) -> FrameOptions:
         if self.hfov_deg is not None and self.focal_px is not None:
             raise ValueError("give hfov_deg or focal_px, not both")
+        if self.pool_per_minute is not None and "pool_every" in self.model_fields_set:
+            raise ValueError("give pool_every or pool_per_minute, not both")
         return self
 
 

@@ -39,6 +39,7 @@ from service.db.tables import FrameSequence, Image, ImageState, Job, SequenceSou
 from worker.runner import JobContext, PipelineError
 
 ENCODE_THREADS = 2  # JPEG encoding beside FFmpeg's decoding threads; Pillow releases the GIL while it encodes
+IN_CHUNK = 1000  # values per IN (...) list: SQLite allows 32766 parameters a statement
 PROGRESS_EVERY = 16  # frames between progress calls (each reads the job row: also how a cancel stops the import)
 _SOURCES = {"video": SequenceSource.VIDEO, "frames": SequenceSource.FRAMES, "kitti_raw": SequenceSource.KITTI_RAW,
             "cityscapes": SequenceSource.CITYSCAPES}  # fmt: skip
@@ -56,6 +57,7 @@ class _Imported:
     intrinsics: dict[str, float]
     intrinsics_source: str
     warning: str | None
+    pool_every: int
 
 
 @contextmanager
@@ -74,23 +76,39 @@ def _source_path(src: dict[str, Any]) -> Path:
     return storage.absolute(src["path"]) if src.get("uploaded") else Path(src["path"])
 
 
-def _frames_of(src: dict[str, Any], options: dict[str, Any]) -> tuple[Iterator, tuple[int, int], int, Any]:
-    """(frames, (width, height) the intrinsics refer to, frames expected, digest or None) of one source."""
+@dataclass
+class _Source:
+    frames: Iterator[tuple[int, float | None, Any]]  # (source index, time, rgb (H, W, 3) uint8)
+    size: tuple[int, int]  # (width, height) the intrinsics refer to: the video as displayed, the folder's frames
+    expected: int  # frames to store, 0 when unknown
+    pool_every: int  # source frames per pool image
+    digest: Any = None  # a frame folder's sha256, filled as its files are read
+
+
+def _open_source(src: dict[str, Any], options: dict[str, Any]) -> _Source:
     stride, max_width = int(options["frame_stride"]), options.get("max_width")
     if src["kind"] == "video":
         path = _source_path(src)
         info = video.probe(path)
+        pool_every = int(options["pool_every"])
+        if options.get("pool_per_minute"):
+            if not info.fps:
+                raise PipelineError(f"{src['name']} has no frame rate for pool_per_minute: give pool_every")
+            pool_every = max(1, round(info.fps * 60 / float(options["pool_per_minute"])))
         frames = ((f.index, f.time, f.rgb) for f in video.decode(path, stride=stride, max_width=max_width))
-        return frames, (info.width, info.height), max(info.frames // stride, 1) if info.frames else 0, None
+        expected = max(info.frames // stride, 1) if info.frames else 0
+        return _Source(frames, (info.width, info.height), expected, pool_every)
     files = check_folder(Path(src["path"]), src["name"], src.get("prefix"))  # listed again: it may have changed
     digest = hashlib.sha256()
     frames = read_frame_files(files, stride=stride, max_width=max_width, digest=digest)
-    return frames, first_frame_size(files), len(range(0, len(files), stride)), digest
+    return _Source(frames, first_frame_size(files), len(range(0, len(files), stride)), int(options["pool_every"]),
+                   digest)  # fmt: skip
 
 
 def _import_source(ctx: JobContext, k: int, src: dict[str, Any], options: dict[str, Any], n: int) -> _Imported:
     stride = int(options["frame_stride"])
-    frames, (width, height), expected, digest = _frames_of(src, options)
+    opened = _open_source(src, options)
+    (width, height), expected, digest = opened.size, opened.expected, opened.digest
     relative = storage.sequence_frames_dir(ctx.project_id, ctx.job_id, k)
 
     def tick(stored: int) -> None:
@@ -98,7 +116,8 @@ def _import_source(ctx: JobContext, k: int, src: dict[str, Any], options: dict[s
             done = min(stored / expected, 0.99) if expected else stored / (stored + 300.0)
             ctx.progress("decoding", (k + done) / n, f"{src['name']} ({k + 1}/{n}): {stored} frames stored")
 
-    stored = store_frames(frames, storage.absolute(relative), stride=stride, threads=ENCODE_THREADS, progress=tick)
+    stored = store_frames(opened.frames, storage.absolute(relative), stride=stride, threads=ENCODE_THREADS,
+                          progress=tick)  # fmt: skip
     if stored.count < MIN_FRAMES:
         raise PipelineError(f"{src['name']} has {stored.count} frame(s) to store (frame_stride {stride}); at least "
                             f"{MIN_FRAMES} are needed (t-1, t, t+1)")  # fmt: skip
@@ -110,10 +129,10 @@ def _import_source(ctx: JobContext, k: int, src: dict[str, Any], options: dict[s
                                                   focal_px=options.get("focal_px"),
                                                   hfov_deg=options.get("hfov_deg"))  # fmt: skip
     K = camera.scale(K, (height, width), (stored.height, stored.width))
-    pool = pool_positions(stored.count, stride, int(options["pool_every"])) if src.get("pool", True) else []
+    pool = pool_positions(stored.count, stride, opened.pool_every) if src.get("pool", True) else []
     checksums = [_sha256(stored.folder / frame_name(i)) for i in pool]
     ctx.progress("decoding", (k + 1) / n, f"{src['name']}: {stored.count} frames, {len(pool)} pool images")
-    return _Imported(src, stored, relative, pool, checksums, K, origin, warning)
+    return _Imported(src, stored, relative, pool, checksums, K, origin, warning, opened.pool_every)
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
@@ -154,15 +173,17 @@ def _commit(ctx: JobContext, done: list[_Imported], options: dict[str, Any]) -> 
                 f"{name} duplicates {seq.name!r}, already imported as sequence {seq.id} (job {seq.job_id})"
             )
         pool_sums = [c for d in done for c in d.checksums]
-        taken = set(session.scalars(select(Image.checksum).where(
-            Image.project_id == ctx.project_id, Image.checksum.in_(pool_sums))))  # fmt: skip
+        taken: set[str] = set()
+        for k in range(0, len(pool_sums), IN_CHUNK):  # hours of video: tens of thousands of pool images
+            taken.update(session.scalars(select(Image.checksum).where(
+                Image.project_id == ctx.project_id, Image.checksum.in_(pool_sums[k : k + IN_CHUNK]))))  # fmt: skip
         sequences, images, duplicates = [], 0, 0
         for d in done:
             seq = FrameSequence(
                 project_id=ctx.project_id, job_id=ctx.job_id, source=_SOURCES[d.source["kind"]],
                 name=d.source["name"][:255], checksum=d.source["checksum"], frames_dir=d.relative.as_posix(),
                 frame_count=d.stored.count,
-                frame_stride=int(options["frame_stride"]), pool_every=int(options["pool_every"]), pool_images=0,
+                frame_stride=int(options["frame_stride"]), pool_every=d.pool_every, pool_images=0,
                 width=d.stored.width, height=d.stored.height, intrinsics=d.intrinsics,
                 intrinsics_source=d.intrinsics_source, warning=d.warning,
             )  # fmt: skip

@@ -1,5 +1,6 @@
 """What the worker does besides jobs, periodically from a background thread: send again the jobs of dead workers,
-nudge rounds whose next send was lost, and return the images of overdue leases to the queue."""
+nudge rounds whose next send was lost, return the images of overdue leases to the queue, and sync the projects
+linked to Label Studio."""
 
 from __future__ import annotations
 
@@ -63,9 +64,46 @@ def expire_overdue_leases() -> int:
         return expire_leases(session)
 
 
+_last_labelstudio_sync = float("-inf")  # time.monotonic() of this process's last Label Studio sweep
+
+
+def sync_labelstudio(*, force: bool = False) -> list[int]:
+    """Every `labelstudio_sync_seconds` (or now, `force`): sync each project linked to Label Studio, so a missed
+    webhook, a task deleted there or an outage is repaired without anyone running `depthal labelstudio sync`. Label
+    Studio down is logged and tried again next time. Several workers may sync at once: a sync is idempotent (a task
+    created twice for one image loses its hold and is deleted). Returns the project ids synced."""
+    global _last_labelstudio_sync
+    from service.db.session import stepwise_session
+    from service.db.tables import Project
+    from service.errors import ServiceError
+    from service.labelstudio.sync import sync
+
+    if not force and time.monotonic() - _last_labelstudio_sync < get_settings().labelstudio_sync_seconds:
+        return []
+    _last_labelstudio_sync = time.monotonic()
+    synced = []
+    with stepwise_session() as session:
+        linked = [p.id for p in session.scalars(select(Project)) if (p.settings or {}).get("labelstudio")]
+        for project_id in linked:
+            project = session.get(Project, project_id)
+            try:
+                assert project is not None
+                done = sync(session, project=project)
+            except ServiceError as err:
+                session.rollback()
+                log.warning("Label Studio sync of project %s: %s", project_id, err.detail)
+                continue
+            synced.append(project_id)
+            if done.refused:
+                reasons = "; ".join(f"task {r.task}: {r.error}" for r in done.refused)
+                log.warning("Label Studio sync of project %s refused %d annotations: %s", project_id,
+                            len(done.refused), reasons)  # fmt: skip
+    return synced
+
+
 def _sweep_forever(every: float) -> None:
     while True:
-        for sweep in (requeue_abandoned_jobs, expire_overdue_leases):
+        for sweep in (requeue_abandoned_jobs, expire_overdue_leases, sync_labelstudio):
             try:
                 sweep()
             except Exception:

@@ -14,11 +14,12 @@ from typing import Any
 
 import httpx
 
+from cli.commands import parse_size
 from cli.commands.progress import bar, fetch
 from cli.main import CLIError
 
 FINISHED = ("succeeded", "failed", "cancelled")
-OPTION_FIELDS = ("frame_stride", "pool_every", "hfov_deg", "focal_px", "max_width", "role")
+OPTION_FIELDS = ("frame_stride", "pool_every", "pool_per_minute", "hfov_deg", "focal_px", "max_width", "role")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,11 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target.add_argument("--new-project", metavar="NAME", help="create a project with this name first")
     p.add_argument("--budget", type=int, default=100, help="label budget of --new-project (default 100)")
     p.add_argument("--batch", type=int, default=10, help="images per round of --new-project (default 10)")
+    p.add_argument(
+        "--preset", choices=("tiny", "small", "method"), help="model preset of --new-project (default small)"
+    )
+    p.add_argument("--size", type=parse_size, help="training image size HxW of --new-project (default 256x512)")
     p.add_argument("--server", metavar="PATH", help="instead of uploading: a path under the server's import root")
     layouts = ("video", "sequence", "kitti_raw", "cityscapes_sequence", "auto", "plain", "cityscapes")
     p.add_argument("--layout", default="video", choices=layouts, help="layout of --server PATH (default video)")
     p.add_argument("--frame-stride", type=int, help="store every k-th frame (default 1: every frame)")
-    p.add_argument("--pool-every", type=int, help="one pool image per N source frames (default 30)")
+    pool = p.add_mutually_exclusive_group()
+    pool.add_argument("--pool-every", type=int, help="one pool image per N source frames (default 30)")
+    pool.add_argument("--pool-per-minute", type=float, help="instead: N pool images per minute of video")
     focal = p.add_mutually_exclusive_group()
     focal.add_argument("--hfov", dest="hfov_deg", type=float, help="horizontal field of view, degrees")
     focal.add_argument("--focal-px", type=float, help="focal length in pixels of the video")
@@ -57,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     options = {k: getattr(args, k) for k in OPTION_FIELDS if getattr(args, k) is not None}
     with httpx.Client(base_url=args.url.rstrip("/"), headers={"Authorization": f"Bearer {token}"},
                       timeout=httpx.Timeout(30, write=None)) as client:  # fmt: skip
-        project = args.project or create_project(client, args.new_project, args.budget, args.batch)
+        extra: dict[str, Any] = {"settings": {"preset": args.preset}} if args.preset else {}
+        if args.size:
+            extra.update(image_height=args.size[0], image_width=args.size[1])
+        project = args.project or create_project(client, args.new_project, args.budget, args.batch, **extra)
         if args.server:
             jobs = [register_path(client, project, args.server, args.layout, options)]
         else:
@@ -70,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def create_project(
-    client: httpx.Client, name: str, budget: int, batch: int, echo: Callable[[str], None] = print
+    client: httpx.Client, name: str, budget: int, batch: int, echo: Callable[[str], None] = print, **extra: Any
 ) -> int:
-    body = {"name": name, "label_budget": budget, "round_schedule": [batch]}
+    """A project for the import (`extra`: more fields of `POST /projects`, e.g. settings, image size)."""
+    body = {"name": name, "label_budget": budget, "round_schedule": [batch], **extra}
     response = _post(client, "/projects", json=body)
     if response.status_code != 201:
         raise _refused(response, f"creating project {name!r}")
@@ -109,8 +120,10 @@ def upload_video(
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
     with open(path, "rb") as fh:
+        # the server copies and hashes the whole file before it answers: allow minutes for a large one
         response = _post(client, f"/projects/{project_id}/videos", files={"file": (path.name, fh)},
-                         data={k: str(v) for k, v in options.items()})  # fmt: skip
+                         data={k: str(v) for k, v in options.items()},
+                         timeout=httpx.Timeout(30, read=600, write=None))  # fmt: skip
     if response.status_code != 202:
         raise _refused(response, f"upload of {path.name}")
     return _started(response.json(), path.name, echo)

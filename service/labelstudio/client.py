@@ -94,6 +94,11 @@ class LabelStudioClient:
         body = {"title": title, "label_config": label_config, "sampling": "Sequential sampling"}
         return dict(self._send("POST", "/api/projects", json=body))
 
+    def set_model_version(self, project_id: int, version: str) -> None:
+        """The project's "model version": the predictions the editor pre-fills tasks with (or an ML backend's title,
+        to ask that backend)."""
+        self._send("PATCH", f"/api/projects/{project_id}", json={"model_version": version})
+
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
         """Create tasks (with their predictions) in this order; their ids, in the same order."""
         res = self._send("POST", f"/api/projects/{project_id}/import", params={"return_task_ids": "true"}, json=tasks)
@@ -134,7 +139,7 @@ class LabelStudioClient:
         }
         return int(self._send("POST", "/api/webhooks/", json=body)["id"])
 
-    def create_ml_backend(self, project_id: int, url: str, user: str, password: str) -> int:
+    def create_ml_backend(self, project_id: int, url: str, title: str, user: str, password: str) -> int:
         """Label Studio checks `/health` and calls `/setup` before it answers."""
         body = {
             "project": project_id,

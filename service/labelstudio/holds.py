@@ -77,7 +77,8 @@ def renew(session: Session, lease_ids: list[int], now: datetime) -> None:
 
 def end(session: Session, lease_id: int | None, *, labeled: bool) -> None:
     """Close a hold: `submitted` when its annotation was stored, else `released` with the image back in the queue
-    (if it is still leased by this hold). No commit."""
+    (if it is still leased by this hold). A hold already closed is left as it is: storing a Label Studio mask
+    (accepted like a lead's) already released it (service/crud/annotations.py ends others' open leases). No commit."""
     if lease_id is None:
         return
     status = LeaseStatus.SUBMITTED if labeled else LeaseStatus.RELEASED

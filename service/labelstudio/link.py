@@ -10,6 +10,7 @@ from service.db.tables import Project
 from service.errors import Invalid, Unavailable
 from service.labelstudio.client import LabelStudioClient
 from service.labelstudio.config import check, labelling_config
+from service.labelstudio.push import ML_BACKEND_TITLE
 from service.labelstudio.schemas import LinkCreate, LinkPublic
 from service.labelstudio.signing import ML_USER, WEBHOOK_HEADER, ml_password, webhook_secret
 
@@ -46,10 +47,14 @@ def link(*, session: Session, project: Project, link_in: LinkCreate) -> LinkPubl
         if link_in.ml_backend:
             ml_url = f"{public_url}/labelstudio/ml/{project.id}"
             try:
-                ml_backend = client.create_ml_backend(ls_project, ml_url, ML_USER, ml_password(project.id))
+                ml_backend = client.create_ml_backend(
+                    ls_project, ml_url, ML_BACKEND_TITLE, ML_USER, ml_password(project.id)
+                )
             except (Invalid, Unavailable) as err:  # optional: the link stands without it
                 ml_backend_error = err.detail
-    stored = LabelStudioLink(url=url, project=ls_project, token=link_in.token, public_url=public_url, webhook=webhook)
+    stored = LabelStudioLink(
+        url=url, project=ls_project, token=link_in.token, public_url=public_url, webhook=webhook, ml_backend=ml_backend
+    )
     settings = ProjectSettings.model_validate(project.settings or {})
     project.settings = settings.model_copy(update={"labelstudio": stored}).stored()
     session.commit()

@@ -31,6 +31,7 @@ from service.labelstudio.signing import image_signature
 from service.queue import selection_reason
 
 BATCH = 50  # tasks per import request
+ML_BACKEND_TITLE = "depthal"  # the title the link gives depthal's ML backend in Label Studio
 
 
 def reason_text(session: Session, image: Image) -> str:
@@ -88,8 +89,11 @@ def push(
     ls_project: int,
     public_url: str,
     result: SyncResult,
+    live_model: bool = False,
 ) -> None:
-    """Create tasks for the queued images without one (rank order), then hold them; commits."""
+    """Create tasks for the queued images without one (rank order), then hold them; commits. Then Label Studio's
+    "model version" (the predictions its editor pre-fills) becomes the newest round pushed, or `depthal`, the ML
+    backend's title, when it is linked (`live_model`: the backend answers every task with its newest pre-label)."""
     images = queued_without_task(session, project.id)
     if not images:
         return
@@ -114,6 +118,11 @@ def push(
         for image_id, task_id in record(session, project_id=project.id, pairs=pairs, result=result, adopted=False):
             client.delete_task(task_id)  # leased in depthal while the tasks were created
             result.removed.append(image_id)
+    pushed_rounds = [rounds[i.queued_round_id] for i in images if i.queued_round_id in rounds and i.prelabel_path]
+    if live_model:
+        client.set_model_version(ls_project, ML_BACKEND_TITLE)
+    elif pushed_rounds:
+        client.set_model_version(ls_project, f"round-{max(pushed_rounds)}")
 
 
 def record(

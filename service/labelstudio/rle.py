@@ -72,7 +72,7 @@ def decode(rle: list[int], *, width: int, height: int) -> np.ndarray:
         j = min(count, i + 1 + bits.read(sizes[bits.read(2)]))
         if repeat:
             out[i:j] = bits.read(word)
-        else:  # literal words: the editor's strokes (RGBA of the label colour) are mostly these
+        else:  # literal words: valid in any stream (an encoder's choice for varied values), read at once
             out[i:j] = bits.words(j - i, word)
         i = j
     alpha = out.reshape(height, width, 4)[..., 3]  # (H, W)

@@ -32,24 +32,39 @@ from service.labelstudio.push import push, record
 from service.labelstudio.schemas import SyncResult
 from service.labelstudio.take import newest, take
 
+# Tasks whose annotations a sync reads: a skipped (released) task may still be labelled later in Label Studio
+POLLED = (LabelStudioTaskStatus.OPEN, LabelStudioTaskStatus.LABELED, LabelStudioTaskStatus.RELEASED)
 LIVE = (LabelStudioTaskStatus.OPEN, LabelStudioTaskStatus.LABELED)
 
 
 def sync(session: Session, *, project: Project) -> SyncResult:
     link, client = client_for(project)
     with client:
-        return _sync(session, project=project, client=client, ls_project=link.project, public_url=link.public_url)
+        return _sync(
+            session,
+            project=project,
+            client=client,
+            ls_project=link.project,
+            public_url=link.public_url,
+            live_model=link.ml_backend is not None,
+        )
 
 
 def _sync(
-    session: Session, *, project: Project, client: LabelStudioClient, ls_project: int, public_url: str
+    session: Session,
+    *,
+    project: Project,
+    client: LabelStudioClient,
+    ls_project: int,
+    public_url: str,
+    live_model: bool,
 ) -> SyncResult:
     result = SyncResult()
     tasks = {int(t["id"]): t for t in client.tasks(ls_project)}
     email_of = lru_cache(maxsize=None)(client.user_email)
     rows = list(
         session.scalars(
-            select(LabelStudioTask).where(LabelStudioTask.project_id == project.id, LabelStudioTask.status.in_(LIVE))
+            select(LabelStudioTask).where(LabelStudioTask.project_id == project.id, LabelStudioTask.status.in_(POLLED))
         )
     )
     for row in rows:
@@ -62,7 +77,15 @@ def _sync(
             take(session, project=project, row=row, annotation=annotation, email_of=email_of, result=result)
     _reconcile_open(session, project=project, client=client, result=result)
     _adopt(session, project=project, client=client, tasks=tasks, result=result)
-    push(session, project=project, client=client, ls_project=ls_project, public_url=public_url, result=result)
+    push(
+        session,
+        project=project,
+        client=client,
+        ls_project=ls_project,
+        public_url=public_url,
+        result=result,
+        live_model=live_model,
+    )
     open_leases = session.scalars(
         select(LabelStudioTask.lease_id).where(
             LabelStudioTask.project_id == project.id, LabelStudioTask.status == LabelStudioTaskStatus.OPEN
@@ -93,7 +116,7 @@ def _reconcile_open(session: Session, *, project: Project, client: LabelStudioCl
     for row, state, lease_status in rows:
         if lease_status == LeaseStatus.OPEN and state == ImageState.LEASED:
             continue  # held for its task, as it should be
-        holds.end(session, row.lease_id, labeled=state != ImageState.LEASED)  # e.g. a lead labelled it meanwhile
+        holds.end(session, row.lease_id, labeled=state == ImageState.LABELED)  # e.g. a lead labelled it meanwhile
         if state in (ImageState.QUEUED, ImageState.LEASED):
             session.flush()
             row.lease_id = holds.hold(session, image_id=row.image_id, holder_id=holder_id, now=utcnow())

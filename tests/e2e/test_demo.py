@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli.commands.demo import batches, reading
 from cli.main import main
 from tests.worker.procs import REPO
 
@@ -59,6 +60,7 @@ def test_demo_prints_the_table_writes_the_plot_and_serves_the_web_app(tmp_path: 
             proc.wait()
     assert proc.returncode == 0, rest[-3000:]
     assert "| round | labels used | val mIoU (%) |" in stdout
+    assert "\x1b" not in stdout and "\r" not in stdout  # a pipe gets plain lines, not redrawn bars
     rows = json.loads((data / "demo_results.json").read_text())
     assert [r["index"] for r in rows] == [0, 1] and [r["labels"] for r in rows] == [0, 2]
     assert rows[0]["miou"] is None  # the cold start trains nothing
@@ -92,3 +94,24 @@ def test_demo_refuses_unwritable_or_foreign_data_dirs(tmp_path: Path, capsys: py
     assert main(["demo", "--data-dir", str(foreign)]) == 2
     assert "is not empty and was not made by `depthal demo`" in capsys.readouterr().err
     assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_demo_doubles_the_labeled_set_and_refuses_a_schedule_beyond_the_pool(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert batches(4, 3) == [4, 4, 8, 16]  # trains on 4, 8, 16 labels; the last 16 stay queued
+    assert batches(2, 1) == [2, 2]
+    assert main(["demo", "--data-dir", str(tmp_path / "d"), "--batch", "8"]) == 2  # 8 + 8 + 16 + 32 > 48
+    assert "select 8 + 8 + 16 + 32 = 64 images, more than the world's pool of 48" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_demo_says_whether_its_rise_is_above_the_noise() -> None:
+    rows = [{"labels": 0, "miou": None}, {"labels": 4, "miou": 0.20}, {"labels": 16, "miou": 0.235}]
+    text = reading(rows, seed=0, noise=1.0)
+    assert "seed 0 trains every round" in text and "±1.0 points" in text
+    assert "from 4 to 16 labels val mIoU moved +3.5 points: above the noise" in text
+    flat = reading([*rows[:2], {"labels": 16, "miou": 0.21}], seed=0, noise=1.0)
+    assert "moved +1.0 points: within the noise: not a measured gain" in flat
+    assert "no noise figure" in reading(rows, seed=0, noise=None)
+    assert "benchmarks/README.md" in text  # where the strategies are compared

@@ -105,8 +105,8 @@ def test_codec_agrees_with_label_studios_own() -> None:
     assert (rle.decode(theirs["rle"], width=53, height=37) == mask).all()
 
 
-def test_literal_chunks_decode_like_the_editors_strokes() -> None:
-    """The editor packs a stroke's RGBA pixels (the label colour, alpha 255) as literal words, not runs."""
+def test_literal_chunks_decode() -> None:
+    """Literal chunks (varied values: here a colour's RGBA per painted pixel) are as valid as runs in the format."""
     h, w = 3, 5
     region = np.zeros((h, w), bool)
     region[1, 1:4] = True

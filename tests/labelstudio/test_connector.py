@@ -138,6 +138,8 @@ def test_link_refuses_wrong_url_token_and_labels_and_saves_nothing(
 def test_round_pushes_queue_in_rank_order_with_prelabels_and_reasons(
     depthal: Depthal, label_studio: LabelStudioServer
 ) -> None:
+    from worker.round.queue import push_to_labelstudio
+
     pid, round_id, picks = pushed_round(depthal, label_studio, [3, 0, 4])
     tasks = tasks_of(label_studio, ls_project_of(depthal, pid))
     assert [t["data"]["depthal_image"] for t in tasks] == picks  # created in rank order: sequential sampling's order
@@ -162,6 +164,18 @@ def test_round_pushes_queue_in_rank_order_with_prelabels_and_reasons(
     again = depthal.sync(pid)  # nothing new: a second push creates no task
     assert again.status_code == 200 and again.json()["pushed"] == []
     assert len(tasks_of(label_studio, ls_project_of(depthal, pid))) == 3
+
+    with session_scope() as session:  # round 1 queues one more image behind round 0's
+        left = session.scalars(select(Image.id).where(Image.project_id == pid, Image.state == "unlabeled")).first()
+        assert left is not None
+    round_1, _ = make_round(pid, 1)
+    assert queue_round(round_1, [left], {left: prelabel(left)}) == [left]
+    push_to_labelstudio(pid, round_1)
+    tasks = tasks_of(label_studio, ls_project_of(depthal, pid))
+    assert [t["data"]["depthal_image"] for t in tasks] == [*picks, left]
+    assert tasks[-1]["predictions"][0]["model_version"] == "round-1"
+    with label_studio.api() as api:  # the editor pre-fills tasks with the newest round's predictions
+        assert api.get(f"/api/projects/{ls_project_of(depthal, pid)}").json()["model_version"] == "round-1"
 
 
 # ---------------------------------------------------------------------------------------------------- labels back
@@ -235,12 +249,11 @@ def test_skipped_task_frees_the_image(depthal: Depthal, label_studio: LabelStudi
         skipped = api.post(f"/api/tasks/{task['id']}/annotations", json={"result": [], "was_cancelled": True})
         assert skipped.status_code == 201, skipped.text
     assert image_state(picks[0]) == "queued" and versions(picks[0]) == []
-    res = depthal.http.post("/users", json={"name": "ann", "role": "annotator"},
-                            headers={"Authorization": "Bearer test-admin-token"})  # fmt: skip
+    admin = {"Authorization": "Bearer test-admin-token"}
+    res = depthal.http.post("/users", json={"name": "ann", "role": "annotator"}, headers=admin)
+    member = depthal.http.put(f"/projects/{pid}/members/{res.json()['id']}", json={"role": "annotator"}, headers=admin)
+    assert member.status_code == 200, member.text
     annotator = {"Authorization": f"Bearer {res.json()['token']}"}
-    member = depthal.http.put(f"/projects/{pid}/members/{res.json()['id']}", json={"role": "annotator"},
-                              headers={"Authorization": "Bearer test-admin-token"})  # fmt: skip
-    assert member.status_code == 200, member.text  # one of the project's annotators (docs/security.md)
     lease = depthal.http.post(f"/projects/{pid}/queue/next", headers=annotator)
     assert lease.status_code == 200 and lease.json()["image"]["id"] == picks[0]  # a depthal annotator gets it
     assert depthal.sync(pid).json()["pushed"] == []  # and no sync pushes it to Label Studio again
@@ -248,6 +261,8 @@ def test_skipped_task_frees_the_image(depthal: Depthal, label_studio: LabelStudi
 
 # ---------------------------------------------------------------------------------------------------- reconcile
 def test_sync_after_label_studio_was_down_repairs_the_state(depthal: Depthal, label_studio: LabelStudioServer) -> None:
+    from worker.round.queue import push_to_labelstudio
+
     pid, round_id, picks = pushed_round(depthal, label_studio, [0, 1, 2, 3], webhook=False)
     ls_project = ls_project_of(depthal, pid)
     tasks = {t["data"]["depthal_image"]: t["id"] for t in tasks_of(label_studio, ls_project)}
@@ -255,6 +270,11 @@ def test_sync_after_label_studio_was_down_repairs_the_state(depthal: Depthal, la
     try:
         down = depthal.sync(pid)
         assert down.status_code == 503 and "cannot be reached" in down.json()["detail"]
+        push_to_labelstudio(pid, round_id)  # a round's queue stage ending now: the round stands, its metrics say why
+        with session_scope() as session:
+            round_ = session.get(Round, round_id)
+            assert round_ is not None and round_.status == "succeeded"
+            assert "cannot be reached" in round_.metrics["labelstudio"]["error"]
         # meanwhile in depthal: a lead labels picks[0] directly, and one more image is queued
         mask = io.BytesIO()
         PILImage.fromarray(np.full((H, W), ROAD, np.uint8)).save(mask, "PNG")
@@ -349,6 +369,8 @@ def test_ml_backend_serves_newest_prelabels_and_start_training_starts_a_round(
     with label_studio.api() as api:
         (backend,) = api.get("/api/ml/", params={"project": ls_project}).json()  # Label Studio checked health, setup
     assert backend["url"] == f"{depthal.url}/labelstudio/ml/{pid}"
+    with label_studio.api() as api:  # the editor asks the backend: its title is the project's model version
+        assert api.get(f"/api/projects/{ls_project}").json()["model_version"] == backend["title"] == "depthal"
     assert httpx.get(f"{backend['url']}/health").status_code == 401  # basic auth: Label Studio's credentials only
     newer = np.full((H, W), CAR, np.uint8)  # what round 1 predicted for picks[0]
     round_1, _ = make_round(pid, 2)
@@ -377,3 +399,17 @@ def test_ml_backend_serves_newest_prelabels_and_start_training_starts_a_round(
         assert trained.status_code == 200, trained.text
     rounds = depthal.http.get(f"/projects/{pid}/rounds", headers=depthal.lead).json()["data"]
     assert [r["index"] for r in rounds] == [0, 1, 2] and rounds[2]["status"] == "pending"
+
+
+def test_the_workers_periodic_sync_takes_a_missed_annotation(depthal: Depthal, label_studio: LabelStudioServer) -> None:
+    from worker.sweeps import sync_labelstudio
+
+    pid, _, picks = pushed_round(depthal, label_studio, [0], webhook=False)  # no webhook: every annotation is missed
+    task = task_of(label_studio, ls_project_of(depthal, pid), picks[0])
+    with label_studio.api() as api:
+        res = api.post(f"/api/tasks/{task['id']}/annotations", json={"result": [region("sky", np.ones((H, W), bool))]})
+        assert res.status_code == 201, res.text
+    assert versions(picks[0]) == []
+    assert sync_labelstudio(force=True) == [pid]
+    assert versions(picks[0]) == [(1, LabelStudioServer.username)] and (stored_mask(depthal, picks[0]) == SKY).all()
+    assert sync_labelstudio() == []  # not due again before labelstudio_sync_seconds

@@ -355,3 +355,21 @@ def test_an_attempt_taken_for_dead_leaves_the_files_to_the_newer_one(
     project = get_settings().storage_dir / "projects" / str(pid)  # type: ignore[operator]
     assert len(list((project / "videos").rglob("video.mp4"))) == 1  # the upload, still there for attempt 2
     assert len(list((project / "frames").rglob("*.jpg"))) == N_FRAMES
+
+
+def test_pool_per_minute_follows_the_frame_rate(api: Api, sent: list, frames: list[np.ndarray], tmp_path: Path) -> None:
+    pid = api.project()["id"]
+    data = encode_video(tmp_path / "a.mp4", frames).read_bytes()  # 30 fps: 450 per minute is one per 4 frames
+    assert upload(api, pid, "a.mp4", data, pool_per_minute=450, pool_every=4).status_code == 422  # one or the other
+    job = run_import(upload(api, pid, "a.mp4", data, pool_per_minute=450).json()["job"]["id"])
+    assert job.status == JobStatus.SUCCEEDED and job.result["pool_images"] == 3, job.error
+    seq = api.client.get(f"/projects/{pid}/sequences", headers=api.lead).json()["data"][0]
+    assert seq["pool_every"] == 4
+    root = get_settings().import_root
+    assert root is not None
+    (root / "f").mkdir()
+    for k in range(3):
+        (root / "f" / f"{k}.png").write_bytes(encode_png(frames[k]))
+    res = api.client.post(f"/projects/{pid}/images/import", json={"path": "f", "layout": "sequence",
+                          "frames": {"pool_per_minute": 2}}, headers=api.lead)  # fmt: skip
+    assert res.status_code == 422 and "frame folders do not have" in res.json()["detail"]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from service import frame_imports, imports, masks, storage
+from service import frame_imports, frame_sources, imports, masks, storage
 from service.api.deps import CurrentUser, ProjectDep, ProjectLead, SessionDep, SettingsDep
 from service.api.params import Limit, Offset, RowId
 from service.crud import annotations as annotations_crud
@@ -45,9 +45,9 @@ def import_folder(
     assert settings.import_root is not None
     if body.layout in ("video", "sequence", "kitti_raw", "cityscapes_sequence"):
         if body.layout == "video":
-            sources = frame_imports.video_sources(body.path, settings.import_root)
+            sources = frame_sources.video_sources(body.path, settings.import_root)
         else:
-            sources = frame_imports.sequence_sources(body.path, settings.import_root, layout=body.layout)
+            sources = frame_sources.sequence_sources(body.path, settings.import_root, layout=body.layout)
         job, failure = frame_imports.start_import(session=session, project=project, sources=sources,
                                                   options=body.frames)  # fmt: skip
         if failure is not None:

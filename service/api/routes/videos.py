@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from service import frame_imports, storable, storage
+from service import frame_imports, frame_sources, storable, storage
 from service.api.deps import ProjectDep, ProjectLead, SessionDep
 from service.api.params import Limit, Offset
 from service.db.tables import FrameSequence, ImageRole
@@ -40,6 +40,7 @@ def upload_video(
     file: Annotated[UploadFile, File(description="a video file: MP4/MOV, AVI, MKV/WebM, MPEG-TS/PS, FLV, Ogg")],
     frame_stride: Annotated[int | None, Form()] = None,
     pool_every: Annotated[int | None, Form()] = None,
+    pool_per_minute: Annotated[float | None, Form()] = None,
     hfov_deg: Annotated[float | None, Form()] = None,
     focal_px: Annotated[float | None, Form()] = None,
     max_width: Annotated[int | None, Form()] = None,
@@ -47,15 +48,15 @@ def upload_video(
 ) -> ImportResult | JSONResponse:
     """Upload one video; an `import_frames` job decodes it (202 with the job; follow it at GET /jobs/{id}). Options
     as in `FrameOptions`; a duplicate of an earlier import (same sha256) is refused (409) naming it."""
-    options = frame_options(frame_stride=frame_stride, pool_every=pool_every, hfov_deg=hfov_deg, focal_px=focal_px,
-                            max_width=max_width, role=role)  # fmt: skip
+    options = frame_options(frame_stride=frame_stride, pool_every=pool_every, pool_per_minute=pool_per_minute,
+                            hfov_deg=hfov_deg, focal_px=focal_px, max_width=max_width, role=role)  # fmt: skip
     name = Path(file.filename or "upload.mp4").name
     if why := storable.text_problem(name):
         raise Invalid(f"video name {name!r} {why}")
     relative = frame_imports.upload_target(project.id, name)
     try:
         checksum = frame_imports.save_upload(file.file, storage.absolute(relative))
-        frame_imports.check_video_file(storage.absolute(relative), name)
+        frame_sources.check_video_file(storage.absolute(relative), name)
         source = {"kind": "video", "name": name, "checksum": checksum, "path": relative.as_posix(), "uploaded": True}
         job, failure = frame_imports.start_import(session=session, project=project, sources=[source], options=options)
     except BaseException:
