@@ -76,8 +76,8 @@ def remove_member(args: argparse.Namespace) -> int:
     try:
         with Session(get_engine()) as session:  # crud commits itself
             user = users.get_user_by_name(session=session, name=args.name)
-            members.remove_member(session=session, project_id=args.project_id, user_id=user.id)
+            released = members.remove_member(session=session, project_id=args.project_id, user_id=user.id)
     except ServiceError as err:
         raise CLIError(err.detail) from err
-    print(f"removed {args.name!r} from project {args.project_id}")
+    print(f"removed {args.name!r} from project {args.project_id}; {released} open lease(s) released")
     return 0

@@ -7,11 +7,11 @@ of other teams' projects do not leak. A member whose role is not enough gets 403
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.db.tables import Membership, Project, ProjectRole, Role, User
+from service.db.tables import Image, ImageState, Lease, LeaseStatus, Membership, Project, ProjectRole, Role, User
 from service.errors import Conflict, Forbidden, NotFound
 
 ANY_MEMBER = (ProjectRole.LEAD, ProjectRole.ANNOTATOR, ProjectRole.VIEWER)
@@ -80,8 +80,9 @@ def set_member(*, session: Session, project_id: int, user_id: int, role: Project
     return member, user
 
 
-def remove_member(*, session: Session, project_id: int, user_id: int) -> None:
-    """Remove the user from the project (idempotent); commits. Their open leases there run out as usual."""
+def remove_member(*, session: Session, project_id: int, user_id: int) -> int:
+    """Remove the user from the project; commits. Their open leases there are released (the images go back to the
+    queue), as a deactivation does. Returns how many."""
     member = session.scalar(
         select(Membership).where(Membership.project_id == project_id, Membership.user_id == user_id)
     )
@@ -89,8 +90,24 @@ def remove_member(*, session: Session, project_id: int, user_id: int) -> None:
         if session.get(Project, project_id) is None:
             raise NotFound(f"project {project_id} does not exist")
         raise NotFound(f"user {user_id} is not a member of project {project_id}")
+    leases = list(
+        session.scalars(
+            select(Lease)
+            .join(Image, Image.id == Lease.image_id)
+            .where(Lease.annotator_id == user_id, Lease.status == LeaseStatus.OPEN, Image.project_id == project_id)
+            .with_for_update()  # lease rows before image rows: the queue's lock order (service/queue.py)
+        )
+    )
+    for lease in leases:
+        lease.status = LeaseStatus.RELEASED
+        session.execute(
+            update(Image)
+            .where(Image.id == lease.image_id, Image.state == ImageState.LEASED)
+            .values(state=ImageState.QUEUED)
+        )
     session.delete(member)
     session.commit()
+    return len(leases)
 
 
 def check_project_of(

@@ -75,6 +75,8 @@ def test_roles_are_per_project(api: Api) -> None:
 
 def test_admins_manage_members(api: Api) -> None:
     pid = api.project()["id"]
+    api.upload(pid, rgb_image(0), queue=True)
+    lease = api.client.post(f"/projects/{pid}/queue/next", headers=api.annotator).json()
     ann = api.client.get("/users/me", headers=api.annotator).json()
     listed = api.client.get(f"/projects/{pid}/members", headers=api.lead).json()
     assert [(m["name"], m["role"]) for m in listed["data"]] == [("lead", "lead"), ("ann", "annotator"),
@@ -85,6 +87,8 @@ def test_admins_manage_members(api: Api) -> None:
     assert res.status_code == 422
     assert api.client.delete(f"/projects/{pid}/members/{ann['id']}", headers=api.admin).status_code == 204
     assert api.client.get(f"/projects/{pid}", headers=api.annotator).status_code == 404
+    again = api.client.post(f"/projects/{pid}/queue/next", headers=api.annotator2).json()
+    assert again["image_id"] == lease["image_id"]  # the removed member's lease was released
     res = api.client.delete(f"/projects/{pid}/members/{ann['id']}", headers=api.admin)
     assert res.status_code == 404 and "is not a member" in res.json()["detail"]
     res = api.client.put(f"/projects/{pid}/members/999", json={"role": "viewer"}, headers=api.admin)

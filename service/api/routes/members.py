@@ -31,6 +31,7 @@ def set_member(
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_member(session: SessionDep, _admin: AdminUser, project_id: RowId, user_id: RowId) -> Response:
-    """Remove a user from the project (admin): from then on it does not exist for them (404)."""
+    """Remove a user from the project (admin): from then on it does not exist for them (404); their open leases
+    there are released, the images back in the queue."""
     crud.remove_member(session=session, project_id=project_id, user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
