@@ -305,7 +305,7 @@ def reading(rows: list[dict[str, Any]], seed: int, noise: float | None) -> str:
     """How to read the table: the seed, the measured noise, whether the first-to-last rise is above it, and where
     the strategies are compared (a newcomer should not read noise as a result)."""
     points = [(r["labels"], 100 * r["miou"]) for r in rows if r["miou"] is not None and math.isfinite(r["miou"])]
-    lines = [f"seed {seed} trains every round (same initialisation and batch order; only the labels differ)"]
+    lines = [f"seed {seed} trains every round (the same initialisation and random streams; only the labels differ)"]
     if noise is None:
         lines.append("no noise figure for this size: its mIoU says the loop runs, not what the labels are worth")
     else:
