@@ -61,7 +61,7 @@ def test_true_depth_and_pose_reconstruct_neighbours_far_better_than_identity(wor
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # ≈ 4 min of CPU: a hang guard, not a speed check (it passed 600 s at load ≥ 6)
+@pytest.mark.timeout(1800)  # a hang guard, not a speed check: it ran past 600 s at load ≥ 6
 def test_short_training_beats_the_best_constant_depth(world: Path) -> None:
     """A few hundred CPU iterations from random init must learn real depth structure on held-out frames.
 
