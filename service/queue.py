@@ -220,6 +220,24 @@ def _close(
     return lease
 
 
+def release_open_leases(session: Session, *, user_id: int, project_id: int | None = None) -> int:
+    """Release the user's open leases (in one project, or everywhere); their images go back to the queue. For a
+    user taken off a project or deactivated. Returns how many. No commit."""
+    query = select(Lease).where(Lease.annotator_id == user_id, Lease.status == LeaseStatus.OPEN)
+    if project_id is not None:
+        query = query.join(Image, Image.id == Lease.image_id).where(Image.project_id == project_id)
+    # lease rows before image rows: the queue's lock order
+    leases = list(session.scalars(query.order_by(Lease.id).with_for_update()))
+    for lease in leases:
+        lease.status = LeaseStatus.RELEASED
+        session.execute(
+            update(Image)
+            .where(Image.id == lease.image_id, Image.state == ImageState.LEASED)
+            .values(state=ImageState.QUEUED)
+        )
+    return len(leases)
+
+
 def open_lease_for_update(session: Session, image_id: int) -> Lease | None:
     """The open lease on an image, row-locked until the transaction ends (a detached copy)."""
     row = (

@@ -7,11 +7,12 @@ of other teams' projects do not leak. A member whose role is not enough gets 403
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.db.tables import Image, ImageState, Lease, LeaseStatus, Membership, Project, ProjectRole, Role, User
+from service import queue
+from service.db.tables import Membership, Project, ProjectRole, Role, User
 from service.errors import Conflict, Forbidden, NotFound
 
 ANY_MEMBER = (ProjectRole.LEAD, ProjectRole.ANNOTATOR, ProjectRole.VIEWER)
@@ -90,24 +91,10 @@ def remove_member(*, session: Session, project_id: int, user_id: int) -> int:
         if session.get(Project, project_id) is None:
             raise NotFound(f"project {project_id} does not exist")
         raise NotFound(f"user {user_id} is not a member of project {project_id}")
-    leases = list(
-        session.scalars(
-            select(Lease)
-            .join(Image, Image.id == Lease.image_id)
-            .where(Lease.annotator_id == user_id, Lease.status == LeaseStatus.OPEN, Image.project_id == project_id)
-            .with_for_update()  # lease rows before image rows: the queue's lock order (service/queue.py)
-        )
-    )
-    for lease in leases:
-        lease.status = LeaseStatus.RELEASED
-        session.execute(
-            update(Image)
-            .where(Image.id == lease.image_id, Image.state == ImageState.LEASED)
-            .values(state=ImageState.QUEUED)
-        )
+    released = queue.release_open_leases(session, user_id=user_id, project_id=project_id)
     session.delete(member)
     session.commit()
-    return len(leases)
+    return released
 
 
 def check_project_of(

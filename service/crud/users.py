@@ -6,12 +6,13 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service import queue
 from service.db.base import utcnow
-from service.db.tables import ApiToken, Image, ImageState, Lease, LeaseStatus, Role, User
+from service.db.tables import ApiToken, Role, User
 from service.errors import Conflict, NotFound
 from service.security import hash_token, new_token, shown_prefix
 
@@ -162,24 +163,7 @@ def set_active(*, session: Session, user_id: int, active: bool, by: int | None =
     user = session.scalars(select(User).where(User.id == user_id).with_for_update()).first()
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
-    released = 0
-    if not active:
-        open_leases = list(
-            session.scalars(
-                select(Lease)
-                .where(Lease.annotator_id == user_id, Lease.status == LeaseStatus.OPEN)
-                .order_by(Lease.id)
-                .with_for_update()  # lease rows before image rows: the queue's lock order (service/queue.py)
-            )
-        )
-        for lease in open_leases:
-            lease.status = LeaseStatus.RELEASED
-            session.execute(
-                update(Image)
-                .where(Image.id == lease.image_id, Image.state == ImageState.LEASED)
-                .values(state=ImageState.QUEUED)
-            )
-        released = len(open_leases)
+    released = 0 if active else queue.release_open_leases(session, user_id=user_id)
     user.is_active = active
     session.commit()
     forget_cached_tokens()
