@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -23,3 +29,20 @@ def require_models(command: str) -> None:
 
         raise CLIError(f"`depthal {command}` needs the model side, which is not installed: "
                        "pip install 'depthal[models]' (torch, torchvision, kornia, matplotlib)")  # fmt: skip
+
+
+@contextmanager
+def database_session() -> Iterator[Session]:
+    """A session on the configured database for a command that calls `service.crud` (which commits itself); a
+    refusal of the service (`ServiceError`: unknown user, not a member, …) becomes the CLI's one-line error."""
+    from sqlalchemy.orm import Session
+
+    from cli.main import CLIError
+    from service.db.session import get_engine
+    from service.errors import ServiceError
+
+    try:
+        with Session(get_engine()) as session:
+            yield session
+    except ServiceError as err:
+        raise CLIError(err.detail) from err

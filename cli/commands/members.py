@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from cli.commands import database_session
 from cli.commands.users import _row_id
-from cli.main import CLIError
 
 ROLES = ("lead", "annotator", "viewer")
 
@@ -29,18 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def list_members(args: argparse.Namespace) -> int:
-    from sqlalchemy.orm import Session
 
     from service.crud import members, projects
-    from service.db.session import get_engine
-    from service.errors import ServiceError
 
-    try:
-        with Session(get_engine()) as session:
-            projects.get_project(session=session, project_id=args.project_id)
-            rows = members.list_members(session=session, project_id=args.project_id)
-    except ServiceError as err:
-        raise CLIError(err.detail) from err
+    with database_session() as session:
+        projects.get_project(session=session, project_id=args.project_id)
+        rows = members.list_members(session=session, project_id=args.project_id)
     print(f"{'user id':>8}  {'name':<24}role")
     for member, user in rows:
         print(f"{user.id:>8}  {user.name:<24}{member.role}")
@@ -48,36 +42,24 @@ def list_members(args: argparse.Namespace) -> int:
 
 
 def add_member(args: argparse.Namespace) -> int:
-    from sqlalchemy.orm import Session
 
     from service.crud import members, users
-    from service.db.session import get_engine
     from service.db.tables import ProjectRole
-    from service.errors import ServiceError
 
-    try:
-        with Session(get_engine()) as session:  # crud commits itself
-            user = users.get_user_by_name(session=session, name=args.name)
-            members.set_member(session=session, project_id=args.project_id, user_id=user.id,
-                               role=ProjectRole(args.role))  # fmt: skip
-    except ServiceError as err:
-        raise CLIError(err.detail) from err
+    with database_session() as session:
+        user = users.get_user_by_name(session=session, name=args.name)
+        members.set_member(session=session, project_id=args.project_id, user_id=user.id,
+                           role=ProjectRole(args.role))  # fmt: skip
     print(f"{args.name!r} is now {args.role} in project {args.project_id}")
     return 0
 
 
 def remove_member(args: argparse.Namespace) -> int:
-    from sqlalchemy.orm import Session
 
     from service.crud import members, users
-    from service.db.session import get_engine
-    from service.errors import ServiceError
 
-    try:
-        with Session(get_engine()) as session:  # crud commits itself
-            user = users.get_user_by_name(session=session, name=args.name)
-            released = members.remove_member(session=session, project_id=args.project_id, user_id=user.id)
-    except ServiceError as err:
-        raise CLIError(err.detail) from err
+    with database_session() as session:
+        user = users.get_user_by_name(session=session, name=args.name)
+        released = members.remove_member(session=session, project_id=args.project_id, user_id=user.id)
     print(f"removed {args.name!r} from project {args.project_id}; {released} open lease(s) released")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from cli.commands import database_session
 from cli.main import CLIError
 
 ROLES = ("admin", "lead", "annotator")
@@ -48,42 +49,30 @@ def _row_id(text: str) -> int:
 
 def create_user(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
-    from sqlalchemy.orm import Session
 
     from service.crud import users as crud
-    from service.db.session import get_engine
     from service.db.tables import Role
-    from service.errors import Conflict
     from service.schemas import UserCreate
 
     try:  # the API's rules for a user (name of 1–120 storable characters)
         UserCreate(name=args.name, role=Role(args.role))
     except ValidationError as err:
         raise CLIError(f"user name {args.name!r}: {err.errors()[0]['msg']}") from err
-    try:
-        with Session(get_engine()) as session:  # crud commits itself
-            user, token = crud.create_user(session=session, name=args.name, role=Role(args.role))
-            user_id = user.id
-    except Conflict as err:
-        raise CLIError(str(err)) from err
+    with database_session() as session:
+        user, token = crud.create_user(session=session, name=args.name, role=Role(args.role))
+        user_id = user.id
     print(f"created {args.role} {args.name!r} (id {user_id}); API token, shown only this once:")
     print(token)
     return 0
 
 
 def list_tokens(args: argparse.Namespace) -> int:
-    from sqlalchemy.orm import Session
 
     from service.crud import users as crud
-    from service.db.session import get_engine
-    from service.errors import ServiceError
 
-    try:
-        with Session(get_engine()) as session:
-            user = crud.get_user_by_name(session=session, name=args.name)
-            tokens = crud.list_tokens(session=session, user_id=user.id)
-    except ServiceError as err:
-        raise CLIError(err.detail) from err
+    with database_session() as session:
+        user = crud.get_user_by_name(session=session, name=args.name)
+        tokens = crud.list_tokens(session=session, user_id=user.id)
     print(f"{'id':>6}  {'prefix':<14}{'revoked':<9}{'created':<27}last used")
     for t in tokens:
         last = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
@@ -93,36 +82,24 @@ def list_tokens(args: argparse.Namespace) -> int:
 
 
 def revoke_token(args: argparse.Namespace) -> int:
-    from sqlalchemy.orm import Session
 
     from service.crud import users as crud
-    from service.db.session import get_engine
-    from service.errors import ServiceError
 
-    try:
-        with Session(get_engine()) as session:  # crud commits itself
-            user = crud.get_user_by_name(session=session, name=args.name)
-            token = crud.revoke_token(session=session, user_id=user.id, token_id=args.token_id)
-            prefix = token.prefix
-    except ServiceError as err:
-        raise CLIError(err.detail) from err
+    with database_session() as session:
+        user = crud.get_user_by_name(session=session, name=args.name)
+        token = crud.revoke_token(session=session, user_id=user.id, token_id=args.token_id)
+        prefix = token.prefix
     print(f"revoked token {args.token_id} ({prefix}…) of {args.name!r}; running servers refuse it within 10 s")
     return 0
 
 
 def set_active(args: argparse.Namespace) -> int:
-    from sqlalchemy.orm import Session
 
     from service.crud import users as crud
-    from service.db.session import get_engine
-    from service.errors import ServiceError
 
-    try:
-        with Session(get_engine()) as session:  # crud commits itself
-            user = crud.get_user_by_name(session=session, name=args.name)
-            _, released = crud.set_active(session=session, user_id=user.id, active=args.active)
-    except ServiceError as err:
-        raise CLIError(err.detail) from err
+    with database_session() as session:
+        user = crud.get_user_by_name(session=session, name=args.name)
+        _, released = crud.set_active(session=session, user_id=user.id, active=args.active)
     if args.active:
         print(f"activated {args.name!r}; their unrevoked tokens work again")
     else:
