@@ -12,12 +12,11 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.server import free_port
+from tests.e2e.server import free_port, wait_healthy
 from tests.worker.procs import REPO
 
 LABEL_STUDIO = REPO / ".venv-labelstudio" / "bin" / "label-studio"
@@ -88,25 +87,12 @@ class LabelStudioServer:
                 start_new_session=True,
             )
         try:
-            self._wait_healthy()
+            assert self.proc is not None
+            wait_healthy(self.url, self.proc, self.log, timeout=START_TIMEOUT_S)
         except BaseException:
             self.stop()
             raise
         return self
-
-    def _wait_healthy(self) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"label-studio exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"label-studio not healthy after {START_TIMEOUT_S} s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         """SIGTERM to its PID (its process group: the PID is its leader), SIGKILL if it lingers."""
