@@ -6,7 +6,6 @@ a dict the `import_frames` job reads (worker/import_frames.py).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from contracts.frame_folders import (
 )
 from service import storable
 from service.errors import Invalid, NotFound
-from service.imports import inside_root, resolve_import_dir
+from service.imports import inside_root, resolve_import_dir, sha256_of
 
 CONTAINERS = "MP4/MOV, AVI, Matroska/WebM, MPEG-TS/PS, FLV, Ogg"
 _QT_ATOMS = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")  # a QuickTime/MP4 file starts with one
@@ -75,14 +74,6 @@ def _utf8(head: bytes) -> bool:
     except UnicodeDecodeError as err:
         return err.start >= len(head) - 3  # a character cut by the 4 KiB read
     return True
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv",

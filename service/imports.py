@@ -149,11 +149,16 @@ def inspect(path: Path, *, what: str, full_decode: bool) -> tuple[int, int, str,
         raise Invalid(f"{what}: {err} Images may have at most {limit:,} pixels (DEPTHAL_MAX_IMAGE_PIXELS)") from err
     except Exception as err:
         raise Invalid(f"{what} is not a readable PNG/JPEG image (truncated or corrupt): {err}") from err
+    return size[0], size[1], sha256_of(path), suffix
+
+
+def sha256_of(path: Path) -> str:
+    """A file's sha256, read in 1 MiB chunks (videos run to gigabytes)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    return size[0], size[1], digest.hexdigest(), suffix
+    return digest.hexdigest()
 
 
 def check(cand: Candidate, *, full_decode: bool) -> Candidate:

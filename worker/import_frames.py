@@ -36,6 +36,7 @@ from models.data.frame_store import (
 from service import storage
 from service.db.session import session_scope
 from service.db.tables import FrameSequence, Image, ImageState, Job, SequenceSource
+from service.imports import sha256_of
 from worker.runner import JobContext, PipelineError
 
 ENCODE_THREADS = 2  # JPEG encoding beside FFmpeg's decoding threads; Pillow releases the GIL while it encodes
@@ -66,10 +67,6 @@ def _user_errors() -> Iterator[None]:
         yield
     except (DataError, ValueError) as err:
         raise PipelineError(str(err)) from None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _source_path(src: dict[str, Any]) -> Path:
@@ -130,7 +127,7 @@ def _import_source(ctx: JobContext, k: int, src: dict[str, Any], options: dict[s
                                                   hfov_deg=options.get("hfov_deg"))  # fmt: skip
     K = camera.scale(K, (height, width), (stored.height, stored.width))
     pool = pool_positions(stored.count, stride, opened.pool_every) if src.get("pool", True) else []
-    checksums = [_sha256(stored.folder / frame_name(i)) for i in pool]
+    checksums = [sha256_of(stored.folder / frame_name(i)) for i in pool]
     ctx.progress("decoding", (k + 1) / n, f"{src['name']}: {stored.count} frames, {len(pool)} pool images")
     return _Imported(src, stored, relative, pool, checksums, K, origin, warning, opened.pool_every)
 

@@ -96,7 +96,7 @@ def test_validate_images_succeeds_and_a_broken_image_fails_the_job_naming_it(pg:
 def test_video_import_runs_in_the_worker(pg: Worker) -> None:
     """An uploaded video's `import_frames` job, sent by name like the API sends it, decoded by the worker process."""
     from service.frame_imports import upload_target
-    from service.frame_sources import sha256_of
+    from service.imports import sha256_of
     from service.schemas import FrameOptions
 
     pid = make_project(0, name="video")
