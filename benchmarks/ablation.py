@@ -9,10 +9,12 @@ same number of iterations:
   5. + multi-task              PAD multi-task net, online depth for DepthMix, depth loss on both batches
 
 Steps: generate the synthetic world (`models.data.synth`) and train one depth model on its train sequences
-(`models.depth_train`), both cached under --work; then every (row, seed) run, cached in results.json so an
-interrupted run continues. Writes ablation.md (table) and ablation.png (bar plot) under --work and prints the table.
+(`models.depth_train`), both cached under --work; then every (row, seed) run, cached per seed in
+results_seed<k>.json, so an interrupted run continues and processes given different seeds can share one --work.
+Writes ablation.md (table) and ablation.png (bar plot) under --work and prints the table.
 
     python -m benchmarks.ablation [--quick] [--work DIR] [--seeds 0 1 2] [--iterations N] [--labels N]
+                                  [--size H W] [--sequences N] [--depth-iters N] [--report-only]
 
 The method's baseline uses an ImageNet encoder; no weights can be downloaded here, so row 1 starts from random
 weights, which makes "transfer" a larger step than in the paper.
@@ -89,8 +91,10 @@ def make_depth(work: Path, world: Path, setup: Setup, device: str) -> Path:
     return path
 
 
-def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device: str) -> float:
-    """Train one (row, seed) and return its val mIoU."""
+def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device: str) -> dict[str, float]:
+    """Train one (row, seed): its val mIoU and, for the mean-teacher rows, the share of unlabeled pixels where the
+    teacher was confident enough to weigh (`confidence`, last logged step): near 0, the row cannot differ from the
+    one above it."""
     from models.checkpoint import load_checkpoint
     from models.depth_model import load_depth_model
     from models.encoder import imagenet_or_none
@@ -115,7 +119,8 @@ def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device:
         init=None if variant == "scratch" else depth, val_ds=data.val,
         depth_net=depth_net, log_every=max(1, setup.iterations // 5),
     )  # fmt: skip
-    return result.miou
+    last = result.history[-1] if result.history else {}
+    return {"miou": result.miou, "confidence": float(last.get("confidence", 0.0))}
 
 
 def summarise(results: dict[str, dict[str, float]]) -> list[tuple[str, float, float, int]]:
@@ -128,15 +133,29 @@ def summarise(results: dict[str, dict[str, float]]) -> list[tuple[str, float, fl
     return out
 
 
-def markdown_table(summary: list[tuple[str, float, float, int]], setup: Setup) -> str:
+def markdown_table(
+    summary: list[tuple[str, float, float, int]], setup: Setup, results: dict[str, dict[str, dict[str, float]]]
+) -> str:
+    """The table: mean ± std per row, the gain over the row above with how many seeds it holds on, and the
+    teacher's final confident share (the pseudo-label weight) for the mean-teacher rows."""
     lines = [
         f"{setup.labels} labels, {setup.iterations} iterations, {setup.size[0]}×{setup.size[1]} synthetic world "
-        f"({setup.sequences} sequences), seeds {list(setup.seeds)}",
+        f"({setup.sequences} sequences), depth {setup.depth_iters} iterations, seeds {list(setup.seeds)}",
         "",
-        "| row | val mIoU (%) mean ± std | seeds |",
-        "|---|---:|---:|",
+        "| row | val mIoU (%) mean ± std | Δ vs row above (seeds ahead) | teacher confident share, end | seeds |",
+        "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {row} | {100 * m:.2f} ± {100 * s:.2f} | {n} |" for row, m, s, n in summary]
+    above: str | None = None
+    for row, mean, std, n in summary:
+        gain = "—"
+        if above is not None:
+            pairs = [(run["miou"], results[above][s]["miou"]) for s, run in results[row].items() if s in results[above]]
+            ahead = sum(a > b for a, b in pairs)
+            gain = f"{100 * statistics.fmean(a - b for a, b in pairs):+.2f} ({ahead}/{len(pairs)})" if pairs else "—"
+        conf = [run["confidence"] for run in results[row].values()]
+        shown = f"{statistics.fmean(conf):.2f}" if ROWS[row][1] else "—"
+        lines.append(f"| {row} | {100 * mean:.2f} ± {100 * std:.2f} | {gain} | {shown} | {n} |")
+        above = row
     return "\n".join(lines) + "\n"
 
 
@@ -157,26 +176,51 @@ def bar_plot(summary: list[tuple[str, float, float, int]], path: Path) -> None:
     plt.close(fig)
 
 
-def run_ablation(work: Path, setup: Setup, device: str = "cpu") -> tuple[str, Path]:
-    """Everything: world, depth model, all (row, seed) runs, table and plot. Returns (markdown, plot path)."""
-    work.mkdir(parents=True, exist_ok=True)
-    world = make_world(work, setup)
-    depth = make_depth(work, world, setup, device)
-    results_path = work / "results.json"
-    key = json.dumps({k: v for k, v in setup.__dict__.items() if k != "seeds"})  # runs of other sizes don't mix
-    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results: dict[str, dict[str, float]] = stored.get("runs", {}) if stored.get("setup") == key else {}
+def _results_path(work: Path, seed: int) -> Path:
+    return work / f"results_seed{seed}.json"
+
+
+def load_results(work: Path, setup: Setup) -> dict[str, dict[str, dict[str, float]]]:
+    """row → seed → {"miou", "confidence"} of every finished run of this setup (other sizes' files are ignored)."""
+    key = _setup_key(setup)
+    results: dict[str, dict[str, dict[str, float]]] = {}
     for seed in setup.seeds:
-        for row in ROWS:
-            if str(seed) in results.get(row, {}):
-                continue
-            t0 = time.perf_counter()
-            miou = run_row(row, seed, world, depth, setup, device)
-            log.info("%s seed %d: mIoU %.4f (%.0f s)", row, seed, miou, time.perf_counter() - t0)
-            results.setdefault(row, {})[str(seed)] = miou
-            results_path.write_text(json.dumps({"setup": key, "runs": results}, indent=1))
-    summary = summarise({r: {s: v for s, v in d.items() if int(s) in setup.seeds} for r, d in results.items()})
-    table = markdown_table(summary, setup)
+        path = _results_path(work, seed)
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        if stored.get("setup") == key:
+            for row, run in stored["runs"].items():
+                results.setdefault(row, {})[str(seed)] = run
+    return results
+
+
+def _setup_key(setup: Setup) -> str:
+    return json.dumps({k: v for k, v in setup.__dict__.items() if k != "seeds"})
+
+
+def run_ablation(work: Path, setup: Setup, device: str = "cpu", *, report_only: bool = False) -> tuple[str, Path]:
+    """Everything: world, depth model, all (row, seed) runs, table and plot. Returns (markdown, plot path).
+
+    Each seed's runs are cached in their own `results_seed<k>.json`, so processes given different seeds can share
+    one --work (start the second once the depth model is trained) and an interrupted run continues."""
+    work.mkdir(parents=True, exist_ok=True)
+    if not report_only:
+        world = make_world(work, setup)
+        depth = make_depth(work, world, setup, device)
+        for seed in setup.seeds:
+            path = _results_path(work, seed)
+            stored = json.loads(path.read_text()) if path.exists() else {}
+            same = stored.get("setup") == _setup_key(setup)
+            runs: dict[str, dict[str, float]] = stored.get("runs", {}) if same else {}
+            for row in ROWS:
+                if row in runs:
+                    continue
+                t0 = time.perf_counter()
+                runs[row] = run_row(row, seed, world, depth, setup, device)
+                log.info("%s seed %d: %s (%.0f s)", row, seed, runs[row], time.perf_counter() - t0)
+                path.write_text(json.dumps({"setup": _setup_key(setup), "runs": runs}, indent=1))
+    results = load_results(work, setup)
+    summary = summarise({row: {s: run["miou"] for s, run in seeds.items()} for row, seeds in results.items()})
+    table = markdown_table(summary, setup, results)
     (work / "ablation.md").write_text(table)
     plot = work / "ablation.png"
     bar_plot(summary, plot)
@@ -191,18 +235,22 @@ def main() -> None:
     ap.add_argument("--iterations", type=int)
     ap.add_argument("--labels", type=int)
     ap.add_argument("--depth-iters", type=int)
+    ap.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="image size of the synthetic world")
+    ap.add_argument("--sequences", type=int, help="synthetic sequences (80%% train, 20%% val)")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--report-only", action="store_true", help="only the table of the runs finished so far")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     setup = Setup.quick() if args.quick else Setup()
     overrides = {"seeds": tuple(args.seeds) if args.seeds else None, "iterations": args.iterations,
-                 "labels": args.labels, "depth_iters": args.depth_iters}  # fmt: skip
+                 "labels": args.labels, "depth_iters": args.depth_iters, "sequences": args.sequences,
+                 "size": tuple(args.size) if args.size else None}  # fmt: skip
     setup = Setup(**{**setup.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
     from models.device import resolve_device
 
     device = resolve_device(args.device)
-    table, plot = run_ablation(args.work, setup, device)
+    table, plot = run_ablation(args.work, setup, device, report_only=args.report_only)
     print(table)
     print(f"plot: {plot}")
 

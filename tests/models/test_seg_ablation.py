@@ -31,8 +31,10 @@ def test_quick_ablation_writes_a_finite_table_and_a_plot(quick):
         assert math.isfinite(mean) and 0.0 <= mean <= 100.0 and std == 0.0
     assert (work / "ablation.md").read_text() == table
     assert plot.exists() and plot.stat().st_size > 1000
-    runs = json.loads((work / "results.json").read_text())["runs"]
-    assert set(runs) == set(ablation.ROWS) and all(set(v) == {"0"} for v in runs.values())
+    runs = json.loads((work / "results_seed0.json").read_text())["runs"]
+    assert set(runs) == set(ablation.ROWS)
+    assert all(0.0 <= run["confidence"] <= 1.0 and math.isfinite(run["miou"]) for run in runs.values())
+    assert ablation.run_ablation(work, setup, "cpu", report_only=True)[0] == table  # the report reads the cache
 
 
 def test_label_subset_is_the_methods_permutation():
