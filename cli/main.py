@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "cli.commands.worker",
     "cli.commands.db",
     "cli.commands.backup",
+    "cli.commands.project",
     "cli.commands.users",
     "cli.commands.members",
     "cli.commands.progress",

@@ -43,6 +43,11 @@ def sequence_frames_dir(project_id: int, job_id: int, k: int) -> Path:
     return import_frames_dir(project_id, job_id) / f"{k:04d}"
 
 
+def archived_frames_dir(project_id: int, sequence_id: int) -> Path:
+    """The frames of a sequence that came in a project archive (service/project_archive.py), not from an import job."""
+    return project_dir(project_id) / "frames" / f"seq{sequence_id:08d}"
+
+
 def mask_file(project_id: int, image_id: int, version: int) -> Path:
     return project_dir(project_id) / "masks" / f"{image_id:08d}_v{version:03d}.png"
 

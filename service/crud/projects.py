@@ -28,7 +28,9 @@ def default_classes() -> list[LabelClass]:
     return [LabelClass(train_id=t, name=n, color=list(c)) for t, (n, c) in enumerate(CITYSCAPES_CLASSES)]
 
 
-def create_project(*, session: Session, project_in: ProjectCreate, creator: User | None = None) -> Project:
+def new_project(*, session: Session, project_in: ProjectCreate) -> Project:
+    """The unsaved row of a validated request (refused: a taken name, a Label Studio link, which only the link
+    route sets); `create_project` and the project archive's import (service/project_archive.py) add it."""
     if session.scalar(select(Project.id).where(Project.name == project_in.name)) is not None:
         raise Conflict(f"a project named {project_in.name!r} already exists")
     if project_in.settings.labelstudio is not None:
@@ -37,7 +39,7 @@ def create_project(*, session: Session, project_in: ProjectCreate, creator: User
         classes = default_classes()
     else:
         classes = [LabelClass(train_id=c.train_id, name=c.name, color=list(c.color)) for c in project_in.classes]
-    project = Project(
+    return Project(
         name=project_in.name,
         label_budget=project_in.label_budget,
         round_schedule=project_in.round_schedule,
@@ -46,6 +48,10 @@ def create_project(*, session: Session, project_in: ProjectCreate, creator: User
         settings=project_in.settings.stored(),
         classes=classes,
     )
+
+
+def create_project(*, session: Session, project_in: ProjectCreate, creator: User | None = None) -> Project:
+    project = new_project(session=session, project_in=project_in)
     if creator is not None and creator.role != Role.ADMIN:  # admins lead every project without a row
         project.members.append(Membership(user_id=creator.id, role=ProjectRole.LEAD.value))
     session.add(project)
