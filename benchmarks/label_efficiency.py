@@ -12,7 +12,9 @@ record its val mIoU, score the pool with it (features, difficulty student, entro
 One self-supervised depth model per run is shared by every seed and strategy: it needs no labels, so sharing it keeps
 the comparison about selection, and saves its pretraining cost. A labeled set reached by two strategies (the cold
 start of `random` and `entropy` is the same seeded draw) is trained once. Writes `label_efficiency.md` (markdown
-table, mean ± std over seeds), `label_efficiency.json` (every run) and `label_efficiency.png` into `--out`.
+table, mean ± std over seeds; then the label savings of the method against random and, with `--full-supervision`,
+the headline ratio: benchmarks/savings.py), `label_efficiency.json` (every run) and `label_efficiency.png` into
+`--out`.
 """
 
 from __future__ import annotations
@@ -168,7 +170,8 @@ def depth_and_features(base, pool: list, out: Path, tag: str, device, log=print)
 
 
 def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None,
-                  strategies: tuple[str, ...] = STRATEGIES, log=print, on_run=None) -> list[Run]:  # fmt: skip
+                  strategies: tuple[str, ...] = STRATEGIES, log=print, on_run=None,
+                  full_supervision: bool = False) -> list[Run]:  # fmt: skip
     import torch
 
     from models.device import resolve_device
@@ -244,7 +247,54 @@ def run_benchmark(cfg: BenchConfig, out: Path, *, cityscapes: Path | None = None
             runs.append(run)
             if on_run is not None:
                 on_run(runs, counts, len(pool))
+        if full_supervision:
+            full = _full_supervision(out, tag, seed, cfg, base, pool, val, depth, device)
+            log(f"seed {seed} supervised baseline on all {len(pool)} pool labels: mIoU {100 * full:.1f}")
+            if on_run is not None:
+                on_run(runs, counts, len(pool))
     return runs
+
+
+# The supervised baseline of the method's comparisons (random init here unless ImageNet weights are on disk: no
+# transfer, no mean teacher, no mixing), trained on every pool label: the "fully supervised" of the headline ratio.
+FULL_SUPERVISION = {"variant": "scratch", "mean_teacher": False, "mix": "none"}
+
+
+def _full_supervision(out: Path, tag: str, seed: int, cfg: BenchConfig, base, pool, val, depth, device) -> float:
+    """One seed's supervised baseline on all pool labels, trained or read back (full_supervision_s<tag>.json)."""
+    from models.rounds.config import RoundConfig
+    from models.rounds.train import train_segmentation_model
+
+    path = out / f"full_supervision_s{tag}.json"
+    done = {int(k): v for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+    if seed not in done:
+        settings = {**cfg.settings, "seed": seed, "seg": {**cfg.settings.get("seg", {}), **FULL_SUPERVISION}}
+        rc = replace(RoundConfig.from_settings(settings, size=base.size), num_classes=base.num_classes)
+        res = train_segmentation_model(rc, pool, [], val, depth, out / f"p{tag}" / f"s{seed}" / "full" / "seg.pt",
+                                       device=device)  # fmt: skip
+        done[seed] = res.miou
+        path.write_text(json.dumps(done, indent=1))
+    return done[seed]
+
+
+def report(runs: list[Run], counts: list[int], n_pool: int, out: Path) -> str:
+    """The strategies' table, then label savings (the method against random) and the headline ratio (when the
+    supervised baseline on all labels was run: `--full-supervision`)."""
+    from benchmarks.savings import Curve, headline_table, savings_table
+
+    def curves(strategy: str) -> list[Curve]:
+        return [Curve(r.seed, r.labels, r.miou) for r in runs if r.strategy == strategy and r.miou]
+
+    text = table(runs, counts, n_pool)
+    method, baseline = curves("diversity+difficulty"), curves("random")
+    if method and baseline:
+        text += "\n\nLabel savings\n\n" + savings_table(method, baseline, "diversity+difficulty", "random")
+    full: dict[int, float] = {}
+    for path in sorted(out.glob("full_supervision_s*.json")):
+        full.update({int(k): v for k, v in json.loads(path.read_text()).items()})
+    if method and full:
+        text += "\n\nHeadline ratio\n\n" + headline_table(method, full, n_pool)
+    return text
 
 
 def table(runs: list[Run], counts: list[int], n_pool: int) -> str:
@@ -346,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seg-iterations", type=int, help="override the configuration's segmentation iterations")
     parser.add_argument("--budgets", help="override the budgets: comma-separated fractions of the pool")
+    parser.add_argument(
+        "--full-supervision",
+        action="store_true",
+        help="also train the supervised baseline on every pool label per seed (the headline ratio)",
+    )
     args = parser.parse_args(argv)
     cfg = CONFIGS["quick" if args.quick else args.config]
     if args.seg_iterations:
@@ -370,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         footer = (f"\n\nconfig `{name}`, seeds {seeds}, pool {n_pool} images, val mIoU (%) mean ± std over seeds; "
                   f"{wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU, "
                   f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")  # fmt: skip
-        text = table(runs, counts, n_pool) + footer
+        text = report(runs, counts, n_pool, args.out) + footer
         (args.out / f"label_efficiency{suffix}.md").write_text(text + "\n")
         (args.out / f"label_efficiency{suffix}.json").write_text(json.dumps([r.__dict__ for r in runs], indent=1))
         plot(runs, args.out / f"label_efficiency{suffix}.png")
@@ -386,13 +441,15 @@ def main(argv: list[str] | None = None) -> int:
         order = ("random", "entropy", "diversity", "difficulty", "diversity+difficulty")
         runs = sorted(merged.values(), key=lambda r: (r.seed, order.index(r.strategy)))
         n_pool = _n_pool(args.out)
-        text = table(runs, runs[0].labels, n_pool) + (f"\n\nseeds {sorted({r.seed for r in runs})}, pool {n_pool} "
-                                                      "images, val mIoU (%) mean ± std over seeds")  # fmt: skip
+        seeds = sorted({r.seed for r in runs})
+        footer = f"\n\nseeds {seeds}, pool {n_pool} images, val mIoU (%) mean ± std over seeds"
+        text = report(runs, runs[0].labels, n_pool, args.out) + footer
         (args.out / "label_efficiency.md").write_text(text + "\n")
         plot(runs, args.out / "label_efficiency.png")
         print(text)
     else:
-        runs = run_benchmark(cfg, args.out, cityscapes=args.cityscapes, strategies=strategies, on_run=write)
+        runs = run_benchmark(cfg, args.out, cityscapes=args.cityscapes, strategies=strategies, on_run=write,
+                             full_supervision=args.full_supervision)  # fmt: skip
         print(write(runs, runs[0].labels, _n_pool(args.out)))
     if not cfg.cityscapes and all(r.picked for r in runs):
         pool, val = load_data(cfg, args.out, None)

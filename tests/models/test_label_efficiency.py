@@ -18,11 +18,14 @@ from benchmarks import label_efficiency as bench
 
 @pytest.mark.slow
 def test_quick_label_efficiency_writes_a_finite_table_and_a_plot(tmp_path: Path) -> None:
-    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--quick", "--out", str(tmp_path), "--full-supervision"]) == 0
     table = (tmp_path / "label_efficiency.md").read_text()
     assert table.splitlines()[0] == "| labels (% of pool) | random | entropy | diversity+difficulty |"
     rows = [line for line in table.splitlines() if re.match(r"\| \d+ \(", line)]
     assert [row.split(" ")[1] for row in rows] == ["2", "4"]
+    assert "Label savings" in table and "Headline ratio" in table  # the method against random; 1/30 vs all labels
+    full = json.loads((tmp_path / "full_supervision_s0.json").read_text())
+    assert list(full) == ["0"] and 0.0 <= full["0"] <= 1.0
     cells = [c.strip("* ") for row in rows for c in row.strip("|").split("|")[1:]]
     assert len(cells) == 6 and all(math.isfinite(float(c.split("±")[0])) for c in cells)
     runs = json.loads((tmp_path / "label_efficiency.json").read_text())
@@ -42,3 +45,31 @@ def test_budget_counts_grow_and_refuse_bad_budgets() -> None:
     assert bench.budget_counts((0.01, 0.04), 100, 2) == [2, 4]  # never below the fewest labels a round trains on
     with pytest.raises(SystemExit, match="must grow"):
         bench.budget_counts((0.01, 0.02), 100, 2)
+
+
+def test_labels_to_reach_interpolates_in_log_labels_and_marks_censored_seeds() -> None:
+    from benchmarks.savings import Reach, interpolate, labels_to_reach
+
+    # 20 % at 4 labels, 30 % at 16: 25 % lies halfway in log2 labels, at 8 labels (not 10, the linear midpoint)
+    assert labels_to_reach([4, 16], [0.20, 0.30], 0.25) == Reach(8.0, "=")
+    assert labels_to_reach([4, 8, 16], [0.20, 0.22, 0.30], 0.26) == Reach(pytest.approx(2 ** 3.5), "=")
+    assert labels_to_reach([4, 16], [0.20, 0.30], 0.18) == Reach(4, "≤")  # reached at the first budget already
+    assert labels_to_reach([4, 16], [0.20, 0.24], 0.25) == Reach(16, ">")  # never reached
+    assert labels_to_reach([4, 8, 16], [0.20, 0.26, 0.24], 0.25).labels == pytest.approx(2 ** (2 + 5 / 6))  # first
+    assert interpolate([4, 16], [0.20, 0.30], 8) == pytest.approx(0.25)
+    assert interpolate([4, 16], [0.20, 0.30], 2) is None
+
+
+def test_savings_and_headline_tables_report_every_seed() -> None:
+    from benchmarks.savings import Curve, headline_table, savings_table
+
+    method = [Curve(0, [4, 8, 16], [0.20, 0.25, 0.30]), Curve(1, [4, 8, 16], [0.24, 0.26, 0.28])]
+    random = [Curve(0, [4, 8, 16], [0.18, 0.22, 0.25]), Curve(1, [4, 8, 16], [0.20, 0.22, 0.29])]
+    text = savings_table(method, random, "the method", "random")
+    assert "| 0 | 25.0 | 8.0 | 50 % |" in text  # the method's 25 % at 8 labels = random's at 16
+    assert "| 1 | 29.0 | > 16.0 | 0 % |" in text  # never reached: counted at the last budget, shown as such
+    assert "with 12.0 ± 5.7 labels" in text and "0 reached it at the first budget already (≤), 1 never did" in text
+    head = headline_table(method, {0: 0.40, 1: 0.35}, n_pool=240)  # 1/30 of 240 = 8 labels
+    assert "| 0 | 25.0 | 40.0 | 62 % |" in head and "| 1 | 26.0 | 35.0 | 74 % |" in head
+    assert "reaches 68 ± 8 % of full supervision (240 labels), 2 seeds" in head
+    assert "outside the budgets" in headline_table(method, {0: 0.4}, n_pool=60)  # 2 labels: below the first budget
