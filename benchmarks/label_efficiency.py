@@ -64,6 +64,15 @@ CONFIGS: dict[str, BenchConfig] = {
                   "seg": {"iterations": 600, "checkpoint_every": 1000}, "student": {"iters": 100},
                   "score_batch_size": 16},
     ),
+    # Five seeds on one session's CPU (≈ 25 min a seed on one core): cpu-long's world at 32×64, budgets 1/30, 2/30
+    # and 4/30 of the pool (8 / 16 / 32 labels: 1/30 is the headline ratio's budget, no interpolation), segmentation
+    # 800 iterations; with `--full-supervision` for the headline ratio.
+    "cpu-32": BenchConfig(
+        size=(32, 64), sequences=300, budgets=(1 / 30, 2 / 30, 4 / 30), seeds=(0, 1, 2, 3, 4),
+        settings={"preset": "tiny", "depth": {"finetune_iters": 1500, "batch_size": 4, "checkpoint_every": 100},
+                  "seg": {"iterations": 800, "checkpoint_every": 1000}, "student": {"iters": 100},
+                  "score_batch_size": 16},
+    ),
     # cpu-long's world with the method's decoder widths (64, 128, 128, 256, 256): 8192-D diversity features as in
     # the paper, to see what the feature width does to the selection (`benchmarks.coverage --config cpu-wide`).
     "cpu-wide": BenchConfig(
