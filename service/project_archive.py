@@ -35,13 +35,14 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import masks, storage
 from service.crud.projects import get_project, new_project, palette
 from service.db.base import utcnow
-from service.db.tables import Annotation, FrameSequence, Image, ImageState, Project, Role, User
-from service.errors import Invalid
+from service.db.tables import Annotation, FrameSequence, Image, ImageRole, ImageState, Project, Role, User
+from service.errors import Conflict, Invalid
 from service.imports import sha256_of
 from service.schemas import ProjectCreate
 
@@ -174,10 +175,14 @@ def import_project(*, session: Session, source: Path, name: str | None = None) -
         except ValidationError as err:
             session.rollback()
             raise Invalid(f"the archive's project is not valid here: {err.errors()[0]['msg']}") from err
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, ValueError) as err:  # a field missing, of the wrong type, or out of range
             session.rollback()
             _remove(written)
             raise Invalid(f"{_MANIFEST} lacks or misstates {err}") from err
+        except IntegrityError as err:  # the name was taken meanwhile, or a value the tables' checks refuse
+            session.rollback()
+            _remove(written)
+            raise Conflict(f"the archive does not fit this instance: {err.orig}") from err
         except BaseException:
             session.rollback()
             _remove(written)
@@ -249,8 +254,9 @@ class _Restore:
         else:  # queued or leased there: the queue is the old instance's
             state = ImageState.UNLABELED
         image = Image(
-            project_id=self.project.id, role=entry["role"], name=entry["name"], path="", width=entry["width"],
-            height=entry["height"], intrinsics=entry["intrinsics"], checksum=entry["checksum"], state=state,
+            project_id=self.project.id, role=ImageRole(entry["role"]), name=entry["name"], path="",
+            width=entry["width"], height=entry["height"], intrinsics=entry["intrinsics"], checksum=entry["checksum"],
+            state=state,
             skip_reason=entry["skip_reason"] if state == ImageState.SKIPPED else None,
             sequence_id=sequence_ids.get(entry["sequence_id"]), created_at=datetime.fromisoformat(entry["created_at"]),
         )  # fmt: skip

@@ -157,6 +157,15 @@ def test_a_damaged_archive_is_refused_and_leaves_nothing(
         for item in src.infolist():
             data = src.read(item)
             dst.writestr(item, data if not item.filename.startswith("masks/") else id_mask(5))
+    misstated = tmp_path / "misstated.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(misstated, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "project.json":
+                manifest = json.loads(data)
+                manifest["images"][1]["role"] = "banana"
+                data = json.dumps(manifest).encode()
+            dst.writestr(item, data)
     not_zip = tmp_path / "notes.zip"
     not_zip.write_text("hello")
 
@@ -164,6 +173,8 @@ def test_a_damaged_archive_is_refused_and_leaves_nothing(
     capsys.readouterr()
     assert cli_main(["project", "import", str(damaged)]) == 2
     assert "does not match its checksum" in capsys.readouterr().err
+    assert cli_main(["project", "import", str(misstated)]) == 2
+    assert "project.json lacks or misstates 'banana' is not a valid ImageRole" in capsys.readouterr().err
     assert cli_main(["project", "import", str(not_zip)]) == 2
     assert "not a readable zip file" in capsys.readouterr().err
     with session_scope() as s:
