@@ -29,6 +29,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("ablation")
 
@@ -91,10 +92,10 @@ def make_depth(work: Path, world: Path, setup: Setup, device: str) -> Path:
     return path
 
 
-def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device: str) -> dict[str, float]:
-    """Train one (row, seed): its val mIoU and, for the mean-teacher rows, the share of unlabeled pixels where the
-    teacher was confident enough to weigh (`confidence`, last logged step): near 0, the row cannot differ from the
-    one above it."""
+def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device: str) -> dict[str, Any]:
+    """Train one (row, seed): its val mIoU, per-class IoU and, for the mean-teacher rows, the share of unlabeled
+    pixels where the teacher was confident enough to weigh (`confidence`, last logged step): near 0, the row cannot
+    differ from the one above it."""
     from models.checkpoint import load_checkpoint
     from models.depth_model import load_depth_model
     from models.encoder import imagenet_or_none
@@ -119,8 +120,9 @@ def run_row(row: str, seed: int, world: Path, depth: Path, setup: Setup, device:
         init=None if variant == "scratch" else depth, val_ds=data.val,
         depth_net=depth_net, log_every=max(1, setup.iterations // 5),
     )  # fmt: skip
-    last = result.history[-1] if result.history else {}
-    return {"miou": result.miou, "confidence": float(last.get("confidence", 0.0))}
+    # the last training step's statistics (the history ends with the final evaluation's {"step", "miou"})
+    last = next((h for h in reversed(result.history) if "sup" in h), {})
+    return {"miou": result.miou, "confidence": float(last.get("confidence", 0.0)), "per_class": result.per_class}
 
 
 def summarise(results: dict[str, dict[str, float]]) -> list[tuple[str, float, float, int]]:
@@ -134,7 +136,7 @@ def summarise(results: dict[str, dict[str, float]]) -> list[tuple[str, float, fl
 
 
 def markdown_table(
-    summary: list[tuple[str, float, float, int]], setup: Setup, results: dict[str, dict[str, dict[str, float]]]
+    summary: list[tuple[str, float, float, int]], setup: Setup, results: dict[str, dict[str, dict[str, Any]]]
 ) -> str:
     """The table: mean ± std per row, the gain over the row above with how many seeds it holds on, and the
     teacher's final confident share (the pseudo-label weight) for the mean-teacher rows."""
@@ -180,10 +182,11 @@ def _results_path(work: Path, seed: int) -> Path:
     return work / f"results_seed{seed}.json"
 
 
-def load_results(work: Path, setup: Setup) -> dict[str, dict[str, dict[str, float]]]:
-    """row → seed → {"miou", "confidence"} of every finished run of this setup (other sizes' files are ignored)."""
+def load_results(work: Path, setup: Setup) -> dict[str, dict[str, dict[str, Any]]]:
+    """row → seed → {"miou", "confidence", "per_class"} of every finished run of this setup (other sizes' files
+    are ignored)."""
     key = _setup_key(setup)
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     for seed in setup.seeds:
         path = _results_path(work, seed)
         stored = json.loads(path.read_text()) if path.exists() else {}
@@ -210,7 +213,7 @@ def run_ablation(work: Path, setup: Setup, device: str = "cpu", *, report_only: 
             path = _results_path(work, seed)
             stored = json.loads(path.read_text()) if path.exists() else {}
             same = stored.get("setup") == _setup_key(setup)
-            runs: dict[str, dict[str, float]] = stored.get("runs", {}) if same else {}
+            runs: dict[str, dict[str, Any]] = stored.get("runs", {}) if same else {}
             for row in ROWS:
                 if row in runs:
                     continue

@@ -34,6 +34,7 @@ def test_quick_ablation_writes_a_finite_table_and_a_plot(quick):
     runs = json.loads((work / "results_seed0.json").read_text())["runs"]
     assert set(runs) == set(ablation.ROWS)
     assert all(0.0 <= run["confidence"] <= 1.0 and math.isfinite(run["miou"]) for run in runs.values())
+    assert all(len(run["per_class"]) == 19 for run in runs.values())
     assert ablation.run_ablation(work, setup, "cpu", report_only=True)[0] == table  # the report reads the cache
 
 
