@@ -7,7 +7,9 @@ iterations) and one depth model, it trains the round's segmentation model (`mode
 teacher, DepthMix) on the first N images of a fixed random order of the pool, for each `seed:N` in `--runs`, and
 reports val mIoU of the student (what the round evaluates and keeps) and of its EMA teacher on the whole val set,
 and the mean ± std over 20 random 12-image subsets of val (the old demo's val size). Two seeds at one N give the
-seed noise; two N at one seed give the gain. Checkpoints stay in `--out`, so a rerun only evaluates.
+seed noise; two N at one seed give the gain. `--seg` tries other segmentation settings on the same world and
+depth model (say, without the mean teacher); each row also has per-class IoU. Checkpoints stay in `--out`, so a
+rerun only evaluates.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", default="0:6,0:16,1:6", help="seed:labels pairs, comma-separated")
     p.add_argument("--out", type=Path, default=Path("runs/demo_noise"))
+    p.add_argument("--seg", type=json.loads, default={},
+                   help="segmentation settings merged into the demo's (JSON), e.g. "
+                        '\'{"mean_teacher": false, "mix": "none"}\'; checkpoints are named by them')  # fmt: skip
     args = p.parse_args(argv)
     import torch
     from torch.utils.data import DataLoader, Subset
@@ -53,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for run in args.runs.split(","):
         seed, n = (int(x) for x in run.split(":"))
-        cfg = RoundConfig.from_settings({**demo.settings, "seed": seed}, size=demo.size)
-        ckpt, t = args.out / f"seg_n{n}_s{seed}.pt", time.perf_counter()
+        settings = {**demo.settings, "seed": seed, "seg": {**demo.settings["seg"], **args.seg}}
+        cfg = RoundConfig.from_settings(settings, size=demo.size)
+        tag = "".join(f"_{k}-{v}" for k, v in sorted(args.seg.items()))
+        ckpt, t = args.out / f"seg_n{n}_s{seed}{tag}.pt", time.perf_counter()
         labeled, unlabeled = [pool[i] for i in order[:n]], [pool[i] for i in order[n:]]
         train_segmentation_model(cfg, labeled, unlabeled, val, depth, ckpt, device=cpu)
         row: dict = {"seed": seed, "labels": n, "seconds": round(time.perf_counter() - t)}
@@ -62,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("model", "teacher"):  # the student ("model") and its EMA teacher
             net = build_seg_net(SegTrainConfig.from_dict(blob["config"]).net, state_follows=True)
             net.load_state_dict(blob[key])
-            row[key] = 100 * evaluate(net, DataLoader(val_ds, batch_size=16), cpu)[0]
+            miou, per_class = evaluate(net, DataLoader(val_ds, batch_size=16), cpu)
+            row[key], row[f"{key}_per_class"] = 100 * miou, [round(100 * v, 1) for v in per_class]
             small = [100 * evaluate(net, DataLoader(Subset(val_ds, s), batch_size=12), cpu)[0] for s in subsets]
             row[f"{key}_val12"] = (float(np.mean(small)), float(np.std(small)))
         rows.append(row)
