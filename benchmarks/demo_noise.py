@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             net = build_seg_net(SegTrainConfig.from_dict(blob["config"]).net, state_follows=True)
             net.load_state_dict(blob[key])
             miou, per_class = evaluate(net, DataLoader(val_ds, batch_size=16), cpu)
-            row[key], row[f"{key}_per_class"] = 100 * miou, [round(100 * v, 1) for v in per_class]
+            row[key], row[f"{key}_per_class"] = 100 * miou, [round(100 * v, 1) for v in per_class.tolist()]
             small = [100 * evaluate(net, DataLoader(Subset(val_ds, s), batch_size=12), cpu)[0] for s in subsets]
             row[f"{key}_val12"] = (float(np.mean(small)), float(np.std(small)))
         rows.append(row)
