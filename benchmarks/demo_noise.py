@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         train_segmentation_model(cfg, labeled, unlabeled, val, depth, ckpt, device=cpu)
         row: dict = {"seed": seed, "labels": n, "seconds": round(time.perf_counter() - t)}
         blob = load_checkpoint(ckpt)
-        for key in ("model", "teacher"):  # the student ("model") and its EMA teacher
+        for key in [k for k in ("model", "teacher") if k in blob]:  # the student and its EMA teacher (if any)
             net = build_seg_net(SegTrainConfig.from_dict(blob["config"]).net, state_follows=True)
             net.load_state_dict(blob[key])
             miou, per_class = evaluate(net, DataLoader(val_ds, batch_size=16), cpu)
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
           "subsets |\n|---|---|---|---|---|")  # fmt: skip
     for r in rows:
         m, s = r["model_val12"]
-        print(f"| {r['seed']} | {r['labels']} | {r['model']:.1f} | {r['teacher']:.1f} | {m:.1f} ± {s:.1f} |")
+        teacher = f"{r['teacher']:.1f}" if "teacher" in r else "—"
+        print(f"| {r['seed']} | {r['labels']} | {r['model']:.1f} | {teacher} | {m:.1f} ± {s:.1f} |")
     return 0
 
 
