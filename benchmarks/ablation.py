@@ -200,11 +200,14 @@ def _setup_key(setup: Setup) -> str:
     return json.dumps({k: v for k, v in setup.__dict__.items() if k != "seeds"})
 
 
-def run_ablation(work: Path, setup: Setup, device: str = "cpu", *, report_only: bool = False) -> tuple[str, Path]:
+def run_ablation(
+    work: Path, setup: Setup, device: str = "cpu", *, report_only: bool = False, rows: list[str] | None = None
+) -> tuple[str, Path]:
     """Everything: world, depth model, all (row, seed) runs, table and plot. Returns (markdown, plot path).
 
     Each seed's runs are cached in their own `results_seed<k>.json`, so processes given different seeds can share
-    one --work (start the second once the depth model is trained) and an interrupted run continues."""
+    one --work (start the second once the depth model is trained) and an interrupted run continues. `rows` runs
+    only those rows (default: all)."""
     work.mkdir(parents=True, exist_ok=True)
     if not report_only:
         world = make_world(work, setup)
@@ -214,7 +217,7 @@ def run_ablation(work: Path, setup: Setup, device: str = "cpu", *, report_only: 
             stored = json.loads(path.read_text()) if path.exists() else {}
             same = stored.get("setup") == _setup_key(setup)
             runs: dict[str, dict[str, Any]] = stored.get("runs", {}) if same else {}
-            for row in ROWS:
+            for row in rows or ROWS:
                 if row in runs:
                     continue
                 t0 = time.perf_counter()
@@ -242,6 +245,8 @@ def main() -> None:
     ap.add_argument("--sequences", type=int, help="synthetic sequences (80%% train, 20%% val)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--report-only", action="store_true", help="only the table of the runs finished so far")
+    ap.add_argument("--rows", help="run only these rows, by number (1 = supervised baseline … 5 = + multi-task), "
+                    "e.g. 1,2")  # fmt: skip
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -253,7 +258,8 @@ def main() -> None:
     from models.device import resolve_device
 
     device = resolve_device(args.device)
-    table, plot = run_ablation(args.work, setup, device, report_only=args.report_only)
+    rows = [list(ROWS)[int(k) - 1] for k in args.rows.split(",")] if args.rows else None
+    table, plot = run_ablation(args.work, setup, device, report_only=args.report_only, rows=rows)
     print(table)
     print(f"plot: {plot}")
 
