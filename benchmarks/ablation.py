@@ -14,7 +14,7 @@ results_seed<k>.json, so an interrupted run continues and processes given differ
 Writes ablation.md (table) and ablation.png (bar plot) under --work and prints the table.
 
     python -m benchmarks.ablation [--quick] [--work DIR] [--seeds 0 1 2] [--iterations N] [--labels N]
-                                  [--size H W] [--sequences N] [--depth-iters N] [--report-only]
+                                  [--size H W] [--sequences N] [--depth-iters N] [--rows 1,2] [--report-only]
 
 The method's baseline uses an ImageNet encoder; no weights can be downloaded here, so row 1 starts from random
 weights, which makes "transfer" a larger step than in the paper.
