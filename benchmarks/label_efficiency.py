@@ -64,9 +64,10 @@ CONFIGS: dict[str, BenchConfig] = {
                   "seg": {"iterations": 600, "checkpoint_every": 1000}, "student": {"iters": 100},
                   "score_batch_size": 16},
     ),
-    # Five seeds on one session's CPU (≈ 25 min a seed on one core): cpu-long's world at 32×64, budgets 1/30, 2/30
-    # and 4/30 of the pool (8 / 16 / 32 labels: 1/30 is the headline ratio's budget, no interpolation), segmentation
-    # 800 iterations; with `--full-supervision` for the headline ratio.
+    # cpu-long's world at 32×64, budgets 1/30, 2/30 and 4/30 of the pool (8 / 16 / 32 labels: 1/30 is the headline
+    # ratio's budget, no interpolation), segmentation 800 iterations; with `--full-supervision` for the headline
+    # ratio. Sized for five seeds in a session, and too short to rank anything: all 240 labels gave what 8 gave
+    # (benchmarks/README.md, "label_efficiency").
     "cpu-32": BenchConfig(
         size=(32, 64), sequences=300, budgets=(1 / 30, 2 / 30, 4 / 30), seeds=(0, 1, 2, 3, 4),
         settings={"preset": "tiny", "depth": {"finetune_iters": 1500, "batch_size": 4, "checkpoint_every": 100},
