@@ -52,7 +52,7 @@ def test_labels_to_reach_interpolates_in_log_labels_and_marks_censored_seeds() -
 
     # 20 % at 4 labels, 30 % at 16: 25 % lies halfway in log2 labels, at 8 labels (not 10, the linear midpoint)
     assert labels_to_reach([4, 16], [0.20, 0.30], 0.25) == Reach(8.0, "=")
-    assert labels_to_reach([4, 8, 16], [0.20, 0.22, 0.30], 0.26) == Reach(pytest.approx(2 ** 3.5), "=")
+    assert labels_to_reach([4, 8, 16], [0.20, 0.22, 0.30], 0.26) == Reach(pytest.approx(2**3.5), "=")
     assert labels_to_reach([4, 16], [0.20, 0.30], 0.18) == Reach(4, "≤")  # reached at the first budget already
     assert labels_to_reach([4, 16], [0.20, 0.24], 0.25) == Reach(16, ">")  # never reached
     assert labels_to_reach([4, 8, 16], [0.20, 0.26, 0.24], 0.25).labels == pytest.approx(2 ** (2 + 5 / 6))  # first
