@@ -232,6 +232,9 @@ def print_web_app(base: str, project_id: int, lead_token: str, annotator_token: 
 
 
 def serve_until_interrupted(service: Service) -> None:
+    # Ctrl-C (SIGINT) must stop the demo even when it was started as a background job of a non-interactive shell,
+    # which starts it with SIGINT ignored (and Python then installs no KeyboardInterrupt handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print("==> serving until Ctrl-C (the last round's images are queued, pre-labeled, for you)", flush=True)
     try:
         while True:

@@ -29,7 +29,10 @@ def test_demo_prints_the_table_writes_the_plot_and_serves_the_web_app(tmp_path: 
     data = tmp_path / "demo"
     argv = [sys.executable, "-m", "cli", "demo", "--size-preset", "ci", "--data-dir", str(data),
             "--annotators", "2", "--serve"]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # as a background job of a non-interactive shell starts it (how CI may run): with SIGINT ignored, which a child
+    # inherits; Ctrl-C below must stop it all the same
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
     lines: list[str] = []
     try:
         assert proc.stdout is not None
