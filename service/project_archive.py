@@ -50,7 +50,7 @@ FORMAT, VERSION = "depthal-project", 1
 _MANIFEST = "project.json"
 # a stored frame's name inside its sequence folder: plain components, no `..`, no absolute part
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
-_FRAMES = ("t", "prev", "next")
+_FRAMES = {"t": "path", "prev": "prev_path", "next": "next_path"}  # frame → the Image column holding its file
 _SEQUENCE_FIELDS = ("source", "name", "checksum", "frame_count", "frame_stride", "pool_every", "pool_images",
                     "width", "height", "intrinsics", "intrinsics_source", "warning")  # fmt: skip
 
@@ -106,8 +106,8 @@ def export_project(*, session: Session, project_id: int, target: Path) -> dict[s
                 zf.write(path, f"sequences/{s.id}/{path.relative_to(folder).as_posix()}")
         for image in images:
             files: dict[str, str] = {}
-            for frame in _FRAMES:
-                stored = {"t": image.path, "prev": image.prev_path, "next": image.next_path}[frame]
+            for frame, column in _FRAMES.items():
+                stored = getattr(image, column)
                 if stored is None:
                     continue
                 inside = next((f for f in frames_of if stored.startswith(f)), None)
@@ -272,7 +272,7 @@ class _Restore:
                 relative = storage.image_file(self.project.id, image.id, PurePosixPath(member).suffix, frame)
                 stored = self._extract(member, relative).as_posix()
             if frame in _FRAMES:
-                setattr(image, {"t": "path", "prev": "prev_path", "next": "next_path"}[frame], stored)
+                setattr(image, _FRAMES[frame], stored)
         if sha256_of(storage.absolute(image.path)) != image.checksum:
             raise Invalid(f"image {entry['id']} ({entry['name']}) does not match its checksum: the archive is damaged")
         self.report.image_ids[entry["id"]] = image.id
