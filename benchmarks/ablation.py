@@ -23,6 +23,7 @@ weights, which makes "transfer" a larger step than in the paper.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import statistics
@@ -196,6 +197,25 @@ def load_results(work: Path, setup: Setup) -> dict[str, dict[str, dict[str, Any]
     return results
 
 
+def _stored_runs(work: Path, seed: int, setup: Setup) -> dict[str, dict[str, Any]]:
+    """row → run of `seed` in this setup's results file (another setup's file counts as empty)."""
+    path = _results_path(work, seed)
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    return stored.get("runs", {}) if stored.get("setup") == _setup_key(setup) else {}
+
+
+def _store_run(work: Path, seed: int, setup: Setup, row: str, run: dict[str, Any]) -> None:
+    """Add one run to the seed's file: read, merged and replaced under a lock, so two processes running other rows of
+    the same seed (`--rows`) keep each other's results."""
+    path = _results_path(work, seed)
+    with path.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = {**_stored_runs(work, seed, setup), row: run}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"setup": _setup_key(setup), "runs": runs}, indent=1))
+        tmp.replace(path)
+
+
 def _setup_key(setup: Setup) -> str:
     return json.dumps({k: v for k, v in setup.__dict__.items() if k != "seeds"})
 
@@ -205,25 +225,21 @@ def run_ablation(
 ) -> tuple[str, Path]:
     """Everything: world, depth model, all (row, seed) runs, table and plot. Returns (markdown, plot path).
 
-    Each seed's runs are cached in their own `results_seed<k>.json`, so processes given different seeds can share
-    one --work (start the second once the depth model is trained) and an interrupted run continues. `rows` runs
+    Each seed's runs are cached in their own `results_seed<k>.json`, so processes given different seeds or rows can
+    share one --work (start the second once the depth model is trained) and an interrupted run continues. `rows` runs
     only those rows (default: all)."""
     work.mkdir(parents=True, exist_ok=True)
     if not report_only:
         world = make_world(work, setup)
         depth = make_depth(work, world, setup, device)
         for seed in setup.seeds:
-            path = _results_path(work, seed)
-            stored = json.loads(path.read_text()) if path.exists() else {}
-            same = stored.get("setup") == _setup_key(setup)
-            runs: dict[str, dict[str, Any]] = stored.get("runs", {}) if same else {}
             for row in rows or ROWS:
-                if row in runs:
+                if row in _stored_runs(work, seed, setup):
                     continue
                 t0 = time.perf_counter()
-                runs[row] = run_row(row, seed, world, depth, setup, device)
-                log.info("%s seed %d: %s (%.0f s)", row, seed, runs[row], time.perf_counter() - t0)
-                path.write_text(json.dumps({"setup": _setup_key(setup), "runs": runs}, indent=1))
+                run = run_row(row, seed, world, depth, setup, device)
+                log.info("%s seed %d: %s (%.0f s)", row, seed, run, time.perf_counter() - t0)
+                _store_run(work, seed, setup, row, run)
     results = load_results(work, setup)
     summary = summarise({row: {s: run["miou"] for s, run in seeds.items()} for row, seeds in results.items()})
     table = markdown_table(summary, setup, results)

@@ -71,3 +71,15 @@ def test_seg_datasets_and_train_seg_cli(quick, tmp_path, capsys):
     assert cli_main(["train-seg", "--data", str(world), "--labels", "999", "--depth", str(depth), "--iterations",
                      "1", "--out", str(tmp_path / "y.pt")]) == 2  # fmt: skip
     assert "--labels must be in" in capsys.readouterr().err
+
+
+def test_processes_running_other_rows_of_one_seed_keep_each_others_results(tmp_path):
+    # process A stored row 1 after process B had read the file; B's store must merge, not overwrite
+    setup = ablation.Setup.quick()
+    first, second = list(ablation.ROWS)[:2]
+    ablation._store_run(tmp_path, 0, setup, first, {"miou": 0.2, "confidence": 0.0, "per_class": [0.0] * 19})
+    ablation._store_run(tmp_path, 0, setup, second, {"miou": 0.3, "confidence": 0.0, "per_class": [0.0] * 19})
+    results = ablation.load_results(tmp_path, setup)
+    assert {row: seeds["0"]["miou"] for row, seeds in results.items()} == {first: 0.2, second: 0.3}
+    other = ablation.Setup(**{**setup.__dict__, "iterations": 3})  # another setup's file counts as empty
+    assert ablation._stored_runs(tmp_path, 0, other) == {}
