@@ -1,15 +1,16 @@
 """Noise and gain of the demo's curve: is a step of `depthal demo`'s labels-vs-mIoU table a result or noise?
 
-    python -m benchmarks.demo_noise --runs 0:6,0:16,1:6 --out /tmp/demo_noise
+    python -m benchmarks.demo_noise --runs 0:4,0:16,1:4,1:16 --out /tmp/demo_noise
 
-On the default demo's world (`cli.commands.demo.SIZES["default"]`: same size, seed, pool / val split, networks and
-iterations) and one depth model, it trains the round's segmentation model (`models.rounds.train`: transfer, mean
-teacher, DepthMix) on the first N images of a fixed random order of the pool, for each `seed:N` in `--runs`, and
-reports val mIoU of the student (what the round evaluates and keeps) and of its EMA teacher on the whole val set,
-and the mean ± std over 20 random 12-image subsets of val (the old demo's val size). Two seeds at one N give the
-seed noise; two N at one seed give the gain. `--seg` tries other segmentation settings on the same world and
-depth model (say, without the mean teacher); each row also has per-class IoU. Checkpoints stay in `--out`, so a
-rerun only evaluates.
+On the default demo's world (`cli.commands.demo.SIZES["default"]`: same size, seed, pool / val split, networks,
+iterations and training settings) and one depth model, it trains the round's segmentation model
+(`models.rounds.train`) on the first N images of a random order of the pool (`--order` seeds it), for each `seed:N`
+in `--runs`, and reports val mIoU of the student (what the round evaluates and keeps) and of its EMA teacher (when
+the settings train one) on the whole val set, and the mean ± std over 20 random 12-image subsets of val (the first
+demo's val size). Two seeds at one N give the seed noise; two orders at one N the label-choice noise; two N at one
+seed the gain. `--seg` tries other segmentation settings on the same world and depth model (say, with the mean
+teacher), `--size` another world size; each row also has per-class IoU. Checkpoints stay in `--out`, so a rerun only
+evaluates.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seg", type=json.loads, default={},
                    help="segmentation settings merged into the demo's (JSON), e.g. "
                         '\'{"mean_teacher": false, "mix": "none"}\'; checkpoints are named by them')  # fmt: skip
+    p.add_argument("--order", type=int, default=123,
+                   help="seed of the pool's random order; the first N are labeled")  # fmt: skip
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                   help="another world size than the demo's (with a fresh --out: it caches the world)")  # fmt: skip
     args = p.parse_args(argv)
+    import dataclasses
+
     import torch
     from torch.utils.data import DataLoader, Subset
 
@@ -45,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     from models.seg_train import SegTrainConfig, evaluate
 
     demo, seed_world, cpu = SIZES["default"], 0, torch.device("cpu")
+    if args.size:
+        demo = dataclasses.replace(demo, size=tuple(args.size))
     world, n_seq = args.out / "world", demo.pool + demo.val
     if not (world / "world.json").exists():
         generate_world(world, sequences=n_seq, size=demo.size, seed=seed_world, val_fraction=demo.val / n_seq)
@@ -52,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     depth = args.out / "depth.pt"
     if not depth.exists():
         pretrain_depth(RoundConfig.from_settings(demo.settings, size=demo.size), pool, depth, device=cpu)
-    order = np.random.default_rng(123).permutation(len(pool))
+    order = np.random.default_rng(args.order).permutation(len(pool))
     val_ds = LabeledDataset(val, size=demo.size)
     subsets = [sorted(np.random.default_rng(k).permutation(len(val))[:12].tolist()) for k in range(20)]
     rows = []
@@ -61,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = {**demo.settings, "seed": seed, "seg": {**demo.settings["seg"], **args.seg}}
         cfg = RoundConfig.from_settings(settings, size=demo.size)
         tag = "".join(f"_{k}-{v}" for k, v in sorted(args.seg.items()))
+        tag += "" if args.order == 123 else f"_order{args.order}"
         ckpt, t = args.out / f"seg_n{n}_s{seed}{tag}.pt", time.perf_counter()
         labeled, unlabeled = [pool[i] for i in order[:n]], [pool[i] for i in order[n:]]
         train_segmentation_model(cfg, labeled, unlabeled, val, depth, ckpt, device=cpu)
-        row: dict = {"seed": seed, "labels": n, "seconds": round(time.perf_counter() - t)}
+        row: dict = {"seed": seed, "labels": n, "order": args.order, "seconds": round(time.perf_counter() - t)}
         blob = load_checkpoint(ckpt)
         for key in [k for k in ("model", "teacher") if k in blob]:  # the student and its EMA teacher (if any)
             net = build_seg_net(SegTrainConfig.from_dict(blob["config"]).net, state_follows=True)

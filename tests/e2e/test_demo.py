@@ -109,12 +109,21 @@ def test_demo_doubles_the_labeled_set_and_refuses_a_schedule_beyond_the_pool(
     assert not (tmp_path / "d").exists()
 
 
-def test_the_demo_says_whether_its_rise_is_above_the_noise() -> None:
+def test_the_demo_says_whether_its_rise_and_each_step_are_above_the_noise() -> None:
     rows = [{"labels": 0, "miou": None}, {"labels": 4, "miou": 0.20}, {"labels": 16, "miou": 0.235}]
     text = reading(rows, seed=0, noise=1.0)
     assert "seed 0 trains every round" in text and "±1.0 points" in text
     assert "from 4 to 16 labels val mIoU moved +3.5 points: above the noise" in text
+    assert text.count("labels val mIoU moved") == 1  # two points: no step lines
     flat = reading([*rows[:2], {"labels": 16, "miou": 0.21}], seed=0, noise=1.0)
-    assert "moved +1.0 points: within the noise: not a measured gain" in flat
+    assert "moved +1.0 points: within the noise: not a measured change" in flat
+    # three points: first to last, then each step, so a rise followed by a plateau or a drop reads as such
+    curve = [*rows[:2], {"labels": 8, "miou": 0.239}, {"labels": 16, "miou": 0.235}]
+    steps = reading(curve, seed=0, noise=0.5).splitlines()
+    assert "from 4 to 16 labels val mIoU moved +3.5 points: above the noise" in steps
+    assert "from 4 to 8 labels val mIoU moved +3.9 points: above the noise" in steps
+    assert "from 8 to 16 labels val mIoU moved -0.4 points: within the noise: not a measured change" in steps
+    drop = reading([*rows[:2], {"labels": 8, "miou": 0.239}, {"labels": 16, "miou": 0.22}], seed=0, noise=0.5)
+    assert "from 8 to 16 labels val mIoU moved -1.9 points: a drop above the noise" in drop
     assert "no noise figure" in reading(rows, seed=0, noise=None)
     assert "benchmarks/README.md" in text  # where the strategies are compared
