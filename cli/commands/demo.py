@@ -55,6 +55,8 @@ class DemoSize:
     rounds: int  # training rounds after the cold start
     settings: dict[str, Any]  # the project's method settings (contracts.settings.ProjectSettings)
     noise: float | None = None  # val mIoU points, std of one round retrained with other seeds (measured, docs/demo.md)
+    # random's curve at this size, measured (benchmarks/README.md, "demo_noise"): (labels, mean, std) over label sets
+    random: tuple[tuple[int, float, float], ...] = ()
 
 
 def batches(first: int, rounds: int) -> list[int]:
@@ -83,7 +85,7 @@ SIZES = {
         "preset": "tiny", "depth": {"finetune_iters": 300, "batch_size": 4, "checkpoint_every": 50},
         "seg": {"iterations": 4000, "checkpoint_every": 500, "mean_teacher": False, "mix": "none"},
         "student": {"iters": 40}, "score_batch_size": 16},
-        noise=NOISE),
+        noise=NOISE, random=((4, 20.5, 0.4), (16, 23.3, 0.8))),
     "quick": DemoSize((32, 64), 16, 8, 3, 2, {
         "preset": "tiny", "depth": {"finetune_iters": 6, "batch_size": 2, "checkpoint_every": 3},
         "seg": {"iterations": 6, "checkpoint_every": 3}, "student": {"iters": 2}, "score_batch_size": 16}),
@@ -311,7 +313,9 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def reading(rows: list[dict[str, Any]], seed: int, noise: float | None) -> str:
+def reading(
+    rows: list[dict[str, Any]], seed: int, noise: float | None, random: tuple[tuple[int, float, float], ...] = ()
+) -> str:
     """How to read the table: the seed, the measured noise, whether the first-to-last rise is above it, and where
     the strategies are compared (a newcomer should not read noise as a result)."""
     points = [(r["labels"], 100 * r["miou"]) for r in rows if r["miou"] is not None and math.isfinite(r["miou"])]
@@ -330,11 +334,20 @@ def reading(rows: list[dict[str, Any]], seed: int, noise: float | None) -> str:
             else:
                 verdict = "above the noise" if m1 > m0 else "a drop above the noise"
             lines.append(f"from {n0} to {n1} labels val mIoU moved {m1 - m0:+.1f} points: {verdict}")
+    if random:
+        points_text = ", ".join(f"{m:.1f} ± {s:.1f} % at {n}" for n, m, s in random)
+        lines.append(f"random labels at this size, 3 label sets (benchmarks/README.md, demo_noise): {points_text}")
     lines.append(BENCHMARK)
     return "\n".join(lines)
 
 
-def plot(rows: list[dict[str, Any]], path: Path, strategy: str, noise: float | None) -> None:
+def plot(
+    rows: list[dict[str, Any]],
+    path: Path,
+    strategy: str,
+    noise: float | None,
+    random: tuple[tuple[int, float, float], ...] = (),
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -345,6 +358,10 @@ def plot(rows: list[dict[str, Any]], path: Path, strategy: str, noise: float | N
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     ax.errorbar(xs, ys, yerr=noise, marker="o", capsize=3,
                 label=strategy if noise is None else f"{strategy} (bars: ±{noise:.1f}, seed noise)")  # fmt: skip
+    if random:  # measured beside the demo, not in this run: drawn dashed and named so
+        ax.errorbar([n for n, _, _ in random], [m for _, m, _ in random], yerr=[s for _, _, s in random],
+                    marker="s", linestyle="--", capsize=3, color="grey",
+                    label="random labels (benchmark, 3 label sets)")  # fmt: skip
     ax.set_xscale("log", base=2)  # the labels double each round
     ax.set_xticks(xs, [str(x) for x in xs])
     ax.set_xlabel("labeled images")
@@ -447,12 +464,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"    annotators labeled the batch over HTTP: {progress['labeled']}/{budget} labels used",
                       flush=True)  # fmt: skip
         table = results_table(rows)
-        notes = reading(rows, args.seed, size.noise)
+        notes = reading(rows, args.seed, size.noise, size.random)
         elapsed = time.perf_counter() - t0
         (data_dir / "demo_results.md").write_text(f"{table}\n\n{notes}\n\nstrategy {args.strategy}, "
                                                   f"{elapsed:.0f} s in all\n")  # fmt: skip
         (data_dir / "demo_results.json").write_text(json.dumps(rows, indent=1))
-        plot(rows, data_dir / "demo_miou.png", args.strategy, size.noise)
+        plot(rows, data_dir / "demo_miou.png", args.strategy, size.noise, size.random)
         print("\n" + table + "\n\n" + notes)
         print(f"\n==> {elapsed:.0f} s; table {data_dir / 'demo_results.md'}, plot {data_dir / 'demo_miou.png'}",
               flush=True)  # fmt: skip

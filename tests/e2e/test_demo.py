@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli.commands.demo import batches, reading
+from cli.commands.demo import batches, plot, reading
 from cli.main import main
 from tests.worker.procs import REPO
 
@@ -126,4 +126,22 @@ def test_the_demo_says_whether_its_rise_and_each_step_are_above_the_noise() -> N
     drop = reading([*rows[:2], {"labels": 8, "miou": 0.239}, {"labels": 16, "miou": 0.22}], seed=0, noise=0.5)
     assert "from 8 to 16 labels val mIoU moved -1.9 points: a drop above the noise" in drop
     assert "no noise figure" in reading(rows, seed=0, noise=None)
+    assert "random labels" not in text  # only a size with a measured random curve prints one
+    with_random = reading(rows, seed=0, noise=1.0, random=((4, 20.5, 0.4), (16, 23.3, 0.8)))
+    assert (
+        "random labels at this size, 3 label sets (benchmarks/README.md, demo_noise): 20.5 ± 0.4 % at 4, "
+        "23.3 ± 0.8 % at 16" in with_random
+    )
     assert "benchmarks/README.md" in text  # where the strategies are compared
+
+
+def test_the_plot_draws_randoms_measured_curve_beside_the_demos(tmp_path: Path) -> None:
+    rows = [{"labels": 0, "miou": None}, {"labels": 4, "miou": 0.185}, {"labels": 16, "miou": 0.235}]
+    plot(rows, tmp_path / "alone.png", "diversity+difficulty", 0.6)
+    plot(rows, tmp_path / "both.png", "diversity+difficulty", 0.6, random=((4, 20.5, 0.4), (16, 23.3, 0.8)))
+    alone, both = (np.array(Image.open(tmp_path / f"{n}.png").convert("RGB")).astype(int) for n in ("alone", "both"))
+
+    def grey(img: np.ndarray) -> int:  # pixels of matplotlib's "grey" (128, 128, 128), antialiasing aside
+        return int((abs(img - 128) < 3).all(axis=-1).sum())
+
+    assert grey(both) > grey(alone) + 50  # the dashed grey line and its markers
