@@ -18,13 +18,14 @@ are unlabeled, labeled or skipped), members and tokens, the Label Studio link. I
 instance; `ImportReport.image_ids` maps each archive id to its new one.
 
 Consistency: the rows are read in one transaction and files are never rewritten under a name a row holds (a mask
-is a new version, a new file), as for `depthal backup`. The import is all or nothing: files first, then one
-transaction; on any error the rows are rolled back and the files written so far removed.
+is a new version, a new file), as for `depthal backup`. The import is all or nothing: files first (flushed to disk),
+then one transaction; on any error the rows are rolled back and the files written so far removed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -171,6 +172,9 @@ def import_project(*, session: Session, source: Path, name: str | None = None) -
             session.flush()
             report = ImportReport(project_id=project.id, project=project.name)
             _Restore(session, archive, project, report, written).run(manifest)
+            # the files reach the disk before the rows that name them commit (masks are hours of work; the mask
+            # route fsyncs each one): one flush of every written file instead of one per file
+            os.sync()
             session.commit()
         except ValidationError as err:
             session.rollback()

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cli.main import main as cli_main
 from service import storage
@@ -181,3 +182,32 @@ def test_a_damaged_archive_is_refused_and_leaves_nothing(
         assert s.scalars(select(Project)).all() == [] and s.scalars(select(Image)).all() == []
     assert [p for p in storage.root().rglob("*") if p.is_file()] == []  # no file of the refused imports stays
     assert cli_main(["project", "import", str(good)]) == 0  # the undamaged archive goes in
+
+
+def test_the_import_flushes_every_file_to_disk_before_its_rows_commit(
+    api: Api, sent: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a power cut right after the commit must not leave rows naming files still in the page cache
+    pid = api.project(name="team-c", pool=2)["id"]
+    ids = [i["id"] for i in api.client.get(f"/projects/{pid}/images", headers=api.lead).json()["data"]]
+    assert api.put_mask(ids[0], id_mask(4), api.lead).status_code == 201
+    archive = tmp_path / "c.zip"
+    assert cli_main(["project", "export", str(pid), str(archive)]) == 0
+    _another_instance(api, tmp_path, monkeypatch)
+    events: list[object] = []  # ("sync", files on disk) and "commit", in order
+    commit = Session.commit
+
+    def recorded_commit(self: Session) -> None:
+        events.append("commit")
+        commit(self)
+
+    monkeypatch.setattr("service.project_archive.os.sync", lambda: events.append(("sync", _files())))
+    monkeypatch.setattr(Session, "commit", recorded_commit)
+    assert cli_main(["project", "import", str(archive)]) == 0
+    syncs = [i for i, e in enumerate(events) if e != "commit"]
+    assert len(syncs) == 1 and events[syncs[0]] == ("sync", _files())  # once, with every file written
+    assert events[syncs[0] + 1] == "commit"  # and right before the rows that name them commit
+
+
+def _files() -> int:
+    return sum(p.is_file() for p in storage.root().rglob("*"))
