@@ -46,6 +46,9 @@ from cli.main import CLIError
 MARKER = ".depthal-demo"  # a data dir holding this file was made by the demo and may be recreated
 
 
+RandomCurve = tuple[tuple[int, float, float], ...]  # (labels, mean val mIoU %, std) over label sets
+
+
 @dataclass(frozen=True)
 class DemoSize:
     size: tuple[int, int]  # (H, W) of the world and of training
@@ -56,7 +59,7 @@ class DemoSize:
     settings: dict[str, Any]  # the project's method settings (contracts.settings.ProjectSettings)
     noise: float | None = None  # val mIoU points, std of one round retrained with other seeds (measured, docs/demo.md)
     # random's curve at this size, measured (benchmarks/README.md, "demo_noise"): (labels, mean, std) over label sets
-    random: tuple[tuple[int, float, float], ...] = ()
+    random: RandomCurve = ()
 
 
 def batches(first: int, rounds: int) -> list[int]:
@@ -313,11 +316,10 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def reading(
-    rows: list[dict[str, Any]], seed: int, noise: float | None, random: tuple[tuple[int, float, float], ...] = ()
-) -> str:
-    """How to read the table: the seed, the measured noise, whether the first-to-last rise is above it, and where
-    the strategies are compared (a newcomer should not read noise as a result)."""
+def reading(rows: list[dict[str, Any]], seed: int, noise: float | None, random: RandomCurve = ()) -> str:
+    """How to read the table: the seed, the measured noise, whether the first-to-last rise and each step are above
+    it, random's measured curve, and where the strategies are compared (a newcomer should not read noise as a
+    result)."""
     points = [(r["labels"], 100 * r["miou"]) for r in rows if r["miou"] is not None and math.isfinite(r["miou"])]
     lines = [f"seed {seed} trains every round (the same initialisation and random streams; only the labels differ)"]
     if noise is None:
@@ -341,13 +343,7 @@ def reading(
     return "\n".join(lines)
 
 
-def plot(
-    rows: list[dict[str, Any]],
-    path: Path,
-    strategy: str,
-    noise: float | None,
-    random: tuple[tuple[int, float, float], ...] = (),
-) -> None:
+def plot(rows: list[dict[str, Any]], path: Path, strategy: str, noise: float | None, random: RandomCurve = ()) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
