@@ -145,14 +145,19 @@ def test_a_project_moves_to_another_instance_with_every_label_by_id_and_its_hist
     assert cli_main(["project", "import", str(archive), "--name", "team-a-copy"]) == 0  # a second, separate copy
 
 
+def _exported_with_one_label(api: Api, name: str, archive: Path) -> Path:
+    """A two-image project, one image labeled by the lead, exported to `archive`."""
+    pid = api.project(name=name, pool=2)["id"]
+    ids = [i["id"] for i in api.client.get(f"/projects/{pid}/images", headers=api.lead).json()["data"]]
+    assert api.put_mask(ids[0], id_mask(4), api.lead).status_code == 201
+    assert cli_main(["project", "export", str(pid), str(archive)]) == 0
+    return archive
+
+
 def test_a_damaged_archive_is_refused_and_leaves_nothing(
     api: Api, sent: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pid = api.project(name="team-b", pool=2)["id"]
-    ids = [i["id"] for i in api.client.get(f"/projects/{pid}/images", headers=api.lead).json()["data"]]
-    assert api.put_mask(ids[0], id_mask(4), api.lead).status_code == 201
-    good = tmp_path / "good.zip"
-    assert cli_main(["project", "export", str(pid), str(good)]) == 0
+    good = _exported_with_one_label(api, "team-b", tmp_path / "good.zip")
     damaged = tmp_path / "damaged.zip"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(damaged, "w") as dst:
         for item in src.infolist():
@@ -188,11 +193,7 @@ def test_the_import_flushes_every_file_to_disk_before_its_rows_commit(
     api: Api, sent: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a power cut right after the commit must not leave rows naming files still in the page cache
-    pid = api.project(name="team-c", pool=2)["id"]
-    ids = [i["id"] for i in api.client.get(f"/projects/{pid}/images", headers=api.lead).json()["data"]]
-    assert api.put_mask(ids[0], id_mask(4), api.lead).status_code == 201
-    archive = tmp_path / "c.zip"
-    assert cli_main(["project", "export", str(pid), str(archive)]) == 0
+    archive = _exported_with_one_label(api, "team-c", tmp_path / "c.zip")
     _another_instance(api, tmp_path, monkeypatch)
     events: list[object] = []  # ("sync", files on disk) and "commit", in order
     commit = Session.commit
