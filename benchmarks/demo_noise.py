@@ -25,7 +25,7 @@ import numpy as np
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", default="0:6,0:16,1:6", help="seed:labels pairs, comma-separated")
+    p.add_argument("--runs", default="0:4,0:16,1:4", help="seed:labels pairs, comma-separated")
     p.add_argument("--out", type=Path, default=Path("runs/demo_noise"))
     p.add_argument("--seg", type=json.loads, default={},
                    help="segmentation settings merged into the demo's (JSON), e.g. "
