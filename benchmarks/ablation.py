@@ -186,14 +186,10 @@ def _results_path(work: Path, seed: int) -> Path:
 def load_results(work: Path, setup: Setup) -> dict[str, dict[str, dict[str, Any]]]:
     """row → seed → {"miou", "confidence", "per_class"} of every finished run of this setup (other sizes' files
     are ignored)."""
-    key = _setup_key(setup)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for seed in setup.seeds:
-        path = _results_path(work, seed)
-        stored = json.loads(path.read_text()) if path.exists() else {}
-        if stored.get("setup") == key:
-            for row, run in stored["runs"].items():
-                results.setdefault(row, {})[str(seed)] = run
+        for row, run in _stored_runs(work, seed, setup).items():
+            results.setdefault(row, {})[str(seed)] = run
     return results
 
 

@@ -74,7 +74,7 @@ def test_seg_datasets_and_train_seg_cli(quick, tmp_path, capsys):
 
 
 def test_processes_running_other_rows_of_one_seed_keep_each_others_results(tmp_path):
-    # process A stored row 1 after process B had read the file; B's store must merge, not overwrite
+    # each store re-reads the seed's file and merges into it: a second process's row does not replace the first's
     setup = ablation.Setup.quick()
     first, second = list(ablation.ROWS)[:2]
     ablation._store_run(tmp_path, 0, setup, first, {"miou": 0.2, "confidence": 0.0, "per_class": [0.0] * 19})
