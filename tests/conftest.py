@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,14 +84,27 @@ def _postgres_migrated() -> str:
     return PG_URL
 
 
-def _truncate_postgres(url: str) -> None:
+def _truncate_postgres(url: str, attempts: int = 5) -> None:
+    """Empty every table. A live worker process of a module fixture sweeps leases and jobs in the background
+    (`worker.sweeps`): its row locks can deadlock with TRUNCATE's table locks, and PostgreSQL may choose the
+    TRUNCATE as the victim. The sweep is short, so the TRUNCATE is simply tried again."""
+    from psycopg.errors import DeadlockDetected
+    from sqlalchemy.exc import OperationalError
+
     from service.db.tables import Base
 
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     engine = create_engine(url)
     try:
-        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for attempt in range(1, attempts + 1):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                return
+            except OperationalError as err:
+                if not isinstance(err.orig, DeadlockDetected) or attempt == attempts:
+                    raise
+                time.sleep(0.1 * attempt)
     finally:
         engine.dispose()
 
