@@ -74,6 +74,16 @@ CONFIGS: dict[str, BenchConfig] = {
                   "seg": {"iterations": 800, "checkpoint_every": 1000}, "student": {"iters": 100},
                   "score_batch_size": 16},
     ),
+    # cpu-32 where labels are the limit: segmentation 4,000 iterations (the ablation's label-limited regime: there
+    # all 160 labels gave +7.9 points over 10, where 800 iterations gave none), on the labels only (no mean teacher,
+    # no mixing: each training ≈ 6 CPU-min instead of ≈ 16, and at this size the teacher costs about a point:
+    # benchmarks/README.md "ablation"). It compares how the strategies *select*; ≈ 1 CPU-hour a seed.
+    "cpu-32-4k": BenchConfig(
+        size=(32, 64), sequences=300, budgets=(1 / 30, 2 / 30, 4 / 30), seeds=(0, 1, 2, 3, 4),
+        settings={"preset": "tiny", "depth": {"finetune_iters": 1500, "batch_size": 4, "checkpoint_every": 100},
+                  "seg": {"iterations": 4000, "checkpoint_every": 1000, "mean_teacher": False, "mix": "none"},
+                  "student": {"iters": 100}, "score_batch_size": 16},
+    ),
     # cpu-long's world with the method's decoder widths (64, 128, 128, 256, 256): 8192-D diversity features as in
     # the paper, to see what the feature width does to the selection (`benchmarks.coverage --config cpu-wide`).
     "cpu-wide": BenchConfig(

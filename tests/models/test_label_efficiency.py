@@ -73,3 +73,14 @@ def test_savings_and_headline_tables_report_every_seed() -> None:
     assert "| 0 | 25.0 | 40.0 | 62 % |" in head and "| 1 | 26.0 | 35.0 | 74 % |" in head
     assert "reaches 68 ± 8 % of full supervision (240 labels), 2 seeds" in head
     assert "outside the budgets" in headline_table(method, {0: 0.4}, n_pool=60)  # 2 labels: below the first budget
+
+
+@pytest.mark.parametrize("name", sorted(bench.CONFIGS))
+def test_every_configuration_is_a_valid_round_configuration(name: str) -> None:
+    """A configuration is run for hours: a misspelt setting must fail here, not after its depth pretraining."""
+    from models.rounds.config import RoundConfig
+
+    cfg = bench.CONFIGS[name]
+    rc = RoundConfig.from_settings(cfg.settings, size=None if cfg.cityscapes else cfg.size)
+    assert rc.seg.iterations == cfg.settings.get("seg", {}).get("iterations", rc.seg.iterations) > 0
+    assert all(0 < b < 1 for b in cfg.budgets) and list(cfg.budgets) == sorted(cfg.budgets)
