@@ -75,9 +75,9 @@ CONFIGS: dict[str, BenchConfig] = {
                   "score_batch_size": 16},
     ),
     # cpu-32 where labels are the limit: segmentation 4,000 iterations (the ablation's label-limited regime: there
-    # all 160 labels gave +7.9 points over 10, where 800 iterations gave none), on the labels only (no mean teacher,
-    # no mixing: each training ≈ 6 CPU-min instead of ≈ 16, and at this size the teacher costs about a point:
-    # benchmarks/README.md "ablation"). It compares how the strategies *select*; ≈ 1 CPU-hour a seed.
+    # all 160 labels gave +7.9 points over 10, where 800 iterations gave none), on the labels only: no mean teacher,
+    # no mixing, as the method's own data-selection comparison trains (docs/method.md §5.2), and each training takes
+    # ≈ 6 CPU-min instead of ≈ 16. It compares how the strategies *select*; ≈ 1 CPU-hour a seed.
     "cpu-32-4k": BenchConfig(
         size=(32, 64), sequences=300, budgets=(1 / 30, 2 / 30, 4 / 30), seeds=(0, 1, 2, 3, 4),
         settings={"preset": "tiny", "depth": {"finetune_iters": 1500, "batch_size": 4, "checkpoint_every": 100},
