@@ -136,29 +136,41 @@ def summarise(results: dict[str, dict[str, float]]) -> list[tuple[str, float, fl
     return out
 
 
+def paired_gain(results: dict[str, dict[str, dict[str, Any]]], row: str, other: str) -> str:
+    """`row` against `other` on the seeds both ran: mean Δ ± std of the per-seed Δ (points), and on how many seeds
+    `row` is ahead. Paired, because a seed fixes the labeled images, and those alone move mIoU by points."""
+    pairs = [run["miou"] - results[other][s]["miou"] for s, run in results.get(row, {}).items()
+             if s in results.get(other, {})]  # fmt: skip
+    if not pairs:
+        return "—"
+    spread = f" ± {100 * statistics.stdev(pairs):.2f}" if len(pairs) > 1 else ""
+    return f"{100 * statistics.fmean(pairs):+.2f}{spread} ({sum(d > 0 for d in pairs)}/{len(pairs)})"
+
+
 def markdown_table(
     summary: list[tuple[str, float, float, int]], setup: Setup, results: dict[str, dict[str, dict[str, Any]]]
 ) -> str:
-    """The table: mean ± std per row, the gain over the row above with how many seeds it holds on, and the
-    teacher's final confident share (the pseudo-label weight) for the mean-teacher rows."""
+    """The table: mean ± std per row, the paired gain over the row above with how many seeds it holds on, and the
+    teacher's final confident share (the pseudo-label weight) for the mean-teacher rows; then the last row against
+    the first (the target: the full method beats the supervised baseline)."""
     lines = [
         f"{setup.labels} labels, {setup.iterations} iterations, {setup.size[0]}×{setup.size[1]} synthetic world "
         f"({setup.sequences} sequences), depth {setup.depth_iters} iterations, seeds {list(setup.seeds)}",
         "",
-        "| row | val mIoU (%) mean ± std | Δ vs row above (seeds ahead) | teacher confident share, end | seeds |",
+        "| row | val mIoU (%) mean ± std | Δ vs row above, paired ± std (seeds ahead) | teacher confident share, end "
+        "| seeds |",
         "|---|---:|---:|---:|---:|",
     ]
     above: str | None = None
     for row, mean, std, n in summary:
-        gain = "—"
-        if above is not None:
-            pairs = [(run["miou"], results[above][s]["miou"]) for s, run in results[row].items() if s in results[above]]
-            ahead = sum(a > b for a, b in pairs)
-            gain = f"{100 * statistics.fmean(a - b for a, b in pairs):+.2f} ({ahead}/{len(pairs)})" if pairs else "—"
+        gain = "—" if above is None else paired_gain(results, row, above)
         conf = [run["confidence"] for run in results[row].values()]
         shown = f"{statistics.fmean(conf):.2f}" if ROWS[row][1] else "—"
         lines.append(f"| {row} | {100 * mean:.2f} ± {100 * std:.2f} | {gain} | {shown} | {n} |")
         above = row
+    if len(summary) > 1:
+        first, last = summary[0][0], summary[-1][0]
+        lines += ["", f"{last} against {first}: {paired_gain(results, last, first)} points (paired ± std, seeds ahead)"]
     return "\n".join(lines) + "\n"
 
 

@@ -83,3 +83,15 @@ def test_processes_running_other_rows_of_one_seed_keep_each_others_results(tmp_p
     assert {row: seeds["0"]["miou"] for row, seeds in results.items()} == {first: 0.2, second: 0.3}
     other = ablation.Setup(**{**setup.__dict__, "iterations": 3})  # another setup's file counts as empty
     assert ablation._stored_runs(tmp_path, 0, other) == {}
+
+
+def test_paired_gain_is_the_mean_and_spread_of_per_seed_differences():
+    # row b is 1 point above a on seed 0 and 3 points on seed 1; seed 2 ran only a, so it is left out of the pairs
+    results = {
+        "a": {"0": {"miou": 0.20}, "1": {"miou": 0.30}, "2": {"miou": 0.50}},
+        "b": {"0": {"miou": 0.21}, "1": {"miou": 0.33}},
+    }
+    assert ablation.paired_gain(results, "b", "a") == "+2.00 ± 1.41 (2/2)"
+    assert ablation.paired_gain(results, "a", "b") == "-2.00 ± 1.41 (0/2)"
+    assert ablation.paired_gain({"a": results["a"], "b": {"2": {"miou": 0.4}}}, "b", "a") == "-10.00 (0/1)"
+    assert ablation.paired_gain(results, "c", "a") == "—"
