@@ -321,7 +321,11 @@ def table(runs: list[Run], counts: list[int], n_pool: int) -> str:
     import numpy as np
 
     strategies = list(dict.fromkeys(r.strategy for r in runs))
-    head = "| labels (% of pool) | " + " | ".join(strategies) + " |"
+    seeds = {s: sorted({r.seed for r in runs if r.strategy == s}) for s in strategies}
+    # Columns run over different seeds (a cut-short run) say which, so no mean is read as another's peer.
+    names = strategies if len({tuple(v) for v in seeds.values()}) == 1 else [
+        f"{s} (seeds {', '.join(map(str, seeds[s]))})" for s in strategies]  # fmt: skip
+    head = "| labels (% of pool) | " + " | ".join(names) + " |"
     lines = [head, "|" + "---|" * (len(strategies) + 1)]
     for k, count in enumerate(counts):
         cells = []

@@ -84,3 +84,14 @@ def test_every_configuration_is_a_valid_round_configuration(name: str) -> None:
     rc = RoundConfig.from_settings(cfg.settings, size=None if cfg.cityscapes else cfg.size)
     assert rc.seg.iterations == cfg.settings.get("seg", {}).get("iterations", rc.seg.iterations) > 0
     assert all(0 < b < 1 for b in cfg.budgets) and list(cfg.budgets) == sorted(cfg.budgets)
+
+
+def test_table_names_each_columns_seeds_when_they_differ() -> None:
+    # random over seeds 0-2, entropy over seed 0 only: a mean of one seed must not read as the peer of a mean of three.
+    runs = [bench.Run("random", s, [8, 16], [0.2 + s / 100, 0.3]) for s in range(3)]
+    runs.append(bench.Run("entropy", 0, [8, 16], [0.25, 0.35]))
+    head, _, first, second = bench.table(runs, [8, 16], 240).splitlines()
+    assert head == "| labels (% of pool) | random (seeds 0, 1, 2) | entropy (seeds 0) |"
+    assert first == "| 8 (3%) | 21.0 ± 1.0 | **25.0 ± 0.0** |" and second == "| 16 (7%) | 30.0 ± 0.0 | **35.0 ± 0.0** |"
+    same = bench.table(runs[:1] + [bench.Run("entropy", 0, [8, 16], [0.25, 0.35])], [8, 16], 240)
+    assert same.splitlines()[0] == "| labels (% of pool) | random | entropy |"  # equal seeds: plain names
