@@ -67,7 +67,7 @@ CONFIGS: dict[str, BenchConfig] = {
     # cpu-long's world at 32×64, budgets 1/30, 2/30 and 4/30 of the pool (8 / 16 / 32 labels: 1/30 is the headline
     # ratio's budget, no interpolation), segmentation 800 iterations; with `--full-supervision` for the headline
     # ratio. Sized for five seeds in a session, and too short to rank anything: all 240 labels gave what 8 gave
-    # (benchmarks/README.md, "label_efficiency").
+    # (benchmarks/results/history/label_efficiency.md).
     "cpu-32": BenchConfig(
         size=(32, 64), sequences=300, budgets=(1 / 30, 2 / 30, 4 / 30), seeds=(0, 1, 2, 3, 4),
         settings={"preset": "tiny", "depth": {"finetune_iters": 1500, "batch_size": 4, "checkpoint_every": 100},
@@ -77,7 +77,7 @@ CONFIGS: dict[str, BenchConfig] = {
     # cpu-32 where labels are the limit: segmentation 4,000 iterations (the ablation's label-limited regime: there
     # all 160 labels gave +7.9 points over 10, where 800 iterations gave none), on the labels only: no mean teacher,
     # no mixing, as the method's own data-selection comparison trains (docs/method.md §5.2), and each training takes
-    # ≈ 6 CPU-min instead of ≈ 16. It compares how the strategies *select*; ≈ 1 CPU-hour a seed.
+    # ≈ 5 CPU-min instead of ≈ 16. It compares how the strategies *select*; ≈ 50 CPU-min a seed (measured).
     "cpu-32-4k": BenchConfig(
         size=(32, 64), sequences=300, budgets=(1 / 30, 2 / 30, 4 / 30), seeds=(0, 1, 2, 3, 4),
         settings={"preset": "tiny", "depth": {"finetune_iters": 1500, "batch_size": 4, "checkpoint_every": 100},
@@ -323,8 +323,9 @@ def table(runs: list[Run], counts: list[int], n_pool: int) -> str:
     strategies = list(dict.fromkeys(r.strategy for r in runs))
     seeds = {s: sorted({r.seed for r in runs if r.strategy == s}) for s in strategies}
     # Columns run over different seeds (a cut-short run) say which, so no mean is read as another's peer.
-    names = strategies if len({tuple(v) for v in seeds.values()}) == 1 else [
-        f"{s} (seeds {', '.join(map(str, seeds[s]))})" for s in strategies]  # fmt: skip
+    names = strategies
+    if len({tuple(v) for v in seeds.values()}) > 1:
+        names = [f"{s} (seeds {', '.join(map(str, seeds[s]))})" for s in strategies]
     head = "| labels (% of pool) | " + " | ".join(names) + " |"
     lines = [head, "|" + "---|" * (len(strategies) + 1)]
     for k, count in enumerate(counts):
