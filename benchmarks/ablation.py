@@ -23,7 +23,6 @@ weights, which makes "transfer" a larger step than in the paper.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import logging
 import statistics
@@ -31,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmarks.work_lock import exclusive
 
 log = logging.getLogger("ablation")
 
@@ -216,8 +217,7 @@ def _store_run(work: Path, seed: int, setup: Setup, row: str, run: dict[str, Any
     """Add one run to the seed's file: read, merged and replaced under a lock, so two processes running other rows of
     the same seed (`--rows`) keep each other's results."""
     path = _results_path(work, seed)
-    with path.with_suffix(".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(path.with_suffix(".lock")):
         runs = {**_stored_runs(work, seed, setup), row: run}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"setup": _setup_key(setup), "runs": runs}, indent=1))
@@ -234,12 +234,13 @@ def run_ablation(
     """Everything: world, depth model, all (row, seed) runs, table and plot. Returns (markdown, plot path).
 
     Each seed's runs are cached in their own `results_seed<k>.json`, so processes given different seeds or rows can
-    share one --work (start the second once the depth model is trained) and an interrupted run continues. `rows` runs
-    only those rows (default: all)."""
+    share one --work (the first builds the world and depth model, the others wait for it under a lock) and an
+    interrupted run continues. `rows` runs only those rows (default: all)."""
     work.mkdir(parents=True, exist_ok=True)
     if not report_only:
-        world = make_world(work, setup)
-        depth = make_depth(work, world, setup, device)
+        with exclusive(work / "prepare.lock"):  # parallel processes build the world and depth model once
+            world = make_world(work, setup)
+            depth = make_depth(work, world, setup, device)
         for seed in setup.seeds:
             for row in rows or ROWS:
                 if row in _stored_runs(work, seed, setup):

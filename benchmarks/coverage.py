@@ -16,11 +16,11 @@ they are made here when missing). Per seed and strategy it selects `--fraction` 
 
 `--jobs N` runs the seeds in N processes (seed groups, round-robin) once the depth model is there, then joins their
 reports: on a GPU they share the device, on a CPU the cores (`OMP_NUM_THREADS` = cores / N unless set). By hand the
-same is separate runs sharing `--out`, one `--tag` each, after a first run has trained the depth model (processes
-started together would each train it). Every process rewrites its report after each seed, so a stopped run keeps
-the seeds it finished, and a rerun reuses the difficulty students already trained under `--out` (keyed by
-depth model, λ, iterations, seed, strategy and step); `--merge _a,_b,... --tag _all` joins
-finished runs' JSON into one report without training anything.
+same is separate runs sharing `--out`, one `--tag` each (started together, the first trains the depth model while
+the others wait for it: benchmarks/work_lock.py). Every process rewrites its report after each seed, so a stopped
+run keeps the seeds it finished, and a rerun reuses the difficulty students already trained under `--out` (keyed by
+depth model, λ, iterations, seed, strategy and step); `--merge _a,_b,... --tag _all` joins finished runs' JSON into
+one report without training anything.
 
 Reported, mean ± std over seeds (`coverage.md`, `coverage.json`):
 - class-pixel coverage: the share of the pool's pixels of each class that lie in the selected images (a uniform pick

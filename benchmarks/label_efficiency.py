@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.work_lock import exclusive
+
 STRATEGIES = ("random", "entropy", "diversity+difficulty")
 
 
@@ -161,10 +163,11 @@ def load_data(cfg: BenchConfig, out: Path, cityscapes: Path | None) -> tuple[lis
     from models.data.synth.world import generate_world
 
     world = out / "world"
-    if not (world / "world.json").exists():
-        generate_world(
-            world, sequences=cfg.sequences, size=cfg.size, seed=cfg.world_seed, workers=min(8, os.cpu_count() or 1)
-        )
+    with exclusive(out / "world.lock"):  # parallel --only-seeds processes render it once
+        if not (world / "world.json").exists():
+            generate_world(
+                world, sequences=cfg.sequences, size=cfg.size, seed=cfg.world_seed, workers=min(8, os.cpu_count() or 1)
+            )
     return list(find_frames(world, "train")), list(find_frames(world, "val", require_neighbours=False))
 
 
@@ -179,8 +182,9 @@ def depth_and_features(base, pool: list, out: Path, tag: str, device, log=print)
 
     depth = out / "depth.pt"
     t = time.perf_counter()
-    if not depth.exists() or int(load_checkpoint(depth)["step"]) < base.depth.total_iters:
-        pretrain_depth(base, pool, depth, device=device)  # (parallel --only-seeds processes reuse a finished one)
+    with exclusive(out / "depth.lock"):  # parallel --only-seeds processes wait for the first one's model
+        if not depth.exists() or int(load_checkpoint(depth)["step"]) < base.depth.total_iters:
+            pretrain_depth(base, pool, depth, device=device)
     log(f"depth pretraining: {time.perf_counter() - t:.0f} s wall")
     raw = out / f"features_s{tag}.raw.npy"
     create_raw_features(raw, len(pool), feature_dim(depth))
