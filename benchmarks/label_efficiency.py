@@ -163,11 +163,11 @@ def load_data(cfg: BenchConfig, out: Path, cityscapes: Path | None) -> tuple[lis
     from models.data.synth.world import generate_world
 
     world = out / "world"
-    with exclusive(out / "world.lock"):  # parallel --only-seeds processes render it once
-        if not (world / "world.json").exists():
-            generate_world(
-                world, sequences=cfg.sequences, size=cfg.size, seed=cfg.world_seed, workers=min(8, os.cpu_count() or 1)
-            )
+    if not (world / "world.json").exists():  # (world.json is written last: its presence means a finished world)
+        with exclusive(out / "world.lock"):  # parallel --only-seeds processes render it once
+            if not (world / "world.json").exists():
+                generate_world(world, sequences=cfg.sequences, size=cfg.size, seed=cfg.world_seed,
+                               workers=min(8, os.cpu_count() or 1))  # fmt: skip
     return list(find_frames(world, "train")), list(find_frames(world, "val", require_neighbours=False))
 
 
