@@ -183,9 +183,11 @@ def depth_and_features(base, pool: list, out: Path, tag: str, device, log=print)
     depth = out / "depth.pt"
     t = time.perf_counter()
     with exclusive(out / "depth.lock"):  # parallel --only-seeds processes wait for the first one's model
-        if not depth.exists() or int(load_checkpoint(depth)["step"]) < base.depth.total_iters:
+        trained = not depth.exists() or int(load_checkpoint(depth)["step"]) < base.depth.total_iters
+        if trained:
             pretrain_depth(base, pool, depth, device=device)
-    log(f"depth pretraining: {time.perf_counter() - t:.0f} s wall")
+    source = "trained here" if trained else f"reused {depth}"
+    log(f"depth pretraining: {time.perf_counter() - t:.0f} s wall ({source})")
     raw = out / f"features_s{tag}.raw.npy"
     create_raw_features(raw, len(pool), feature_dim(depth))
     # One scoring pass, standardised once (§4.3 step 3).

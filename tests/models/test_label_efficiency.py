@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,23 @@ def test_quick_label_efficiency_writes_a_finite_table_and_a_plot(tmp_path: Path)
     assert coverage[0].startswith("| labels | random: classes / rare px %") and coverage[2].startswith("| 2 | ")
     plot = np.array(Image.open(tmp_path / "label_efficiency.png"))
     assert plot.ndim == 3 and plot.std() > 0
+
+
+@pytest.mark.slow
+def test_parallel_seed_processes_train_one_depth_model(tmp_path: Path) -> None:
+    """Two `--only-seeds` processes started together on one --out: one trains the depth model, the other waits for
+    it and reuses it (before the lock, both trained it into the same file)."""
+    command = [sys.executable, "-m", "benchmarks.label_efficiency", "--quick", "--out", str(tmp_path),
+               "--strategies", "random", "--only-seeds"]  # fmt: skip
+    procs = [subprocess.Popen([*command, seed], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for seed in ("0", "1")]  # fmt: skip
+    logs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], logs
+    sources = sorted(line.rsplit(" (", 1)[1] for log in logs for line in log.splitlines()
+                     if line.startswith("depth pretraining: "))  # fmt: skip
+    assert sources == [f"reused {tmp_path / 'depth.pt'})", "trained here)"], logs
+    assert {p.name for p in tmp_path.glob("label_efficiency_s*.json")} == {"label_efficiency_s0.json",
+                                                                          "label_efficiency_s1.json"}  # fmt: skip
 
 
 def test_budget_counts_grow_and_refuse_bad_budgets() -> None:
